@@ -1,0 +1,48 @@
+"""Webhook receiver and notification service for 1099Policy integrations.
+
+`create_app()` is the only entry point for the web process; nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from .config import load_config
+from .errors import register_error_handlers
+from .stores import build_redis, build_queue
+from .inbox import Inbox
+from .verify import StandardWebhooksVerifier, TV1Verifier
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask app: config from the environment (then `test_config`), Redis, routes."""
+    cfg = load_config(test_config)
+    app = Flask(__name__)
+    app.config["RECEIVER"] = cfg
+    app.config["MAX_CONTENT_LENGTH"] = cfg.WEBHOOK_MAX_BYTES
+    redis = build_redis(cfg.REDIS_URL)
+    queue = build_queue(redis, cfg.QUEUE_NAME)
+    app.extensions["redis"] = redis
+    app.extensions["inbox"] = Inbox(
+        redis, queue, cfg.EVENT_RETENTION_DAYS, cfg.TEN99POLICY_SIGNATURE_HEADER
+    )
+    app.extensions["verifiers"] = {
+        "1099policy": TV1Verifier(
+            cfg.TEN99POLICY_WEBHOOK_SECRETS,
+            cfg.TEN99POLICY_SIGNATURE_HEADER,
+            cfg.WEBHOOK_TOLERANCE_SECONDS,
+        ),
+        "platform": StandardWebhooksVerifier(
+            cfg.PLATFORM_WEBHOOK_SECRETS, cfg.WEBHOOK_TOLERANCE_SECONDS
+        ),
+    }
+
+    from .views import health, webhooks
+
+    app.register_blueprint(webhooks.bp)
+    app.register_blueprint(health.bp)
+    register_error_handlers(app)
+    return app

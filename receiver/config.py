@@ -1,0 +1,130 @@
+"""Every setting the service reads, in one place, from the environment.
+
+`load_config()` is called once by `create_app()` and once by the worker's `main()`. A missing or
+malformed setting raises `ConfigError` naming the variable, so a bad deploy stops at start-up
+instead of failing on the first webhook.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from .errors import ConfigError
+
+SENDGRID_DEFAULT_HOST = "https://api.sendgrid.com"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The settings, typed. Defaults are the embedded ones `make run` uses."""
+
+    REDIS_URL: str = "redis://127.0.0.1:6379/0"
+    TEN99POLICY_WEBHOOK_SECRETS: tuple[str, ...] = ()
+    TEN99POLICY_SIGNATURE_HEADER: str = "Ten99Policy-Signature"
+    PLATFORM_WEBHOOK_SECRETS: tuple[str, ...] = ()
+    WEBHOOK_TOLERANCE_SECONDS: int = 300
+    WEBHOOK_MAX_BYTES: int = 1_048_576
+    EVENT_RETENTION_DAYS: int = 30
+    SWEEP_AFTER_SECONDS: int = 300
+    SENDGRID_API_KEY: str | None = None
+    SENDGRID_API_HOST: str = SENDGRID_DEFAULT_HOST
+    SENDGRID_TIMEOUT_SECONDS: float = 10.0
+    EMAIL_FROM: str = "notifications@example.com"
+    OUTBOX_DIR: str = "var/outbox"
+    BRAND_NAME: str = "Coverage Notices"
+    SUPPORT_EMAIL: str = "support@example.com"
+    QUEUE_NAME: str = "events"
+    PORT: int = 8000
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+_INT = {
+    "WEBHOOK_TOLERANCE_SECONDS",
+    "WEBHOOK_MAX_BYTES",
+    "EVENT_RETENTION_DAYS",
+    "SWEEP_AFTER_SECONDS",
+    "PORT",
+}
+_FLOAT = {"SENDGRID_TIMEOUT_SECONDS"}
+_LISTS = {"TEN99POLICY_WEBHOOK_SECRETS", "PLATFORM_WEBHOOK_SECRETS"}
+_OPTIONAL = {"SENDGRID_API_KEY"}
+REQUIRED = ("TEN99POLICY_WEBHOOK_SECRETS", "PLATFORM_WEBHOOK_SECRETS")
+
+
+def _parse(name: str, raw: Any) -> Any:
+    """Turn one raw value (env string or test override) into its typed form."""
+    if name in _LISTS:
+        items = raw.split(",") if isinstance(raw, str) else list(raw)
+        return tuple(s.strip() for s in items if s and s.strip())
+    if name in _OPTIONAL:
+        return raw or None
+    if name in _INT:
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(name, "must be an integer") from None
+    if name in _FLOAT:
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(name, "must be a number") from None
+    return str(raw)
+
+
+def _validate(cfg: Config) -> None:
+    """Reject values that would make the service silently unsafe or useless."""
+    if cfg.WEBHOOK_TOLERANCE_SECONDS <= 0:
+        # A tolerance of 0 disables replay protection in Stripe's library; we refuse it.
+        raise ConfigError("WEBHOOK_TOLERANCE_SECONDS", "must be a positive number of seconds")
+    if cfg.WEBHOOK_MAX_BYTES <= 0:
+        raise ConfigError("WEBHOOK_MAX_BYTES", "must be positive")
+    if cfg.EVENT_RETENTION_DAYS <= 0:
+        raise ConfigError("EVENT_RETENTION_DAYS", "must be positive")
+    if cfg.SENDGRID_TIMEOUT_SECONDS <= 0:
+        raise ConfigError("SENDGRID_TIMEOUT_SECONDS", "must be positive")
+    if not cfg.REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
+    if not cfg.SENDGRID_API_HOST.startswith(("http://", "https://")):
+        raise ConfigError("SENDGRID_API_HOST", "must be an http(s) URL")
+    for name in REQUIRED:
+        if not getattr(cfg, name):
+            raise ConfigError(name, "is required (one or more comma-separated secrets)")
+    for secret in cfg.PLATFORM_WEBHOOK_SECRETS:
+        key = secret.removeprefix("whsec_")
+        try:
+            if not secret.startswith("whsec_") or not base64.b64decode(key, validate=True):
+                raise ValueError
+        except (ValueError, binascii.Error):
+            raise ConfigError(
+                "PLATFORM_WEBHOOK_SECRETS", "each secret must be whsec_ followed by base64"
+            ) from None
+    if "@" not in cfg.EMAIL_FROM:
+        raise ConfigError("EMAIL_FROM", "must be an email address")
+
+
+def load_config(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Read defaults, then the environment, then `overrides` (tests), into a checked Config."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    known = {f.name for f in fields(Config)} - {"extra"}
+    for name in known:
+        if name in env:
+            values[name] = _parse(name, env[name])
+    for name, raw in (overrides or {}).items():
+        if name in known:
+            values[name] = _parse(name, raw)
+        else:
+            extra[name] = raw
+    cfg = replace(Config(), **values, extra=extra)
+    # The sendgrid client builds "<host>/v3/..."; a trailing slash would make "//v3".
+    cfg = replace(cfg, SENDGRID_API_HOST=cfg.SENDGRID_API_HOST.rstrip("/"))
+    _validate(cfg)
+    return cfg

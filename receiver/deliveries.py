@@ -1,0 +1,197 @@
+"""Notice records: one durable record per (notice, cause, recipient), sent at most once.
+
+A record's key is derived from its identity, so a replayed event, a re-queued job or a second
+event describing the same cause finds the existing record and sends nothing. States:
+
+    pending -> sending -> accepted            (SendGrid answered 2xx)
+                       -> pending (retry)     (429: at X-RateLimit-Reset; 5xx/timeout: backoff)
+                       -> failed              (other 4xx, retries exhausted, render error)
+    awaiting_contact -> pending               (the contractor's email became known)
+
+`sending` is claimed with a lease before the provider is called. A record found in `sending`
+with its lease run out means a worker died during the provider call: SendGrid may already
+have queued that mail and has no idempotency key, so the record is marked `failed`
+("interrupted") for an operator rather than risking a second email.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+
+from .atomic import CreateIfAbsent
+from .mailer import Mailer, OutgoingEmail, SendFailure
+
+SEND_JOB = "receiver.deliveries.send_notice_job"
+PENDING_KEY = "notices:pending"
+MAX_ATTEMPTS = 6
+BACKOFF_BASE = 10.0
+
+_CLAIM = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'pending' then
+  redis.call('HSET', KEYS[1], 'state', 'sending', 'lease_until', ARGV[1] + ARGV[2],
+             'updated_at', ARGV[1])
+  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  return 'claimed'
+end
+if state == 'sending' and tonumber(redis.call('HGET', KEYS[1], 'lease_until')) < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'state', 'failed', 'updated_at', ARGV[1], 'last_error',
+             'interrupted: the worker stopped during the provider call; not resent')
+  redis.call('ZREM', KEYS[2], KEYS[1])
+  return 'interrupted'
+end
+return state or 'missing'
+"""
+
+
+def record_id(notice: str, cause: str, recipient: str) -> str:
+    """The stable id of a notice record; `recipient` is an identity like `contractor:cn_1`."""
+    digest = hashlib.sha256(f"{notice}|{cause}|{recipient.lower()}".encode()).hexdigest()
+    return "nt_" + digest[:32]
+
+
+def record_key(rid: str) -> str:
+    return f"notice:{rid}"
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Where a notice goes. An empty email means the notice waits for one."""
+
+    email: str
+    name: str
+    timezone: str | None = None
+
+
+class Deliveries:
+    """Create notice records and run their send jobs."""
+
+    def __init__(self, redis: Redis, queue: Queue, retention_days: int) -> None:
+        self.redis = redis
+        self.queue = queue
+        self.retention = retention_days * 86400
+        self._create = CreateIfAbsent(redis)
+        self._claim = redis.register_script(_CLAIM)
+
+    def create(
+        self,
+        notice: str,
+        cause: str,
+        recipient: str,
+        contact: Contact,
+        context: dict[str, Any],
+        now: float | None = None,
+    ) -> bool:
+        """Record a notice and queue its send, unless a record with this identity exists."""
+        now = time.time() if now is None else now
+        rid = record_id(notice, cause, recipient)
+        key = record_key(rid)
+        state = "pending" if contact.email else "awaiting_contact"
+        pipe = self._create.recorder()
+        pipe.hset(
+            key,
+            mapping={
+                "id": rid,
+                "notice": notice,
+                "cause": cause,
+                "recipient": recipient,
+                "to_email": contact.email,
+                "to_name": contact.name,
+                "timezone": contact.timezone or "",
+                "context": json.dumps(context),
+                "state": state,
+                "attempts": 0,
+                "message_id": "",
+                "last_error": "",
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        pipe.expire(key, self.retention)
+        if state == "pending":
+            pipe.zadd(PENDING_KEY, {key: now})
+            self._enqueue(rid, pipe)
+        return self._create.apply(key, pipe)
+
+    def _enqueue(
+        self, rid: str, pipeline: Any = None, at: float | None = None, job_id: str = ""
+    ) -> None:
+        job_id = job_id or f"{rid}-{int(at or 0)}"
+        if at is None:
+            job = self.queue.create_job(SEND_JOB, args=[rid], job_id=job_id, timeout=60)
+            self.queue.enqueue_job(job, pipeline=pipeline)
+        else:
+            self.queue.enqueue_at(datetime.fromtimestamp(at, tz=UTC), SEND_JOB, rid,
+                                  job_id=job_id, job_timeout=60)
+
+    def requeue(self, rid: str) -> None:
+        """Queue a send job for a record now (the sweeper's recovery path)."""
+        self._enqueue(rid, at=None, job_id=f"{rid}-r{int(time.time())}")
+
+    def send(self, rid: str, mailer: Mailer, render: Any, lease: float,
+             now: float | None = None) -> str:
+        """Claim the record, render and send it once; return the state it ends in."""
+        now = time.time() if now is None else now
+        key = record_key(rid)
+        claimed = self._claim(keys=[key, PENDING_KEY], args=[now, lease]).decode()
+        if claimed != "claimed":
+            return claimed
+        rec = {k.decode(): v.decode() for k, v in self.redis.hgetall(key).items()}
+        try:
+            email = render(rec["notice"], json.loads(rec["context"]))
+        except Exception as exc:
+            self._finish(key, "failed", last_error=f"render failed: {type(exc).__name__}")
+            raise
+        message = OutgoingEmail(
+            to_email=rec["to_email"], to_name=rec["to_name"], subject=email.subject,
+            html=email.html, text=email.text, category=rec["notice"], record_id=rid,
+        )
+        try:
+            message_id = mailer.send(message)
+        except SendFailure as failure:
+            return self._after_failure(key, rid, int(rec["attempts"]), failure)
+        self._finish(key, "accepted", message_id=message_id)
+        return "accepted"
+
+    def _after_failure(self, key: str, rid: str, attempts: int, failure: SendFailure) -> str:
+        errors = json.dumps(failure.errors)[:2000]
+        if failure.kind == "permanent" or attempts >= MAX_ATTEMPTS:
+            self._finish(key, "failed", last_error=str(failure), errors=errors)
+            return "failed"
+        if failure.kind == "throttled" and failure.retry_at:
+            at = failure.retry_at
+        else:
+            at = time.time() + BACKOFF_BASE * 2 ** (attempts - 1) * random.uniform(0.8, 1.2)
+        self.redis.hset(key, mapping={"state": "pending", "last_error": str(failure),
+                                      "updated_at": time.time()})
+        self.redis.zadd(PENDING_KEY, {key: at})
+        self._enqueue(rid, at=at)
+        return "pending"
+
+    def _finish(self, key: str, state: str, **fields: Any) -> None:
+        pipe = self.redis.pipeline()
+        pipe.hset(key, mapping={"state": state, "updated_at": time.time(), **fields})
+        pipe.zrem(PENDING_KEY, key)
+        pipe.execute()
+
+    def get(self, rid: str) -> dict[str, str]:
+        """The record as strings (empty dict when unknown)."""
+        raw = self.redis.hgetall(record_key(rid))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def send_notice_job(rid: str) -> str:
+    """RQ entry point: send one notice record (see `Deliveries.send`)."""
+    from .runtime import current
+
+    rt = current()
+    return rt.deliveries.send(rid, rt.mailer, rt.render, lease=rt.send_lease)

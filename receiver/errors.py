@@ -1,0 +1,112 @@
+"""One exception tree for the service, each class mapped to an HTTP status and a short code.
+
+Exceptions carry evidence (which header, which field) but never secrets, bodies or personal
+data: their `detail` is what the sender sees in the JSON error body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ReceiverError(Exception):
+    """Root of every error the service answers with a JSON body."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, detail: str | None = None, **evidence: Any) -> None:
+        super().__init__(detail or self.code)
+        self.detail = detail
+        self.evidence = evidence
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body sent to the client."""
+        out: dict[str, Any] = {"error": self.code}
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+class SignatureError(ReceiverError):
+    """Missing, malformed or wrong signature, or a timestamp outside the tolerance."""
+
+    status_code = 401
+    code = "invalid_signature"
+
+
+class PayloadError(ReceiverError):
+    """Authentic body that is not a usable event (not JSON, no type, bad field)."""
+
+    status_code = 400
+    code = "invalid_payload"
+
+
+class BadRequest(ReceiverError):
+    """A query parameter or request field the API cannot use."""
+
+    status_code = 400
+    code = "bad_request"
+
+
+class Unauthorized(ReceiverError):
+    """No valid bearer token for the API."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class NotFound(ReceiverError):
+    """The thing asked for does not exist."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class PayloadTooLarge(ReceiverError):
+    """Body longer than WEBHOOK_MAX_BYTES; refused before it is read."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
+class Unavailable(ReceiverError):
+    """Storage (Redis) unreachable: the sender should retry later."""
+
+    status_code = 503
+    code = "unavailable"
+    retry_after = 5
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; raised at start-up, never at request time."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"configuration error: {name} {problem}")
+        self.name = name
+
+
+def register_error_handlers(app: Any) -> None:
+    """Answer every error, ours or Flask's (404, 405, 413), with a JSON body."""
+    from flask import jsonify
+    from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+    def _ours(exc: ReceiverError) -> Any:
+        response = jsonify(exc.body())
+        response.status_code = exc.status_code
+        if isinstance(exc, Unavailable):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+    def _http(exc: HTTPException) -> Any:
+        if isinstance(exc, RequestEntityTooLarge):
+            return _ours(PayloadTooLarge())
+        code = (exc.name or "error").lower().replace(" ", "_")
+        response = jsonify({"error": code, "detail": exc.description})
+        response.status_code = exc.code or 500
+        if exc.code == 405 and exc.valid_methods:  # type: ignore[attr-defined]
+            response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+        return response
+
+    app.register_error_handler(ReceiverError, _ours)
+    app.register_error_handler(HTTPException, _http)

@@ -1,0 +1,79 @@
+"""What a job needs at run time (config, Redis, mailer, renderer), built once per process.
+
+RQ jobs are plain functions named by dotted path, so they cannot be handed objects. The worker's
+`main()` calls `install(build(cfg))` before it starts; a process that runs jobs without doing so
+(e.g. `rq worker` started by hand) builds the runtime from the environment on first use.
+Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+
+from .config import Config, load_config
+from .deliveries import Deliveries
+from .inbox import Inbox
+from .mailer import Mailer, build_mailer
+from .stores import build_queue, build_redis
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates" / "emails"
+
+
+@dataclass
+class Runtime:
+    cfg: Config
+    redis: Redis
+    queue: Queue
+    inbox: Inbox
+    deliveries: Deliveries
+    mailer: Mailer
+    renderer: Any
+
+    @property
+    def send_lease(self) -> float:
+        """How long a `sending` claim is trusted: a provider call can take up to the timeout."""
+        return self.cfg.SENDGRID_TIMEOUT_SECONDS * 2 + 30
+
+    def render(self, notice: str, context: dict[str, Any]) -> Any:
+        return self.renderer.render(notice, context)
+
+
+def build(cfg: Config) -> Runtime:
+    """Build every worker-side dependency from one Config."""
+    from .emails import EmailRenderer
+
+    redis = build_redis(cfg.REDIS_URL)
+    queue = build_queue(redis, cfg.QUEUE_NAME)
+    return Runtime(
+        cfg=cfg,
+        redis=redis,
+        queue=queue,
+        inbox=Inbox(redis, queue, cfg.EVENT_RETENTION_DAYS, cfg.TEN99POLICY_SIGNATURE_HEADER),
+        deliveries=Deliveries(redis, queue, cfg.EVENT_RETENTION_DAYS),
+        mailer=build_mailer(cfg),
+        renderer=EmailRenderer(
+            TEMPLATES_DIR, brand_name=cfg.BRAND_NAME, support_email=cfg.SUPPORT_EMAIL
+        ),
+    )
+
+
+_current: Runtime | None = None
+
+
+def install(runtime: Runtime | None) -> None:
+    """Make `runtime` the one jobs in this process use (None forgets it)."""
+    global _current
+    _current = runtime
+
+
+def current() -> Runtime:
+    """The installed runtime, built from the environment on first use if none was installed."""
+    global _current
+    if _current is None:
+        _current = build(load_config())
+    return _current

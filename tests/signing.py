@@ -1,0 +1,42 @@
+"""Build signed deliveries for tests, the way each sender signs them."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+TEN99_SECRET = "whsec_test_secret"
+TEN99_OLD_SECRET = "whsec_old_secret"
+PLATFORM_SECRET = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+PLATFORM_OLD_SECRET = "whsec_ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
+
+
+def body_of(event: dict[str, Any] | bytes) -> bytes:
+    return event if isinstance(event, bytes) else json.dumps(event).encode()
+
+
+def tv1_header(body: bytes, secret: str = TEN99_SECRET, t: int | None = None) -> str:
+    t = int(time.time()) if t is None else t
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+def sw_signature(body: bytes, msg_id: str, t: int, secret: str = PLATFORM_SECRET) -> str:
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    mac = hmac.new(key, f"{msg_id}.{t}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def sw_headers(
+    body: bytes, msg_id: str, secret: str = PLATFORM_SECRET, t: int | None = None
+) -> dict[str, str]:
+    t = int(time.time()) if t is None else t
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(t),
+        "webhook-signature": sw_signature(body, msg_id, t, secret),
+    }
