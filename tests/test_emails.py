@@ -1,0 +1,221 @@
+"""Every notice renders from its sample data, safely, with the numbers and names that matter."""
+
+from __future__ import annotations
+
+import copy
+import html as html_lib
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+
+from receiver.emails import (
+    NOTICES,
+    EmailRenderer,
+    RenderedEmail,
+    UnknownNotice,
+    date_words,
+    datetime_words,
+    money,
+)
+from receiver.samples import SAMPLE_CONTEXTS
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "emails"
+BRAND = "Acme Staffing"
+SUPPORT = "support@acme.example"
+MARCH_5_2024_1930_UTC = 1709667000
+JULY_1_2024_1900_UTC = 1719860400
+
+
+@pytest.fixture(scope="module")
+def renderer() -> EmailRenderer:
+    return EmailRenderer(TEMPLATES, brand_name=BRAND, support_email=SUPPORT)
+
+
+def sample(notice: str) -> dict[str, Any]:
+    return copy.deepcopy(SAMPLE_CONTEXTS[notice])
+
+
+def headline_amount(context: dict[str, Any]) -> int:
+    """The amount a subject must state: the change for re-pricing notices, else the charge."""
+    return int(context["difference_cents" if "difference_cents" in context else "amount_cents"])
+
+
+def test_every_notice_has_templates_and_a_sample() -> None:
+    assert len(NOTICES) == 8
+    assert set(SAMPLE_CONTEXTS) == set(NOTICES)
+    for notice in NOTICES:
+        assert (TEMPLATES / f"{notice}.html").is_file()
+        assert (TEMPLATES / f"{notice}.txt").is_file()
+
+
+@pytest.mark.parametrize("notice", NOTICES)
+def test_renders_what_matters_in_both_parts(renderer: EmailRenderer, notice: str) -> None:
+    context = sample(notice)
+    email = renderer.render(notice, context)
+    assert isinstance(email, RenderedEmail)
+
+    # Compare against the HTML as a reader sees it ("&amp;" -> "&").
+    parts = {"html": html_lib.unescape(email.html), "text": email.text}
+    contractor = context["contractor"]
+    expected = [
+        BRAND,
+        SUPPORT,
+        f"{contractor['first_name']} {contractor['last_name']}",
+        context["job"]["name"],
+        context.get("invoice_id") or context["assignment_id"],
+        money(headline_amount(context)),
+    ]
+    for key in ("amount_cents", "old_premium_cents", "new_premium_cents"):
+        if key in context:
+            expected.append(money(context[key]))
+    if context["coverage_url"]:
+        expected.append(context["coverage_url"])
+    for name, body in parts.items():
+        for value in expected:
+            assert value in body, f"{value!r} missing from the {name} part of {notice}"
+
+    assert money(headline_amount(context)) in email.subject
+    assert email.subject == email.subject.strip()
+    assert "\n" not in email.subject and "\r" not in email.subject
+    assert f"<title>{html_lib.escape(email.subject, quote=False)}</title>" in email.html
+
+
+@pytest.mark.parametrize("notice", NOTICES)
+def test_css_is_inlined_and_media_rules_survive(renderer: EmailRenderer, notice: str) -> None:
+    email = renderer.render(notice, sample(notice))
+    assert "<style>" in email.html
+    assert "@media (max-width: 600px)" in email.html
+    assert "@media (prefers-color-scheme: dark)" in email.html
+    assert email.html.count('style="') > 10
+
+
+@pytest.mark.parametrize("notice", NOTICES)
+def test_names_are_escaped_in_html(renderer: EmailRenderer, notice: str) -> None:
+    context = sample(notice)
+    context["contractor"]["first_name"] = "<script>alert(1)</script>"
+    context["recipient"]["name"] = "<script>alert(1)</script>"
+    context["job"]["name"] = '<img src=x onerror="alert(1)">'
+    email = renderer.render(notice, context)
+    assert "&lt;script&gt;" in email.html
+    assert "<script" not in email.html
+    assert "<img" not in email.html
+    assert "<script>alert(1)</script>" in email.text  # plain text is not HTML
+
+
+@pytest.mark.parametrize(
+    ("notice", "key"), [(notice, key) for notice in NOTICES for key in SAMPLE_CONTEXTS[notice]]
+)
+def test_every_context_key_is_required(renderer: EmailRenderer, notice: str, key: str) -> None:
+    context = sample(notice)
+    del context[key]
+    with pytest.raises(jinja2.UndefinedError):
+        renderer.render(notice, context)
+
+
+def test_missing_nested_key_is_an_error(renderer: EmailRenderer) -> None:
+    context = sample("payment_confirmation")
+    del context["recipient"]["timezone"]
+    with pytest.raises(jinja2.UndefinedError):
+        renderer.render("payment_confirmation", context)
+
+
+@pytest.mark.parametrize("notice", NOTICES)
+def test_subject_cannot_carry_a_header(renderer: EmailRenderer, notice: str) -> None:
+    context = sample(notice)
+    context["contractor"]["last_name"] = "Thompson\r\nBcc: victim@example.com"
+    context["recipient"]["name"] = "Maya\nBcc: victim@example.com"
+    context["job"]["name"] = "Deck\u2028repair\x85\rBcc: victim@example.com"
+    subject = renderer.render(notice, context).subject
+    assert subject.splitlines() == [subject]
+    assert not any(ord(char) < 32 for char in subject)
+
+
+def test_rep_subject_names_contractor_and_job(renderer: EmailRenderer) -> None:
+    context = sample("premium_increase_rep")
+    context["contractor"]["last_name"] = "Thompson\r\nBcc: victim@example.com"
+    subject = renderer.render("premium_increase_rep", context).subject
+    assert subject == (
+        "Premium up by $12.00 for Maya Thompson Bcc: victim@example.com on Smith & Sons deck repair"
+    )
+
+
+def test_payment_method_shapes_the_message(renderer: EmailRenderer) -> None:
+    card = sample("premium_decrease_rep")
+    remit = {**sample("premium_decrease_rep"), "payment_method": "remit"}
+    assert "refunded to Maya's card" in renderer.render("premium_decrease_rep", card).text
+    assert "Billed to your organization" in renderer.render("premium_decrease_rep", remit).text
+    with pytest.raises(ValueError, match="payment_method"):
+        renderer.render("premium_decrease_rep", {**card, "payment_method": "cash"})
+
+
+def test_optional_values_may_be_none(renderer: EmailRenderer) -> None:
+    context = sample("assignment_charge_failure")
+    context.update(coverage_url=None, failure_reason=None)
+    context["job"]["name"] = None
+    context["recipient"].update(name=None, timezone=None)
+    email = renderer.render("assignment_charge_failure", context)
+    for body in (email.html, email.text):
+        assert "Hello," in body
+        assert context["job"]["id"] in body
+        assert "EST" in body
+        assert "/coverage/" not in body
+    assert "lapse" in email.text and "lapse" in email.html
+
+
+def test_coverage_url_must_be_http(renderer: EmailRenderer) -> None:
+    context = {**sample("payment_confirmation"), "coverage_url": "javascript:alert(1)"}
+    with pytest.raises(ValueError, match="coverage_url"):
+        renderer.render("payment_confirmation", context)
+
+
+@pytest.mark.parametrize("notice", ["nope", "layout", "../layout", ""])
+def test_unknown_notice(renderer: EmailRenderer, notice: str) -> None:
+    with pytest.raises(UnknownNotice) as raised:
+        renderer.render(notice, sample("payment_confirmation"))
+    assert isinstance(raised.value, ValueError)
+    assert raised.value.notice == notice
+
+
+@pytest.mark.parametrize(
+    ("cents", "dollars"),
+    [(0, "$0.00"), (5, "$0.05"), (4325, "$43.25"), (123450, "$1,234.50"), (-500, "-$5.00")],
+)
+def test_money(cents: int, dollars: str) -> None:
+    assert money(cents) == dollars
+
+
+@pytest.mark.parametrize("value", [43.25, "4325", True, None])
+def test_money_refuses_non_integers(value: Any) -> None:
+    with pytest.raises(TypeError):
+        money(value)
+
+
+def test_dates_in_the_recipient_zone() -> None:
+    moment = MARCH_5_2024_1930_UTC
+    assert datetime_words(moment, "America/New_York") == "Tuesday, March 5, 2024 at 2:30 PM EST"
+    assert datetime_words(moment, "America/Los_Angeles") == (
+        "Tuesday, March 5, 2024 at 11:30 AM PST"
+    )
+    assert datetime_words(JULY_1_2024_1900_UTC, "America/Los_Angeles") == (
+        "Monday, July 1, 2024 at 12:00 PM PDT"
+    )
+    assert datetime_words(moment, "Asia/Tokyo") == "Wednesday, March 6, 2024 at 4:30 AM JST"
+    assert datetime_words(moment, "America/Sao_Paulo").endswith("4:30 PM UTC-03:00")
+    assert date_words(moment, "Asia/Tokyo") == "Wednesday, March 6, 2024"
+
+
+@pytest.mark.parametrize("zone", [None, "", "Not/AZone", "../../etc/passwd"])
+def test_dates_fall_back_to_eastern(zone: str | None) -> None:
+    assert datetime_words(MARCH_5_2024_1930_UTC, zone) == "Tuesday, March 5, 2024 at 2:30 PM EST"
+    assert datetime_words(JULY_1_2024_1900_UTC, zone) == "Monday, July 1, 2024 at 3:00 PM EDT"
+
+
+def test_recipient_zone_reaches_the_email(renderer: EmailRenderer) -> None:
+    context = sample("payment_confirmation")
+    context["paid_at"] = MARCH_5_2024_1930_UTC
+    context["recipient"]["timezone"] = "America/Los_Angeles"
+    email = renderer.render("payment_confirmation", context)
+    assert "Tuesday, March 5, 2024 at 11:30 AM PST" in email.text
+    assert "Tuesday, March 5, 2024 at 11:30 AM PST" in email.html
