@@ -73,3 +73,18 @@ class Sender:
 @pytest.fixture
 def send(client: Any) -> Sender:
     return Sender(client)
+
+
+@pytest.fixture
+def live_server(app: Any) -> Iterator[str]:
+    """The app behind a real threaded HTTP server on a free port; yields its base URL."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)

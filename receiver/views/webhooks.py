@@ -15,11 +15,7 @@ bp = Blueprint("webhooks", __name__)
 
 def _receive(source: str) -> tuple[dict[str, Any], int]:
     cfg = current_app.config["RECEIVER"]
-    # Refuse on the declared length before reading anything; a body streamed without a
-    # length is capped by MAX_CONTENT_LENGTH as it is read.
-    if request.content_length is not None and request.content_length > cfg.WEBHOOK_MAX_BYTES:
-        raise PayloadTooLarge()
-    body = request.get_data(cache=False)
+    body = _read_body(cfg.WEBHOOK_MAX_BYTES)
     clock = cfg.extra.get("CLOCK", time.time)
     message_id = current_app.extensions["verifiers"][source].verify(
         body, request.headers, now=clock()
@@ -28,6 +24,30 @@ def _receive(source: str) -> tuple[dict[str, Any], int]:
     result = current_app.extensions["inbox"].accept(event, body, request.headers, now=clock())
     status = 200 if result.status == "duplicate" else 202
     return {"id": result.id, "status": result.status}, status
+
+
+def _read_body(limit: int) -> bytes:
+    """Read the raw body, refusing it on its declared length before reading anything, and
+    when it is streamed without one (chunked), as soon as it passes `limit`."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge()
+    if request.content_length is None:
+        if not request.environ.get("wsgi.input_terminated"):
+            return b""  # neither a length nor a terminated (chunked) stream: no body
+        stream = request.environ["wsgi.input"]
+    else:
+        stream = request.stream
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = stream.read(min(65536, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge()
+    return b"".join(chunks)
 
 
 @bp.post("/webhooks/1099policy")
