@@ -137,20 +137,27 @@ class Deliveries:
         """Queue a send job for a record now (the sweeper's recovery path)."""
         self._enqueue(rid, at=None, job_id=f"{rid}-r{int(time.time())}")
 
-    def send(self, rid: str, mailer: Mailer, render: Any, lease: float,
-             now: float | None = None) -> str:
-        """Claim the record, render and send it once; return the state it ends in."""
-        now = time.time() if now is None else now
+    def send(self, rid: str, mailer: Mailer, render: Any, lease: float) -> str:
+        """Render, claim and send the record once; return the state it ends in.
+
+        Rendering comes before the claim: it is pure, so a crash there leaves the record
+        `pending` and the sweeper's re-run sends it. Only the provider call runs under the
+        `sending` claim.
+        """
         key = record_key(rid)
-        claimed = self._claim(keys=[key, PENDING_KEY], args=[now, lease]).decode()
-        if claimed != "claimed":
-            return claimed
-        rec = {k.decode(): v.decode() for k, v in self.redis.hgetall(key).items()}
+        rec = self.get(rid)
+        if rec.get("state") != "pending":
+            return self._claim_state(key, lease) if rec.get("state") == "sending" else (
+                rec.get("state") or "missing"
+            )
         try:
             email = render(rec["notice"], json.loads(rec["context"]))
         except Exception as exc:
             self._finish(key, "failed", last_error=f"render failed: {type(exc).__name__}")
             raise
+        claimed = self._claim_state(key, lease)
+        if claimed != "claimed":
+            return claimed
         message = OutgoingEmail(
             to_email=rec["to_email"], to_name=rec["to_name"], subject=email.subject,
             html=email.html, text=email.text, category=rec["notice"], record_id=rid,
@@ -158,9 +165,13 @@ class Deliveries:
         try:
             message_id = mailer.send(message)
         except SendFailure as failure:
-            return self._after_failure(key, rid, int(rec["attempts"]), failure)
+            return self._after_failure(key, rid, int(rec["attempts"]) + 1, failure)
         self._finish(key, "accepted", message_id=message_id)
         return "accepted"
+
+    def _claim_state(self, key: str, lease: float) -> str:
+        result = self._claim(keys=[key, PENDING_KEY], args=[time.time(), lease])
+        return result.decode() if isinstance(result, bytes) else str(result)
 
     def _after_failure(self, key: str, rid: str, attempts: int, failure: SendFailure) -> str:
         errors = json.dumps(failure.errors)[:2000]

@@ -37,7 +37,7 @@ class Runtime:
     @property
     def send_lease(self) -> float:
         """How long a `sending` claim is trusted: a provider call can take up to the timeout."""
-        return self.cfg.SENDGRID_TIMEOUT_SECONDS * 2 + 30
+        return self.cfg.SENDGRID_TIMEOUT_SECONDS * 1.5 + 2
 
     def render(self, notice: str, context: dict[str, Any]) -> Any:
         return self.renderer.render(notice, context)

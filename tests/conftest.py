@@ -88,3 +88,47 @@ def live_server(app: Any) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def sendgrid_server() -> Iterator[Any]:
+    from tests.sendgrid_server import SendGridServer
+
+    with SendGridServer() as server:
+        yield server
+
+
+@pytest.fixture
+def sendgrid(sendgrid_server: Any, config: dict[str, Any]) -> Any:
+    """The SendGrid stand-in, emptied, with the app and workers configured to use it."""
+    sendgrid_server.reset()
+    config.update(
+        SENDGRID_API_KEY="SG.test-key",
+        SENDGRID_API_HOST=sendgrid_server.url + "/",
+        SENDGRID_TIMEOUT_SECONDS="2",
+    )
+    return sendgrid_server
+
+
+@pytest.fixture
+def rt(config: dict[str, Any], redis: redis_lib.Redis, sendgrid: Any) -> Iterator[Any]:
+    """The worker runtime, installed for in-process jobs."""
+    from receiver import runtime
+    from receiver.config import load_config
+
+    built = runtime.build(load_config(config))
+    runtime.install(built)
+    yield built
+    runtime.install(None)
+
+
+@pytest.fixture
+def drain(rt: Any) -> Any:
+    """Run every queued job in this process (RQ SimpleWorker, burst), like a worker would."""
+    from rq import SimpleWorker
+
+    def run() -> None:
+        worker = SimpleWorker([rt.queue], connection=rt.redis, serializer=rt.queue.serializer)
+        worker.work(burst=True, logging_level="WARNING")
+
+    return run

@@ -30,8 +30,9 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server process on a free port with append-only persistence in `directory`."""
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(self, directory: Path, port: int | None = None, appendonly: bool = True) -> None:
         self.directory = directory
+        self.appendonly = appendonly
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -47,7 +48,7 @@ class RedisServer:
                 "--port", str(self.port),
                 "--bind", "127.0.0.1",
                 "--dir", str(self.directory),
-                "--appendonly", "yes",
+                "--appendonly", "yes" if self.appendonly else "no",
                 "--save", "",
                 "--protected-mode", "no",
             ],
@@ -68,5 +69,9 @@ class RedisServer:
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(10)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
         self.proc = None

