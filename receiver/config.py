@@ -34,11 +34,17 @@ class Config:
     SENDGRID_API_KEY: str | None = None
     SENDGRID_API_HOST: str = SENDGRID_DEFAULT_HOST
     SENDGRID_TIMEOUT_SECONDS: float = 10.0
+    SENDGRID_RETRY_BASE_SECONDS: float = 10.0
     EMAIL_FROM: str = "notifications@example.com"
     OUTBOX_DIR: str = "var/outbox"
     BRAND_NAME: str = "Coverage Notices"
     SUPPORT_EMAIL: str = "support@example.com"
     QUEUE_NAME: str = "events"
+    ORG_REP_EMAILS: tuple[str, ...] = ()
+    ORG_WITHHOLD_PREMIUM: bool = False
+    TEN99POLICY_API_KEY: str | None = None
+    TEN99POLICY_API_BASE: str = "https://api.1099policy.com"
+    TEN99POLICY_API_TIMEOUT_SECONDS: float = 10.0
     PORT: int = 8000
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -50,9 +56,10 @@ _INT = {
     "SWEEP_AFTER_SECONDS",
     "PORT",
 }
-_FLOAT = {"SENDGRID_TIMEOUT_SECONDS"}
-_LISTS = {"TEN99POLICY_WEBHOOK_SECRETS", "PLATFORM_WEBHOOK_SECRETS"}
-_OPTIONAL = {"SENDGRID_API_KEY"}
+_FLOAT = {"SENDGRID_TIMEOUT_SECONDS", "SENDGRID_RETRY_BASE_SECONDS", "TEN99POLICY_API_TIMEOUT_SECONDS"}
+_LISTS = {"TEN99POLICY_WEBHOOK_SECRETS", "PLATFORM_WEBHOOK_SECRETS", "ORG_REP_EMAILS"}
+_OPTIONAL = {"SENDGRID_API_KEY", "TEN99POLICY_API_KEY"}
+_BOOL = {"ORG_WITHHOLD_PREMIUM"}
 REQUIRED = ("TEN99POLICY_WEBHOOK_SECRETS", "PLATFORM_WEBHOOK_SECRETS")
 
 
@@ -63,6 +70,15 @@ def _parse(name: str, raw: Any) -> Any:
         return tuple(s.strip() for s in items if s and s.strip())
     if name in _OPTIONAL:
         return raw or None
+    if name in _BOOL:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(name, "must be true or false")
     if name in _INT:
         try:
             return int(raw)
@@ -105,6 +121,10 @@ def _validate(cfg: Config) -> None:
             ) from None
     if "@" not in cfg.EMAIL_FROM:
         raise ConfigError("EMAIL_FROM", "must be an email address")
+    if any("@" not in rep for rep in cfg.ORG_REP_EMAILS):
+        raise ConfigError("ORG_REP_EMAILS", "must be comma-separated email addresses")
+    if not cfg.TEN99POLICY_API_BASE.startswith(("http://", "https://")):
+        raise ConfigError("TEN99POLICY_API_BASE", "must be an http(s) URL")
 
 
 def load_config(
@@ -125,6 +145,7 @@ def load_config(
             extra[name] = raw
     cfg = replace(Config(), **values, extra=extra)
     # The sendgrid client builds "<host>/v3/..."; a trailing slash would make "//v3".
-    cfg = replace(cfg, SENDGRID_API_HOST=cfg.SENDGRID_API_HOST.rstrip("/"))
+    cfg = replace(cfg, SENDGRID_API_HOST=cfg.SENDGRID_API_HOST.rstrip("/"),
+                  TEN99POLICY_API_BASE=cfg.TEN99POLICY_API_BASE.rstrip("/"))
     _validate(cfg)
     return cfg

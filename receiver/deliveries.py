@@ -33,7 +33,6 @@ from .mailer import Mailer, OutgoingEmail, SendFailure
 SEND_JOB = "receiver.deliveries.send_notice_job"
 PENDING_KEY = "notices:pending"
 MAX_ATTEMPTS = 6
-BACKOFF_BASE = 10.0
 
 _CLAIM = """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -53,6 +52,22 @@ return state or 'missing'
 """
 
 
+# awaiting_contact -> pending, once, with the address filled in; the pending set makes the
+# sweeper send it even if the enqueue after this script is lost.
+_RELEASE = """
+redis.call('SREM', KEYS[3], ARGV[1])
+if redis.call('HGET', KEYS[1], 'state') ~= 'awaiting_contact' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'pending', 'to_email', ARGV[2], 'first_name', ARGV[3],
+           'last_name', ARGV[4], 'timezone', ARGV[5], 'updated_at', ARGV[6])
+redis.call('ZADD', KEYS[2], ARGV[6], KEYS[1])
+return 1
+"""
+
+
+def awaiting_key(contractor_id: str) -> str:
+    return f"awaiting:{contractor_id}"
+
+
 def record_id(notice: str, cause: str, recipient: str) -> str:
     """The stable id of a notice record; `recipient` is an identity like `contractor:cn_1`."""
     digest = hashlib.sha256(f"{notice}|{cause}|{recipient.lower()}".encode()).hexdigest()
@@ -68,19 +83,27 @@ class Contact:
     """Where a notice goes. An empty email means the notice waits for one."""
 
     email: str
-    name: str
+    first_name: str = ""
+    last_name: str = ""
     timezone: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
 
 
 class Deliveries:
     """Create notice records and run their send jobs."""
 
-    def __init__(self, redis: Redis, queue: Queue, retention_days: int) -> None:
+    def __init__(self, redis: Redis, queue: Queue, retention_days: int,
+                 backoff_base: float = 10.0) -> None:
         self.redis = redis
+        self.backoff_base = backoff_base
         self.queue = queue
         self.retention = retention_days * 86400
         self._create = CreateIfAbsent(redis)
         self._claim = redis.register_script(_CLAIM)
+        self._release = redis.register_script(_RELEASE)
 
     def create(
         self,
@@ -90,12 +113,23 @@ class Deliveries:
         contact: Contact,
         context: dict[str, Any],
         now: float | None = None,
+        waiting_for: str = "",
     ) -> bool:
-        """Record a notice and queue its send, unless a record with this identity exists."""
+        """Record a notice and queue its send, unless a record with this identity exists.
+
+        Without an email the record waits (`awaiting_contact`) for contractor `waiting_for`,
+        or, with nobody to wait for (no rep address configured), is `failed` at once so an
+        operator sees it.
+        """
         now = time.time() if now is None else now
         rid = record_id(notice, cause, recipient)
         key = record_key(rid)
-        state = "pending" if contact.email else "awaiting_contact"
+        if contact.email:
+            state, error = "pending", ""
+        elif waiting_for:
+            state, error = "awaiting_contact", ""
+        else:
+            state, error = "failed", "no recipient address (set ORG_REP_EMAILS)"
         pipe = self._create.recorder()
         pipe.hset(
             key,
@@ -105,13 +139,15 @@ class Deliveries:
                 "cause": cause,
                 "recipient": recipient,
                 "to_email": contact.email,
-                "to_name": contact.name,
+                "first_name": contact.first_name,
+                "last_name": contact.last_name,
                 "timezone": contact.timezone or "",
+                "waiting_for": waiting_for,
                 "context": json.dumps(context),
                 "state": state,
                 "attempts": 0,
                 "message_id": "",
-                "last_error": "",
+                "last_error": error,
                 "created_at": now,
                 "updated_at": now,
             },
@@ -120,7 +156,26 @@ class Deliveries:
         if state == "pending":
             pipe.zadd(PENDING_KEY, {key: now})
             self._enqueue(rid, pipe)
+        elif state == "awaiting_contact":
+            pipe.sadd(awaiting_key(waiting_for), rid)
+            pipe.expire(awaiting_key(waiting_for), self.retention)
         return self._create.apply(key, pipe)
+
+    def release(self, contractor_id: str, contact: Contact) -> int:
+        """Address every notice awaiting this contractor's contact and queue its send."""
+        released = 0
+        for raw in self.redis.smembers(awaiting_key(contractor_id)):
+            rid = raw.decode()
+            key = record_key(rid)
+            moved = self._release(
+                keys=[key, PENDING_KEY, awaiting_key(contractor_id)],
+                args=[rid, contact.email, contact.first_name, contact.last_name,
+                      contact.timezone or "", time.time()],
+            )
+            if moved:
+                self._enqueue(rid, job_id=f"{rid}-released")
+                released += 1
+        return released
 
     def _enqueue(
         self, rid: str, pipeline: Any = None, at: float | None = None, job_id: str = ""
@@ -151,7 +206,7 @@ class Deliveries:
                 rec.get("state") or "missing"
             )
         try:
-            email = render(rec["notice"], json.loads(rec["context"]))
+            email = render(rec["notice"], _context(rec))
         except Exception as exc:
             self._finish(key, "failed", last_error=f"render failed: {type(exc).__name__}")
             raise
@@ -159,7 +214,9 @@ class Deliveries:
         if claimed != "claimed":
             return claimed
         message = OutgoingEmail(
-            to_email=rec["to_email"], to_name=rec["to_name"], subject=email.subject,
+            to_email=rec["to_email"],
+            to_name=f"{rec['first_name']} {rec['last_name']}".strip(),
+            subject=email.subject,
             html=email.html, text=email.text, category=rec["notice"], record_id=rid,
         )
         try:
@@ -181,7 +238,7 @@ class Deliveries:
         if failure.kind == "throttled" and failure.retry_at:
             at = failure.retry_at
         else:
-            at = time.time() + BACKOFF_BASE * 2 ** (attempts - 1) * random.uniform(0.8, 1.2)
+            at = time.time() + self.backoff_base * 2 ** (attempts - 1) * random.uniform(0.8, 1.2)
         self.redis.hset(key, mapping={"state": "pending", "last_error": str(failure),
                                       "updated_at": time.time()})
         self.redis.zadd(PENDING_KEY, {key: at})
@@ -198,6 +255,20 @@ class Deliveries:
         """The record as strings (empty dict when unknown)."""
         raw = self.redis.hgetall(record_key(rid))
         return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def _context(rec: dict[str, str]) -> dict[str, Any]:
+    """The template context: what the decision stored, plus who it is addressed to now."""
+    context: dict[str, Any] = json.loads(rec["context"])
+    name = f"{rec['first_name']} {rec['last_name']}".strip()
+    context["recipient"] = {"name": name or None, "email": rec["to_email"],
+                            "timezone": rec["timezone"] or None}
+    person = context.get("contractor")
+    if rec["recipient"].startswith("contractor:") and isinstance(person, dict):
+        # The contractor's own name may only have become known when the contact arrived.
+        person["first_name"] = person.get("first_name") or rec["first_name"]
+        person["last_name"] = person.get("last_name") or rec["last_name"]
+    return context
 
 
 def send_notice_job(rid: str) -> str:

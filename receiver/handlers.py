@@ -1,73 +1,139 @@
-"""Handlers by event type: what the worker does with each kind of event.
+"""Handlers by event type: load the facts, let `notices.decide` choose, create the records.
 
 Every known type has an entry; types without work of their own yet are recorded (`done`) so
-they stay queryable. A handler must be idempotent: the same event may be processed again.
+they stay queryable. Handlers are idempotent: the same event may be processed again (a retry,
+a sweeper re-queue, a replay), and the notice records' identities make a second send
+impossible.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
+from .contacts import Person, person_from
 from .deliveries import Contact
 from .events import KNOWN_TYPES, Event
+from .notices import NOTIFYING_TYPES, Facts, Plan, cents, decide, ref
 
 Handler = Callable[[Event, Any], None]
+LEDGER_TYPES = ("invoice.created", "invoice.updated")
+CAS_ATTEMPTS = 5
 
 
 def _record_only(event: Event, rt: Any) -> None:
-    """Stored and acknowledged; later work (coverage status) reads it from the event log."""
+    """Stored and acknowledged; nothing more to do for this type yet."""
 
 
-def _ref(value: Any) -> str:
-    """An object reference may be an id string or an embedded object with an `id`."""
-    if isinstance(value, dict):
-        return str(value.get("id") or "")
-    return str(value or "")
+def _embedded_person(event: Event, rt: Any) -> Person | None:
+    """The contractor the event embeds, remembered (newest wins) for later events."""
+    raw = event.object.get("contractor")
+    if not isinstance(raw, dict) or not ref(raw):
+        return None
+    person = person_from(raw)
+    rt.contacts.remember(person, event.created)
+    return person
 
 
-def contractor_of(obj: dict[str, Any]) -> tuple[str, Contact, dict[str, Any]]:
-    """The contractor id, contact and template view named by an object's `contractor` field."""
-    raw = obj.get("contractor")
-    person = raw if isinstance(raw, dict) else {}
-    first = str(person.get("first_name") or "")
-    last = str(person.get("last_name") or "")
-    contact = Contact(
-        email=str(person.get("email") or ""),
-        name=f"{first} {last}".strip(),
-        timezone=person.get("timezone") or None,
+def _withhold(obj: dict[str, Any], job: dict[str, str], person: Person | None,
+              default: bool) -> bool:
+    """Card or remit: the object's own setting, then the job's, the contractor's, the org's."""
+    embedded_job = obj.get("job") if isinstance(obj.get("job"), dict) else {}
+    stored_job = {"1": True, "0": False}.get(job.get("withhold_premium", ""))
+    for value in (obj.get("withhold_premium"), embedded_job.get("withhold_premium"),
+                  stored_job, person.withhold_premium if person else None):
+        if isinstance(value, bool):
+            return value
+    return default
+
+
+def _reps(obj: dict[str, Any], job: dict[str, str], org_reps: tuple[str, ...]) -> list[str]:
+    """The job's PO contact, else the organization's rep addresses."""
+    embedded_job = obj.get("job") if isinstance(obj.get("job"), dict) else {}
+    meta = embedded_job.get("custom_metadata")
+    po = meta.get("po_contact_email") if isinstance(meta, dict) else None
+    po = po or job.get("po_contact_email")
+    return [po.strip()] if isinstance(po, str) and "@" in po else list(org_reps)
+
+
+def notify(event: Event, rt: Any) -> None:
+    """Apply an event that may cause notices (see notices.py for which and why)."""
+    obj = event.object
+    embedded = _embedded_person(event, rt)
+    if isinstance(obj.get("job"), dict):
+        rt.jobs.remember(obj["job"])
+    contractor_id, job_id = ref(obj.get("contractor")), ref(obj.get("job"))
+    person = embedded if embedded and embedded.email else (
+        rt.contacts.lookup(contractor_id) if contractor_id else None
     )
-    view = {"id": _ref(raw), "first_name": first, "last_name": last}
-    return _ref(raw), contact, view
-
-
-def payment_confirmation(event: Event, rt: Any) -> None:
-    """`invoice.charge_card_succeeded`: confirm the charge to the contractor, once per invoice."""
-    invoice = event.object
-    invoice_id = _ref(invoice)
-    contractor_id, contact, person = contractor_of(invoice)
-    job = invoice.get("job")
-    context = {
-        "recipient": {"name": contact.name, "email": contact.email,
-                      "timezone": contact.timezone},
-        "contractor": person,
-        "job": {"id": _ref(job), "name": job.get("name") if isinstance(job, dict) else None},
+    job = rt.jobs.get(job_id)
+    premium = cents(obj.get("premium_due"))
+    if premium is not None and event.type == "assignment.created":
+        rt.ledger.remember_assignment_premium(contractor_id, job_id, premium)
+    if premium is not None and event.type in LEDGER_TYPES:
+        rt.ledger.remember_invoice(ref(obj), premium)
+    charged = ref(obj.get("invoice")) or ref(obj)
+    withhold = _withhold(obj, job, person, rt.cfg.ORG_WITHHOLD_PREMIUM)
+    for _ in range(CAS_ATTEMPTS):
+        current = rt.ledger.get(contractor_id, job_id) if event.type in LEDGER_TYPES else None
+        facts = Facts(
+            withhold=withhold,
+            ledger=current,
+            assignment_premium=rt.ledger.assignment_premium(contractor_id, job_id),
+            charge_amount=rt.ledger.invoice_premium(charged),
+        )
+        decision = decide(event, facts, now=int(time.time()))
+        if decision.ledger is None or rt.ledger.swap(
+            contractor_id, job_id, current, decision.ledger
+        ):
+            break
+    else:
+        raise RuntimeError("premium ledger kept changing; retrying the event")
+    common = {
+        "contractor": {"id": contractor_id,
+                       "first_name": person.first_name if person else "",
+                       "last_name": person.last_name if person else ""},
+        "job": {"id": job_id, "name": job.get("name")},
         "coverage_url": None,
-        "invoice_id": invoice_id,
-        "amount_cents": int(invoice.get("premium_due") or invoice.get("amount") or 0),
-        "paid_at": event.created or 0,
-        "payment_method": "card",
     }
-    rt.deliveries.create(
-        "payment_confirmation", f"charge:{invoice_id}", f"contractor:{contractor_id}",
-        contact, context,
-    )
+    for plan in decision.plans:
+        _create(rt, plan, {**common, **plan.fields}, contractor_id, person,
+                _reps(obj, job, rt.cfg.ORG_REP_EMAILS))
 
 
-HANDLERS: dict[str, Handler] = {
-    t: _record_only for types in KNOWN_TYPES.values() for t in types
-}
-HANDLERS["invoice.charge_card_succeeded"] = payment_confirmation
+def _create(rt: Any, plan: Plan, context: dict[str, Any], contractor_id: str,
+            person: Person | None, reps: list[str]) -> None:
+    if plan.audience == "contractor":
+        contact = Contact(
+            email=person.email if person else "",
+            first_name=person.first_name if person else "",
+            last_name=person.last_name if person else "",
+            timezone=person.timezone if person else None,
+        )
+        rt.deliveries.create(plan.notice, plan.cause, f"contractor:{contractor_id}", contact,
+                             context, waiting_for=contractor_id)
+        return
+    for rep in reps or [""]:
+        rt.deliveries.create(plan.notice, plan.cause, f"rep:{rep.lower() or 'none'}",
+                             Contact(email=rep), context)
+
+
+def contractor_updated(event: Event, rt: Any) -> None:
+    """Platform `contractor.updated`: remember the contact; send what was waiting for it."""
+    person = person_from(event.object)
+    if not person.id:
+        return
+    rt.contacts.remember(person, event.created)
+    current = rt.contacts.stored(person.id) or person
+    if current.email:
+        rt.deliveries.release(person.id, Contact(current.email, current.first_name,
+                                                 current.last_name, current.timezone))
+
+
+HANDLERS: dict[str, Handler] = {t: _record_only for types in KNOWN_TYPES.values() for t in types}
+HANDLERS.update({t: notify for t in NOTIFYING_TYPES})
+HANDLERS["contractor.updated"] = contractor_updated
 
 
 def handler_for(event_type: str) -> Handler:

@@ -16,8 +16,11 @@ from redis import Redis
 from rq import Queue
 
 from .config import Config, load_config
+from .contacts import Contacts
 from .deliveries import Deliveries
 from .inbox import Inbox
+from .jobs import Jobs
+from .ledger import Ledger
 from .mailer import Mailer, build_mailer
 from .stores import build_queue, build_redis
 
@@ -33,6 +36,9 @@ class Runtime:
     deliveries: Deliveries
     mailer: Mailer
     renderer: Any
+    contacts: Contacts
+    jobs: Jobs
+    ledger: Ledger
 
     @property
     def send_lease(self) -> float:
@@ -49,16 +55,27 @@ def build(cfg: Config) -> Runtime:
 
     redis = build_redis(cfg.REDIS_URL)
     queue = build_queue(redis, cfg.QUEUE_NAME)
+    retention = cfg.EVENT_RETENTION_DAYS * 86400
     return Runtime(
         cfg=cfg,
         redis=redis,
         queue=queue,
         inbox=Inbox(redis, queue, cfg.EVENT_RETENTION_DAYS, cfg.TEN99POLICY_SIGNATURE_HEADER),
-        deliveries=Deliveries(redis, queue, cfg.EVENT_RETENTION_DAYS),
+        deliveries=Deliveries(
+            redis, queue, cfg.EVENT_RETENTION_DAYS, cfg.SENDGRID_RETRY_BASE_SECONDS
+        ),
         mailer=build_mailer(cfg),
         renderer=EmailRenderer(
             TEMPLATES_DIR, brand_name=cfg.BRAND_NAME, support_email=cfg.SUPPORT_EMAIL
         ),
+        contacts=Contacts(
+            redis,
+            api_key=cfg.TEN99POLICY_API_KEY,
+            api_base=cfg.TEN99POLICY_API_BASE,
+            timeout=cfg.TEN99POLICY_API_TIMEOUT_SECONDS,
+        ),
+        jobs=Jobs(redis, retention),
+        ledger=Ledger(redis, retention),
     )
 
 

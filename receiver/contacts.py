@@ -1,0 +1,287 @@
+"""Who a contractor is (name, email, time zone) when an event names them only by id.
+
+Sources, best first:
+
+1. What the platform told us: `contractor.updated` events (and contractor objects embedded in
+   other events) are stored with `remember()` under `contractor:<id>`. The newest wins by the
+   event's `created`, compared inside one Lua script, so two workers applying events in any
+   order end with the newest. Only these carry a time zone.
+2. 1099Policy's API, `GET /api/v1/contractors/{id}` through the official `ten99policy` client,
+   when an API key is configured. The copy is cached under a separate key,
+   `contractor_api:<id>`, so it can never overwrite or outrank an event-sourced contact;
+   storing an event-sourced contact drops it. A 404 (or a copy without an email) is cached
+   for `NEGATIVE_SECONDS` only, so a burst of events for an unknown contractor costs one call
+   but a contractor created later is found soon.
+3. Nothing: `lookup()` returns None and the notice waits for a contact.
+
+`lookup()` never raises for an API problem (network, timeout, 4xx, 5xx, unparseable reply):
+it logs the error class, status and contractor id (never the message or body, which may hold
+personal data) and returns None. The caller's job retries decide when to ask again, which is
+why the client's own retries stay off. Redis errors do propagate: the job should fail and retry.
+
+The `ten99policy` client (1.1.12, forked from Stripe's) is configured through module globals
+with unsafe defaults. `configure_ten99policy()` sets all of them, from `Contacts.__init__`:
+
+* `log = 'debug'` prints every request and every response body (names, emails) to stderr;
+  the `TEN99POLICY_LOG` environment variable can turn that back on, and every line also goes
+  to the `ten99policy` logger whatever `log` says. We set `log = None`, clear the env-derived
+  setting, and mute that logger (level above CRITICAL, no propagation, disabled).
+* `verify_ssl_certs = False`, and its `RequestsClient` passes `verify=False` on every request
+  regardless of that flag. We install our own `RequestsClient` whose session forces
+  `verify=True` (which still honours `REQUESTS_CA_BUNDLE`), and set the flag to True too.
+* The default timeout is 80 s; a stuck API would hold a worker that long. Our client uses
+  the `timeout` given to `Contacts` (connect and read, each).
+* `max_network_retries` is set to 0 explicitly: retries happen at job level, with backoff.
+* `environment` is sent as the `Ten99Policy-Environment` header and defaults to `sandbox`
+  even for a live key. We set it explicitly: the `environment` argument, else `production`
+  for a key containing `_live_`, else `sandbox`.
+* `api_key` ships with a hard-coded shared test key used whenever none is passed. We set it
+  to None and pass our key on every call (`retrieve(id, api_key=...)`).
+* `api_base` is only a global (resources have no per-call base): the URL is
+  `api_base + "/api/v1/contractors/" + quote_plus(id)`, so a trailing slash is stripped.
+
+Because these are process-wide, the last `Contacts` built in a process decides them; the
+service builds one per process from one configuration. The session is shared by threads.
+Responses are `Ten99PolicyObject`s (dicts); fields are read defensively, because the client
+also turns string values that look like Python literals into dicts or lists.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import requests
+import ten99policy
+from redis import Redis
+from ten99policy import http_client as t9_http
+from ten99policy import util as t9_util
+
+from .deliveries import Contact
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_BASE = "https://api.1099policy.com"
+NEGATIVE_SECONDS = 300
+
+_REMEMBER = """
+local stored = redis.call('HGET', KEYS[1], 'created')
+if stored and stored ~= '' then
+  if ARGV[1] == '' or tonumber(ARGV[1]) < tonumber(stored) then
+    return 0
+  end
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'created', ARGV[1], 'id', ARGV[2], 'email', ARGV[3],
+           'first_name', ARGV[4], 'last_name', ARGV[5], 'timezone', ARGV[6],
+           'withhold_premium', ARGV[7])
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Person:
+    """What we know about a contractor."""
+
+    id: str
+    email: str  # "" when unknown
+    first_name: str
+    last_name: str
+    timezone: str | None
+    withhold_premium: bool | None  # the contractor-level setting, when known
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def contact(self) -> Contact:
+        """Where a notice to this person goes."""
+        return Contact(email=self.email, name=self.name, timezone=self.timezone)
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def person_from(obj: Mapping[str, Any]) -> Person:
+    """A Person from an embedded contractor object or `contractor.updated` data.
+
+    Anything that is not a string (null, a number, a dict) reads as unknown rather than as
+    its repr, so a malformed field can never become an email address or a name.
+    """
+    withhold = obj.get("withhold_premium")
+    return Person(
+        id=_text(obj.get("id")),
+        email=_text(obj.get("email")),
+        first_name=_text(obj.get("first_name")),
+        last_name=_text(obj.get("last_name")),
+        timezone=_text(obj.get("timezone")) or None,
+        withhold_premium=withhold if isinstance(withhold, bool) else None,
+    )
+
+
+class _VerifyingSession(requests.Session):
+    """A session that always verifies TLS certificates.
+
+    The client's `RequestsClient` passes `verify=False` with every request, overriding any
+    session setting, so the only place to turn verification back on is here.
+    """
+
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs["verify"] = True
+        return super().request(method, url, *args, **kwargs)
+
+
+class _Client(t9_http.RequestsClient):  # type: ignore[misc]
+    """The `ten99policy` HTTP client we install: our timeout, verified TLS."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(timeout=timeout, session=_VerifyingSession(), verify_ssl_certs=True)
+        self.timeout = timeout
+
+
+def _mute(logger: logging.Logger) -> None:
+    logger.setLevel(logging.CRITICAL + 1)
+    logger.propagate = False
+    logger.disabled = True
+
+
+def configure_ten99policy(api_base: str, timeout: float, environment: str) -> None:
+    """Make the process-wide `ten99policy` settings safe (see the module docstring)."""
+    if not api_base.startswith(("http://", "https://")):
+        raise ValueError("the 1099Policy API base must be an http(s) URL")
+    if timeout <= 0:
+        raise ValueError("the 1099Policy API timeout must be positive")
+    ten99policy.log = None
+    t9_util.TEN99POLICY_LOG = None
+    _mute(logging.getLogger("ten99policy"))
+    ten99policy.verify_ssl_certs = True
+    ten99policy.max_network_retries = 0
+    ten99policy.api_key = None
+    ten99policy.api_base = api_base.rstrip("/")
+    ten99policy.environment = environment
+    current = ten99policy.default_http_client
+    if not (isinstance(current, _Client) and current.timeout == timeout):
+        ten99policy.default_http_client = _Client(timeout)
+
+
+def _environment_for(api_key: str | None) -> str:
+    return "production" if api_key and "_live_" in api_key else "sandbox"
+
+
+def _decode(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class Contacts:
+    """Contractor contacts: stored from events, else fetched from 1099Policy and cached."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        api_key: str | None,
+        api_base: str,
+        timeout: float,
+        cache_seconds: int = 86400,
+        environment: str | None = None,
+    ) -> None:
+        self.redis = redis
+        self.api_key = api_key or None
+        self.cache_seconds = cache_seconds
+        self._remember = redis.register_script(_REMEMBER)
+        configure_ten99policy(api_base, timeout, environment or _environment_for(self.api_key))
+
+    @staticmethod
+    def key(contractor_id: str) -> str:
+        return f"contractor:{contractor_id}"
+
+    @staticmethod
+    def api_key_for(contractor_id: str) -> str:
+        """The cache key of the API copy; separate, so an event-sourced contact always wins."""
+        return f"contractor_api:{contractor_id}"
+
+    def remember(self, person: Person, created: int | None) -> bool:
+        """Store an event-sourced contact unless a newer one is stored; True when stored.
+
+        `created` is the event's Unix time; None counts as older than any time, and an equal
+        time replaces (the later-applied of two same-second events wins).
+        """
+        if not person.id:
+            raise ValueError("a contractor contact needs an id")
+        if isinstance(created, bool):
+            raise TypeError("created must be Unix seconds or None")
+        withhold = "" if person.withhold_premium is None else str(int(person.withhold_premium))
+        stored = self._remember(
+            keys=[self.key(person.id), self.api_key_for(person.id)],
+            args=[
+                "" if created is None else str(int(created)),
+                person.id,
+                person.email,
+                person.first_name,
+                person.last_name,
+                person.timezone or "",
+                withhold,
+            ],
+        )
+        return bool(stored)
+
+    def stored(self, contractor_id: str) -> Person | None:
+        """The contact stored from events, or None."""
+        raw = self.redis.hgetall(self.key(contractor_id))
+        if not raw:
+            return None
+        data = {_decode(k): _decode(v) for k, v in raw.items()}
+        withhold = data.get("withhold_premium", "")
+        return Person(
+            id=contractor_id,
+            email=data.get("email", ""),
+            first_name=data.get("first_name", ""),
+            last_name=data.get("last_name", ""),
+            timezone=data.get("timezone") or None,
+            withhold_premium=None if withhold == "" else withhold == "1",
+        )
+
+    def lookup(self, contractor_id: str) -> Person | None:
+        """The best-known contact: stored from events, else 1099Policy's (cached), else None."""
+        if not contractor_id:
+            return None
+        person = self.stored(contractor_id)
+        if person is not None or self.api_key is None:
+            return person
+        cache_key = self.api_key_for(contractor_id)
+        cached = self.redis.get(cache_key)
+        if cached is not None:
+            data = json.loads(cached)
+            return Person(**data["person"]) if data.get("person") else None
+        person, found = self._fetch(contractor_id)
+        if person is None and not found:
+            self.redis.set(cache_key, json.dumps({"person": None}), ex=NEGATIVE_SECONDS)
+        elif person is not None:
+            ttl = self.cache_seconds if person.email else NEGATIVE_SECONDS
+            self.redis.set(cache_key, json.dumps({"person": asdict(person)}), ex=ttl)
+        # An event may have been stored while we waited on the API; it wins.
+        return self.stored(contractor_id) or person
+
+    def _fetch(self, contractor_id: str) -> tuple[Person | None, bool]:
+        """Ask 1099Policy; (person, found). (None, True) means "unknown, do not cache"."""
+        try:
+            obj = ten99policy.Contractors.retrieve(contractor_id, api_key=self.api_key)
+            data = {k: obj.get(k) for k in ("email", "first_name", "last_name")}
+            withhold = obj.get("withhold_premium")
+        except Exception as exc:  # any client failure (even a malformed reply) means "unknown now"
+            status = getattr(exc, "http_status", None)
+            # The class, status and id only: messages and bodies may carry personal data.
+            log.warning(
+                "1099Policy contractor lookup failed: %s (HTTP %s) for %s",
+                type(exc).__name__,
+                status,
+                contractor_id,
+            )
+            return None, status != 404
+        person = person_from({**data, "id": contractor_id, "withhold_premium": withhold})
+        return person, True

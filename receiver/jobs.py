@@ -1,0 +1,45 @@
+"""What we know about jobs from the events that embed them: name, rep address, payer mode.
+
+Events often name a job only by id; an earlier event (the platform's `assignment.created`, an
+invoice) may have embedded the whole job. Remembering it lets later notices address the job's
+rep (`custom_metadata.po_contact_email`) and know whether the organization remits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from redis import Redis
+
+
+class Jobs:
+    def __init__(self, redis: Redis, retention_seconds: int) -> None:
+        self.redis = redis
+        self.ttl = retention_seconds
+
+    def remember(self, job: Mapping[str, Any]) -> None:
+        """Store the useful fields of an embedded job object (fields absent are left alone)."""
+        job_id = job.get("id")
+        if not isinstance(job_id, str) or not job_id:
+            return
+        fields: dict[str, str] = {}
+        if isinstance(job.get("name"), str):
+            fields["name"] = job["name"]
+        meta = job.get("custom_metadata")
+        if isinstance(meta, dict) and isinstance(meta.get("po_contact_email"), str):
+            fields["po_contact_email"] = meta["po_contact_email"].strip()
+        if isinstance(job.get("withhold_premium"), bool):
+            fields["withhold_premium"] = "1" if job["withhold_premium"] else "0"
+        if fields:
+            key = f"job:{job_id}"
+            pipe = self.redis.pipeline()
+            pipe.hset(key, mapping=fields)
+            pipe.expire(key, self.ttl)
+            pipe.execute()
+
+    def get(self, job_id: str) -> dict[str, str]:
+        if not job_id:
+            return {}
+        raw = self.redis.hgetall(f"job:{job_id}")
+        return {k.decode(): v.decode() for k, v in raw.items()}
