@@ -2,10 +2,12 @@
 
 Sources, best first:
 
-1. What the platform told us: `contractor.updated` events (and contractor objects embedded in
-   other events) are stored with `remember()` under `contractor:<id>`. The newest wins by the
-   event's `created`, compared inside one Lua script, so two workers applying events in any
-   order end with the newest. Only these carry a time zone.
+1. What events told us: `contractor.updated` from the platform (and contractor objects
+   embedded in other events) are stored with `remember()` in the hash `contractor:<id>`.
+   Newest wins per field, by the event's `created`, compared inside one Lua script, so two
+   workers applying events in any order end with the newest value of every field; an event
+   that leaves a field empty keeps the stored one (1099Policy's objects have no time zone and
+   must not erase the platform's). Only the platform sends a time zone.
 2. 1099Policy's API, `GET /api/v1/contractors/{id}` through the official `ten99policy` client,
    when an API key is configured. The copy is cached under a separate key,
    `contractor_api:<id>`, so it can never overwrite or outrank an event-sourced contact;
@@ -60,27 +62,34 @@ from redis import Redis
 from ten99policy import http_client as t9_http
 from ten99policy import util as t9_util
 
-from .deliveries import Contact
-
 log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE = "https://api.1099policy.com"
 NEGATIVE_SECONDS = 300
 
+# Per field, the value from the newest event that carried one. ARGV[1] is the event's
+# `created` ('' = unknown, older than any time; equal times replace); then name/value pairs,
+# '' meaning "not in this event". Each field keeps the time it came from in `<name>_at`.
 _REMEMBER = """
-local stored = redis.call('HGET', KEYS[1], 'created')
-if stored and stored ~= '' then
-  if ARGV[1] == '' or tonumber(ARGV[1]) < tonumber(stored) then
-    return 0
+local t = ARGV[1]
+local changed = 0
+for i = 3, #ARGV, 2 do
+  local name, value = ARGV[i], ARGV[i + 1]
+  if value ~= '' then
+    local at = redis.call('HGET', KEYS[1], name .. '_at')
+    if not at or at == '' or (t ~= '' and tonumber(t) >= tonumber(at)) then
+      redis.call('HSET', KEYS[1], name, value, name .. '_at', t)
+      changed = 1
+    end
   end
 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'created', ARGV[1], 'id', ARGV[2], 'email', ARGV[3],
-           'first_name', ARGV[4], 'last_name', ARGV[5], 'timezone', ARGV[6],
-           'withhold_premium', ARGV[7])
-redis.call('DEL', KEYS[2])
-return 1
+if changed == 1 then
+  redis.call('HSET', KEYS[1], 'id', ARGV[2])
+  redis.call('DEL', KEYS[2])
+end
+return changed
 """
+FIELDS = ("email", "first_name", "last_name", "timezone", "withhold_premium")
 
 
 @dataclass(frozen=True)
@@ -97,10 +106,6 @@ class Person:
     @property
     def name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
-
-    def contact(self) -> Contact:
-        """Where a notice to this person goes."""
-        return Contact(email=self.email, name=self.name, timezone=self.timezone)
 
 
 def _text(value: Any) -> str:
@@ -206,28 +211,30 @@ class Contacts:
         return f"contractor_api:{contractor_id}"
 
     def remember(self, person: Person, created: int | None) -> bool:
-        """Store an event-sourced contact unless a newer one is stored; True when stored.
+        """Store what an event says about a contractor, newest wins; True if anything stored.
 
-        `created` is the event's Unix time; None counts as older than any time, and an equal
-        time replaces (the later-applied of two same-second events wins).
+        Newest wins per field: `created` (the event's Unix time; None counts as older than any
+        time, an equal time replaces) is compared with the time each stored field came from,
+        and a field the event leaves empty keeps its stored value. So an embedded contractor
+        object from 1099Policy (never a time zone) does not erase the time zone a platform
+        `contractor.updated` gave, in whichever order the two are applied.
         """
         if not person.id:
             raise ValueError("a contractor contact needs an id")
         if isinstance(created, bool):
             raise TypeError("created must be Unix seconds or None")
         withhold = "" if person.withhold_premium is None else str(int(person.withhold_premium))
-        stored = self._remember(
-            keys=[self.key(person.id), self.api_key_for(person.id)],
-            args=[
-                "" if created is None else str(int(created)),
-                person.id,
-                person.email,
-                person.first_name,
-                person.last_name,
-                person.timezone or "",
-                withhold,
-            ],
+        values = (
+            person.email,
+            person.first_name,
+            person.last_name,
+            person.timezone or "",
+            withhold,
         )
+        args: list[str] = ["" if created is None else str(int(created)), person.id]
+        for name, value in zip(FIELDS, values, strict=True):
+            args += [name, value]
+        stored = self._remember(keys=[self.key(person.id), self.api_key_for(person.id)], args=args)
         return bool(stored)
 
     def stored(self, contractor_id: str) -> Person | None:
@@ -247,12 +254,36 @@ class Contacts:
         )
 
     def lookup(self, contractor_id: str) -> Person | None:
-        """The best-known contact: stored from events, else 1099Policy's (cached), else None."""
+        """The best-known contact: stored from events, else 1099Policy's (cached), else None.
+
+        A stored contact without an email (an event that carried only a name or a time zone)
+        is completed from the API copy, its own fields first.
+        """
         if not contractor_id:
             return None
-        person = self.stored(contractor_id)
-        if person is not None or self.api_key is None:
-            return person
+        stored = self.stored(contractor_id)
+        if (stored is not None and stored.email) or self.api_key is None:
+            return stored
+        fetched = self._api_copy(contractor_id)
+        # An event may have been stored while we waited on the API; it wins.
+        stored = self.stored(contractor_id)
+        if stored is None or fetched is None:
+            return stored or fetched
+        return Person(
+            id=contractor_id,
+            email=stored.email or fetched.email,
+            first_name=stored.first_name or fetched.first_name,
+            last_name=stored.last_name or fetched.last_name,
+            timezone=stored.timezone or fetched.timezone,
+            withhold_premium=(
+                fetched.withhold_premium
+                if stored.withhold_premium is None
+                else stored.withhold_premium
+            ),
+        )
+
+    def _api_copy(self, contractor_id: str) -> Person | None:
+        """1099Policy's copy: from the cache, else fetched and cached; None when unknown."""
         cache_key = self.api_key_for(contractor_id)
         cached = self.redis.get(cache_key)
         if cached is not None:
@@ -264,16 +295,15 @@ class Contacts:
         elif person is not None:
             ttl = self.cache_seconds if person.email else NEGATIVE_SECONDS
             self.redis.set(cache_key, json.dumps({"person": asdict(person)}), ex=ttl)
-        # An event may have been stored while we waited on the API; it wins.
-        return self.stored(contractor_id) or person
+        return person
 
     def _fetch(self, contractor_id: str) -> tuple[Person | None, bool]:
-        """Ask 1099Policy; (person, found). (None, True) means "unknown, do not cache"."""
+        """Ask 1099Policy: (person, found). (None, True) means "unknown now, do not cache"."""
         try:
             obj = ten99policy.Contractors.retrieve(contractor_id, api_key=self.api_key)
             data = {k: obj.get(k) for k in ("email", "first_name", "last_name")}
             withhold = obj.get("withhold_premium")
-        except Exception as exc:  # any client failure (even a malformed reply) means "unknown now"
+        except Exception as exc:  # any client failure, even a malformed reply: unknown now
             status = getattr(exc, "http_status", None)
             # The class, status and id only: messages and bodies may carry personal data.
             log.warning(

@@ -28,6 +28,7 @@ from redis import Redis
 from rq import Queue
 
 from .atomic import CreateIfAbsent
+from .emails import one_line
 from .mailer import Mailer, OutgoingEmail, SendFailure
 
 SEND_JOB = "receiver.deliveries.send_notice_job"
@@ -215,7 +216,7 @@ class Deliveries:
             return claimed
         message = OutgoingEmail(
             to_email=rec["to_email"],
-            to_name=f"{rec['first_name']} {rec['last_name']}".strip(),
+            to_name=one_line(f"{rec['first_name']} {rec['last_name']}"),
             subject=email.subject,
             html=email.html, text=email.text, category=rec["notice"], record_id=rid,
         )

@@ -272,3 +272,32 @@ def test_400_fails_permanently_with_errors_kept(send, rt, drain, sendgrid, redis
     assert record["state"] == "failed"
     assert "verified Sender Identity" in record["errors"]
     assert len(sendgrid.requests) == 1  # not retried
+
+
+def test_no_personal_data_or_api_key_in_logs(send, rt, drain, sendgrid, caplog, capsys):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    sendgrid.script(("status", 500))
+    send.ten99(charge_succeeded("in_log"))
+    send.platform(invoice("invoice.created", 5000, T0), "msg_log")
+    rt.deliveries.backoff_base = 0.1
+    drain()
+    wait_and_drain(rt, sendgrid, 2)
+    assert len(sendgrid.accepted) == 2
+    logged = caplog.text + "".join(capsys.readouterr())
+    assert logged  # the worker did log (job starts, retries)
+    for secret in ("maya@example.com", "Maya", "Thompson", "SG.test-key", "rep@agency"):
+        assert secret not in logged
+
+
+def test_newlines_in_a_name_never_reach_a_header(send, rt, drain, sendgrid):
+    person = {**MAYA, "first_name": "Maya\r\nBcc: evil@example.com", "last_name": "T\nX"}
+    send.ten99(charge_succeeded("in_nl", contractor=person))
+    drain()
+    [mail] = sendgrid.accepted
+    to = mail["body"]["personalizations"][0]["to"][0]
+    assert "\n" not in to["name"] and "\r" not in to["name"]
+    assert "\n" not in mail["body"]["subject"]
+    assert [t["email"] for p in mail["body"]["personalizations"] for t in p["to"]] == [
+        "maya@example.com"]

@@ -1,0 +1,169 @@
+"""A tiny stand-in for 1099Policy's contractor API, for tests.
+
+Serves ``GET /api/v1/contractors/<id>`` from ``server.contractors`` (a dict of id -> object)
+over real HTTP on 127.0.0.1 and a free port, so tests run the official ``ten99policy`` client
+end to end. Unknown ids get the 404 1099Policy sends:
+``{"message": ..., "error_code": "invalid_contractor_id"}``. Other paths get a 404 with
+``error_code: "not_found"``.
+
+``server.fail_with(500)`` answers every request with that status until ``server.reset()``;
+``server.hang()`` makes requests wait (up to ``max_hang`` seconds, or until ``reset()``/
+``stop()``) without answering, to exercise client timeouts. Every request is recorded in
+``server.requests`` (method, path, headers with lower-cased names, ``authorization``).
+
+Pass ``tls=(certfile, keyfile)`` to serve HTTPS instead.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+CONTRACTOR_PREFIX = "/api/v1/contractors/"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HTTPServer
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self.server.owner._handle(self)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the per-request stderr line (it would print paths into test output)."""
+
+    def send_json(self, status: int, body: Any) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, owner: Ten99PolicyServer) -> None:
+        self.owner = owner
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+
+class Ten99PolicyServer:
+    """The stub server; use as a context manager or call start()/stop()."""
+
+    def __init__(self, tls: tuple[str, str] | None = None, max_hang: float = 10.0) -> None:
+        self.contractors: dict[str, dict[str, Any]] = {}
+        self.max_hang = max_hang
+        self._tls = tls
+        self._lock = threading.Lock()
+        self._requests: list[dict[str, Any]] = []
+        self._status: int | None = None
+        self._release = threading.Event()
+        self._hanging = False
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Ten99PolicyServer:
+        self._httpd = _HTTPServer(self)
+        if self._tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self._tls)
+            self._httpd.socket = ctx.wrap_socket(self._httpd.socket, server_side=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._release.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._httpd = self._thread = None
+
+    def __enter__(self) -> Ten99PolicyServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The API base URL (no trailing slash), as ``ten99policy.api_base`` expects."""
+        if self._httpd is None:
+            raise RuntimeError("server not started")
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://127.0.0.1:{self._httpd.server_address[1]}"
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self._requests]
+
+    def fail_with(self, status: int) -> None:
+        with self._lock:
+            self._status = status
+
+    def hang(self) -> None:
+        with self._lock:
+            self._hanging = True
+            self._release.clear()
+
+    def reset(self) -> None:
+        """Forget contractors, records and failure modes; release hanging requests."""
+        self._release.set()
+        with self._lock:
+            self.contractors.clear()
+            self._requests.clear()
+            self._status = None
+            self._hanging = False
+
+    def _handle(self, handler: _Handler) -> None:
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        with self._lock:
+            self._requests.append(
+                {
+                    "method": handler.command,
+                    "path": handler.path,
+                    "headers": headers,
+                    "authorization": headers.get("authorization"),
+                }
+            )
+            status, hanging = self._status, self._hanging
+        if hanging:
+            self._release.wait(self.max_hang)
+            handler.close_connection = True
+            return
+        if status is not None:
+            handler.send_json(status, {"message": "internal error", "error_code": "server_error"})
+            return
+        path = handler.path.split("?", 1)[0]
+        if not path.startswith(CONTRACTOR_PREFIX):
+            handler.send_json(404, {"message": "Not found", "error_code": "not_found"})
+            return
+        contractor_id = path[len(CONTRACTOR_PREFIX) :]
+        with self._lock:
+            found = self.contractors.get(contractor_id)
+        if found is None:
+            handler.send_json(
+                404,
+                {
+                    "message": f"Contractor {contractor_id} not found",
+                    "error_code": "invalid_contractor_id",
+                },
+            )
+            return
+        handler.send_json(200, {"id": contractor_id, **found})
