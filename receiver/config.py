@@ -35,6 +35,7 @@ class Config:
     SENDGRID_API_HOST: str = SENDGRID_DEFAULT_HOST
     SENDGRID_TIMEOUT_SECONDS: float = 10.0
     SENDGRID_RETRY_BASE_SECONDS: float = 10.0
+    SENDGRID_TRANSPORT: str = "session"
     EMAIL_FROM: str = "notifications@example.com"
     OUTBOX_DIR: str = "var/outbox"
     BRAND_NAME: str = "Coverage Notices"
@@ -119,6 +120,8 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(
                 "PLATFORM_WEBHOOK_SECRETS", "each secret must be whsec_ followed by base64"
             ) from None
+    if cfg.SENDGRID_TRANSPORT not in ("session", "client"):
+        raise ConfigError("SENDGRID_TRANSPORT", "must be session or client")
     if "@" not in cfg.EMAIL_FROM:
         raise ConfigError("EMAIL_FROM", "must be an email address")
     if any("@" not in rep for rep in cfg.ORG_REP_EMAILS):

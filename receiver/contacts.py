@@ -57,7 +57,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import requests
-import ten99policy
+import ten99policy  # type: ignore[import-untyped]
 from redis import Redis
 from ten99policy import http_client as t9_http
 from ten99policy import util as t9_util
@@ -136,7 +136,7 @@ class _VerifyingSession(requests.Session):
     session setting, so the only place to turn verification back on is here.
     """
 
-    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
         kwargs["verify"] = True
         return super().request(method, url, *args, **kwargs)
 
@@ -206,7 +206,7 @@ class Contacts:
         return f"contractor:{contractor_id}"
 
     @staticmethod
-    def api_key_for(contractor_id: str) -> str:
+    def api_cache_key(contractor_id: str) -> str:
         """The cache key of the API copy; separate, so an event-sourced contact always wins."""
         return f"contractor_api:{contractor_id}"
 
@@ -234,7 +234,9 @@ class Contacts:
         args: list[str] = ["" if created is None else str(int(created)), person.id]
         for name, value in zip(FIELDS, values, strict=True):
             args += [name, value]
-        stored = self._remember(keys=[self.key(person.id), self.api_key_for(person.id)], args=args)
+        stored = self._remember(
+            keys=[self.key(person.id), self.api_cache_key(person.id)], args=args
+        )
         return bool(stored)
 
     def stored(self, contractor_id: str) -> Person | None:
@@ -284,7 +286,7 @@ class Contacts:
 
     def _api_copy(self, contractor_id: str) -> Person | None:
         """1099Policy's copy: from the cache, else fetched and cached; None when unknown."""
-        cache_key = self.api_key_for(contractor_id)
+        cache_key = self.api_cache_key(contractor_id)
         cached = self.redis.get(cache_key)
         if cached is not None:
             data = json.loads(cached)

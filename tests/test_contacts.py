@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 import redis as redis_lib
-import ten99policy
-from ten99policy import util as t9_util
+import ten99policy  # type: ignore[import-untyped]
+from ten99policy import util as t9_util  # type: ignore[import-untyped]
 
 from receiver.contacts import NEGATIVE_SECONDS, Contacts, Person, person_from
 from tests.ten99policy_server import Ten99PolicyServer
 
 KEY = "t9sk_test_0b3f1c2e-contacts"
-MAYA = {
+MAYA: dict[str, Any] = {
     "email": "maya.private@example.com",
     "first_name": "Maya",
     "last_name": "Thompson",
@@ -197,7 +197,7 @@ def test_api_lookup_when_nothing_stored_and_cached(
 
     assert contacts.lookup("cn_1") == expected  # from the cache: no second request
     assert len(api.requests) == 1
-    assert 3590 < redis.ttl(Contacts.api_key_for("cn_1")) <= 3600
+    assert 3590 < redis.ttl(Contacts.api_cache_key("cn_1")) <= 3600
     assert contacts.stored("cn_1") is None  # the API copy never becomes the stored contact
 
 
@@ -208,7 +208,7 @@ def test_event_arriving_after_an_api_copy_wins(
     contacts = make()
     assert contacts.lookup("cn_1").email == MAYA["email"]  # type: ignore[union-attr]
     assert contacts.remember(person("event"), None)  # even an undated event beats the API
-    assert redis.exists(Contacts.api_key_for("cn_1")) == 0
+    assert redis.exists(Contacts.api_cache_key("cn_1")) == 0
     assert contacts.lookup("cn_1") == person("event")
     assert len(api.requests) == 1
 
@@ -223,7 +223,7 @@ def test_stored_contact_without_email_is_completed_from_the_api(
         "cn_1", MAYA["email"], "Maya", "Thompson", "America/Denver", False
     )
     api.fail_with(500)
-    contacts.redis.delete(Contacts.api_key_for("cn_1"))
+    contacts.redis.delete(Contacts.api_cache_key("cn_1"))
     # The API down: what the events said, still without an email (the notice waits).
     assert contacts.lookup("cn_1") == Person("cn_1", "", "Maya", "", "America/Denver", None)
 
@@ -243,7 +243,7 @@ def test_unknown_contractor_is_none_and_negatively_cached(
     assert contacts.lookup("cn_missing") is None
     assert contacts.lookup("cn_missing") is None
     assert len(api.requests) == 1
-    assert 0 < redis.ttl(Contacts.api_key_for("cn_missing")) <= NEGATIVE_SECONDS
+    assert 0 < redis.ttl(Contacts.api_cache_key("cn_missing")) <= NEGATIVE_SECONDS
 
 
 def test_api_copy_without_email_is_cached_briefly(
@@ -251,7 +251,7 @@ def test_api_copy_without_email_is_cached_briefly(
 ) -> None:
     api.contractors["cn_1"] = {"first_name": "Maya", "email": None}
     assert make().lookup("cn_1") == Person("cn_1", "", "Maya", "", None, None)
-    assert 0 < redis.ttl(Contacts.api_key_for("cn_1")) <= NEGATIVE_SECONDS
+    assert 0 < redis.ttl(Contacts.api_cache_key("cn_1")) <= NEGATIVE_SECONDS
 
 
 def test_server_error_is_none_and_not_cached(
@@ -262,7 +262,7 @@ def test_server_error_is_none_and_not_cached(
     contacts = make()
     assert contacts.lookup("cn_1") is None
     assert len(api.requests) == 1  # the client's own retries are off
-    assert redis.exists(Contacts.api_key_for("cn_1")) == 0
+    assert redis.exists(Contacts.api_cache_key("cn_1")) == 0
     api.fail_with(503)
     assert contacts.lookup("cn_1") is None
     assert len(api.requests) == 2  # asked again: a 5xx says nothing about the contractor
@@ -384,7 +384,7 @@ def test_untrusted_certificate_is_refused(
         contacts = Contacts(redis, api_key=KEY, api_base=server.url, timeout=2.0)
         assert contacts.lookup("cn_1") is None  # the SDK alone would have accepted it
         assert server.requests == []
-        assert redis.exists(Contacts.api_key_for("cn_1")) == 0
+        assert redis.exists(Contacts.api_cache_key("cn_1")) == 0
 
         # Trusting that certificate (as an operator would a corporate CA) makes it work,
         # which shows the refusal above was the certificate check and nothing else.

@@ -205,7 +205,13 @@ def test_no_rep_address_is_a_visible_failed_record(send, rt, drain, sendgrid, re
     assert b"ORG_REP_EMAILS" in redis.hget(key, "last_error")
 
 
-# --- SendGrid's answers ---------------------------------------------------------------------
+# --- SendGrid's answers, through both transports ------------------------------------------
+
+
+@pytest.fixture(params=["session", "client"])
+def transport(request, rt):
+    rt.mailer.transport = request.param
+    return request.param
 
 
 def drain_with_scheduler(rt):
@@ -227,7 +233,7 @@ def the_record(redis):
     return {k.decode(): v.decode() for k, v in redis.hgetall(key).items()}
 
 
-def test_429_waits_for_rate_limit_reset_then_sends_once(send, rt, drain, sendgrid, redis):
+def test_429_waits_for_rate_limit_reset_then_sends_once(send, rt, drain, sendgrid, redis, transport):
     reset = int(time.time()) + 1
     sendgrid.script(("status", 429, {"X-RateLimit-Reset": str(reset)}))
     send.ten99(charge_succeeded("in_429"))
@@ -240,7 +246,7 @@ def test_429_waits_for_rate_limit_reset_then_sends_once(send, rt, drain, sendgri
     assert the_record(redis)["state"] == "accepted"
 
 
-def test_500_then_success_sends_one_email(send, rt, drain, sendgrid, redis, config):
+def test_500_then_success_sends_one_email(send, rt, drain, sendgrid, redis, config, transport):
     sendgrid.script(("status", 500), ("status", 503))
     send.ten99(charge_succeeded("in_500"))
     rt.deliveries.backoff_base = 0.2
@@ -250,8 +256,8 @@ def test_500_then_success_sends_one_email(send, rt, drain, sendgrid, redis, conf
     assert record["state"] == "accepted" and record["attempts"] == "3"
 
 
-def test_timeout_is_retried(send, rt, drain, sendgrid, redis):
-    rt.mailer.client.client.timeout = 0.3
+def test_timeout_is_retried(send, rt, drain, sendgrid, redis, transport):
+    rt.mailer.client.client.timeout = rt.mailer.timeout = 0.3
     rt.deliveries.backoff_base = 0.2
     sendgrid.script(("delay", 1.0))
     send.ten99(charge_succeeded("in_slow"))
@@ -260,7 +266,7 @@ def test_timeout_is_retried(send, rt, drain, sendgrid, redis):
     assert the_record(redis)["state"] == "accepted"
 
 
-def test_400_fails_permanently_with_errors_kept(send, rt, drain, sendgrid, redis):
+def test_400_fails_permanently_with_errors_kept(send, rt, drain, sendgrid, redis, transport):
     sendgrid.script(("status", 400, {}, {"errors": [
         {"message": "The from address does not match a verified Sender Identity.",
          "field": "from", "help": None}]}))
@@ -301,3 +307,14 @@ def test_newlines_in_a_name_never_reach_a_header(send, rt, drain, sendgrid):
     assert "\n" not in mail["body"]["subject"]
     assert [t["email"] for p in mail["body"]["personalizations"] for t in p["to"]] == [
         "maya@example.com"]
+
+
+@pytest.mark.parametrize("mode,connections", [("session", 1), ("client", 3)])
+def test_session_transport_reuses_one_connection(send, rt, drain, sendgrid, mode, connections):
+    rt.mailer.transport = mode
+    before = sendgrid.connections
+    for n in range(3):
+        send.ten99(charge_succeeded(f"in_conn{n}"))
+    drain()
+    assert len(sendgrid.accepted) == 3
+    assert sendgrid.connections - before == connections
