@@ -33,6 +33,7 @@ from .mailer import Mailer, OutgoingEmail, SendFailure
 
 SEND_JOB = "receiver.deliveries.send_notice_job"
 PENDING_KEY = "notices:pending"
+AWAITING_KEY = "notices:awaiting"  # contractor ids with notices waiting, scored by next lookup
 MAX_ATTEMPTS = 6
 
 _CLAIM = """
@@ -160,6 +161,7 @@ class Deliveries:
         elif state == "awaiting_contact":
             pipe.sadd(awaiting_key(waiting_for), rid)
             pipe.expire(awaiting_key(waiting_for), self.retention)
+            pipe.zadd(AWAITING_KEY, {waiting_for: now})
         return self._create.apply(key, pipe)
 
     def release(self, contractor_id: str, contact: Contact) -> int:
@@ -176,7 +178,17 @@ class Deliveries:
             if moved:
                 self._enqueue(rid, job_id=f"{rid}-released")
                 released += 1
+        if not self.redis.scard(awaiting_key(contractor_id)):
+            self.redis.zrem(AWAITING_KEY, contractor_id)
         return released
+
+    def awaiting_due(self, now: float, limit: int = 100) -> list[str]:
+        """Contractor ids whose waiting notices are due another contact lookup."""
+        raw = self.redis.zrangebyscore(AWAITING_KEY, "-inf", now, start=0, num=limit)
+        return [r.decode() for r in raw]
+
+    def retry_awaiting_later(self, contractor_id: str, at: float) -> None:
+        self.redis.zadd(AWAITING_KEY, {contractor_id: at})
 
     def _enqueue(
         self, rid: str, pipeline: Any = None, at: float | None = None, job_id: str = ""

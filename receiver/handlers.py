@@ -22,6 +22,13 @@ LEDGER_TYPES = ("invoice.created", "invoice.updated")
 CAS_ATTEMPTS = 5
 
 
+def contact_of(person: Person | None) -> Contact:
+    """Where a contractor's notices go; an empty contact makes them wait."""
+    if person is None:
+        return Contact(email="")
+    return Contact(person.email, person.first_name, person.last_name, person.timezone)
+
+
 def _record_only(event: Event, rt: Any) -> None:
     """Stored and acknowledged; nothing more to do for this type yet."""
 
@@ -105,14 +112,8 @@ def notify(event: Event, rt: Any) -> None:
 def _create(rt: Any, plan: Plan, context: dict[str, Any], contractor_id: str,
             person: Person | None, reps: list[str]) -> None:
     if plan.audience == "contractor":
-        contact = Contact(
-            email=person.email if person else "",
-            first_name=person.first_name if person else "",
-            last_name=person.last_name if person else "",
-            timezone=person.timezone if person else None,
-        )
-        rt.deliveries.create(plan.notice, plan.cause, f"contractor:{contractor_id}", contact,
-                             context, waiting_for=contractor_id)
+        rt.deliveries.create(plan.notice, plan.cause, f"contractor:{contractor_id}",
+                             contact_of(person), context, waiting_for=contractor_id)
         return
     for rep in reps or [""]:
         rt.deliveries.create(plan.notice, plan.cause, f"rep:{rep.lower() or 'none'}",
@@ -127,8 +128,7 @@ def contractor_updated(event: Event, rt: Any) -> None:
     rt.contacts.remember(person, event.created)
     current = rt.contacts.stored(person.id) or person
     if current.email:
-        rt.deliveries.release(person.id, Contact(current.email, current.first_name,
-                                                 current.last_name, current.timezone))
+        rt.deliveries.release(person.id, contact_of(current))
 
 
 HANDLERS: dict[str, Handler] = {t: _record_only for types in KNOWN_TYPES.values() for t in types}

@@ -15,6 +15,7 @@ from typing import Any
 from rq.job import Job, JobStatus
 
 from . import deliveries, inbox
+from .handlers import contact_of
 
 LOCK_KEY = "sweeper:lock"
 
@@ -74,9 +75,25 @@ def sweep_notices(rt: Any, now: float) -> int:
     return requeued
 
 
+def retry_contacts(rt: Any, now: float) -> int:
+    """Look up contractors whose notices await a contact (1099Policy's API, if configured);
+    release what can now be sent, and try the rest again after SWEEP_AFTER_SECONDS."""
+    released = 0
+    for contractor_id in rt.deliveries.awaiting_due(now):
+        person = rt.contacts.lookup(contractor_id)
+        if person is not None and person.email:
+            released += rt.deliveries.release(contractor_id, contact_of(person))
+        else:
+            rt.deliveries.retry_awaiting_later(contractor_id, now + rt.cfg.SWEEP_AFTER_SECONDS)
+    return released
+
+
 def sweep(rt: Any, now: float | None = None, interval: float = 60) -> tuple[int, int]:
-    """One sweep of events and notices, if no other worker is sweeping right now."""
+    """One sweep of events and notices, if no other worker is sweeping right now.
+
+    Returns (events re-queued, notices re-queued or released).
+    """
     now = time.time() if now is None else now
     if not rt.redis.set(LOCK_KEY, "1", nx=True, ex=max(1, int(interval))):
         return (0, 0)
-    return sweep_events(rt, now), sweep_notices(rt, now)
+    return sweep_events(rt, now), sweep_notices(rt, now) + retry_contacts(rt, now)

@@ -318,3 +318,39 @@ def test_session_transport_reuses_one_connection(send, rt, drain, sendgrid, mode
     drain()
     assert len(sendgrid.accepted) == 3
     assert sendgrid.connections - before == connections
+
+
+def test_contact_from_1099policy_api_when_no_event_names_it(send, config, redis, sendgrid):
+    """Nothing stored, API down at first: the notice waits; a later sweep finds the contact."""
+    from rq import SimpleWorker
+
+    from receiver import runtime
+    from receiver.config import load_config
+    from receiver.sweeper import sweep
+    from tests.ten99policy_server import Ten99PolicyServer
+
+    with Ten99PolicyServer() as api:
+        api.fail_with(500)
+        rt = runtime.build(load_config({**config, "TEN99POLICY_API_KEY": "t9sk_test_key",
+                                        "TEN99POLICY_API_BASE": api.url,
+                                        "TEN99POLICY_API_TIMEOUT_SECONDS": "1"}))
+        runtime.install(rt)
+        try:
+            def work():
+                SimpleWorker([rt.queue], connection=rt.redis,
+                             serializer=rt.queue.serializer).work(burst=True)
+
+            send.ten99(charge_succeeded("in_api", contractor="cn_api"))
+            work()
+            [key] = redis.keys("notice:*")
+            assert redis.hget(key, "state") == b"awaiting_contact"
+            api.reset()
+            api.contractors["cn_api"] = {"id": "cn_api", "email": "lee@example.com",
+                                         "first_name": "Lee", "last_name": "Wong"}
+            redis.delete("sweeper:lock")
+            sweep(rt, now=time.time() + rt.cfg.SWEEP_AFTER_SECONDS + 1)
+            work()
+        finally:
+            runtime.install(None)
+    assert kinds(sendgrid) == [("payment_confirmation", "lee@example.com")]
+    assert "Lee" in text_of(sendgrid.accepted[0])
