@@ -12,8 +12,8 @@ from flask import Flask
 
 from .config import load_config
 from .errors import register_error_handlers
-from .stores import build_redis, build_queue
 from .inbox import Inbox
+from .stores import build_queue, build_redis
 from .verify import StandardWebhooksVerifier, TV1Verifier
 
 

@@ -30,6 +30,7 @@ from rq import Queue
 from .atomic import CreateIfAbsent
 from .emails import one_line
 from .mailer import Mailer, OutgoingEmail, SendFailure
+from .stores import text
 
 SEND_JOB = "receiver.deliveries.send_notice_job"
 PENDING_KEY = "notices:pending"
@@ -44,7 +45,8 @@ if state == 'pending' then
   redis.call('HINCRBY', KEYS[1], 'attempts', 1)
   return 'claimed'
 end
-if state == 'sending' and tonumber(redis.call('HGET', KEYS[1], 'lease_until')) < tonumber(ARGV[1]) then
+local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0') or 0
+if state == 'sending' and lease < tonumber(ARGV[1]) then
   redis.call('HSET', KEYS[1], 'state', 'failed', 'updated_at', ARGV[1], 'last_error',
              'interrupted: the worker stopped during the provider call; not resent')
   redis.call('ZREM', KEYS[2], KEYS[1])
@@ -168,7 +170,7 @@ class Deliveries:
         """Address every notice awaiting this contractor's contact and queue its send."""
         released = 0
         for raw in self.redis.smembers(awaiting_key(contractor_id)):
-            rid = raw.decode()
+            rid = text(raw)
             key = record_key(rid)
             moved = self._release(
                 keys=[key, PENDING_KEY, awaiting_key(contractor_id)],
@@ -185,7 +187,7 @@ class Deliveries:
     def awaiting_due(self, now: float, limit: int = 100) -> list[str]:
         """Contractor ids whose waiting notices are due another contact lookup."""
         raw = self.redis.zrangebyscore(AWAITING_KEY, "-inf", now, start=0, num=limit)
-        return [r.decode() for r in raw]
+        return [text(r) for r in raw]
 
     def retry_awaiting_later(self, contractor_id: str, at: float) -> None:
         self.redis.zadd(AWAITING_KEY, {contractor_id: at})
@@ -240,8 +242,7 @@ class Deliveries:
         return "accepted"
 
     def _claim_state(self, key: str, lease: float) -> str:
-        result = self._claim(keys=[key, PENDING_KEY], args=[time.time(), lease])
-        return result.decode() if isinstance(result, bytes) else str(result)
+        return text(self._claim(keys=[key, PENDING_KEY], args=[time.time(), lease]))
 
     def _after_failure(self, key: str, rid: str, attempts: int, failure: SendFailure) -> str:
         errors = json.dumps(failure.errors)[:2000]
@@ -260,14 +261,15 @@ class Deliveries:
 
     def _finish(self, key: str, state: str, **fields: Any) -> None:
         pipe = self.redis.pipeline()
-        pipe.hset(key, mapping={"state": state, "updated_at": time.time(), **fields})
+        mapping: dict[Any, Any] = {"state": state, "updated_at": time.time(), **fields}
+        pipe.hset(key, mapping=mapping)
         pipe.zrem(PENDING_KEY, key)
         pipe.execute()
 
     def get(self, rid: str) -> dict[str, str]:
         """The record as strings (empty dict when unknown)."""
         raw = self.redis.hgetall(record_key(rid))
-        return {k.decode(): v.decode() for k, v in raw.items()}
+        return {text(k): text(v) for k, v in raw.items()}
 
 
 def _context(rec: dict[str, str]) -> dict[str, Any]:

@@ -43,10 +43,15 @@ def _embedded_person(event: Event, rt: Any) -> Person | None:
     return person
 
 
+def _embedded_job(obj: dict[str, Any]) -> dict[str, Any]:
+    job = obj.get("job")
+    return job if isinstance(job, dict) else {}
+
+
 def _withhold(obj: dict[str, Any], job: dict[str, str], person: Person | None,
               default: bool) -> bool:
     """Card or remit: the object's own setting, then the job's, the contractor's, the org's."""
-    embedded_job = obj.get("job") if isinstance(obj.get("job"), dict) else {}
+    embedded_job = _embedded_job(obj)
     stored_job = {"1": True, "0": False}.get(job.get("withhold_premium", ""))
     for value in (obj.get("withhold_premium"), embedded_job.get("withhold_premium"),
                   stored_job, person.withhold_premium if person else None):
@@ -57,7 +62,7 @@ def _withhold(obj: dict[str, Any], job: dict[str, str], person: Person | None,
 
 def _reps(obj: dict[str, Any], job: dict[str, str], org_reps: tuple[str, ...]) -> list[str]:
     """The job's PO contact, else the organization's rep addresses."""
-    embedded_job = obj.get("job") if isinstance(obj.get("job"), dict) else {}
+    embedded_job = _embedded_job(obj)
     meta = embedded_job.get("custom_metadata")
     po = meta.get("po_contact_email") if isinstance(meta, dict) else None
     po = po or job.get("po_contact_email")
@@ -68,8 +73,8 @@ def notify(event: Event, rt: Any) -> None:
     """Apply an event that may cause notices (see notices.py for which and why)."""
     obj = event.object
     embedded = _embedded_person(event, rt)
-    if isinstance(obj.get("job"), dict):
-        rt.jobs.remember(obj["job"])
+    if _embedded_job(obj):
+        rt.jobs.remember(_embedded_job(obj))
     contractor_id, job_id = ref(obj.get("contractor")), ref(obj.get("job"))
     person = embedded if embedded and embedded.email else (
         rt.contacts.lookup(contractor_id) if contractor_id else None

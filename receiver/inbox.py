@@ -91,7 +91,7 @@ class Inbox:
             "job_id": job_id_for(key) if event.known else "",
         }
         recorder = self._create.recorder()
-        recorder.hset(key, mapping=record)
+        recorder.hset(key, mapping=record)  # type: ignore[arg-type]  # invariant key type
         recorder.expire(key, self.retention)
         try:
             if event.known:

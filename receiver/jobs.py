@@ -12,6 +12,8 @@ from typing import Any
 
 from redis import Redis
 
+from .stores import text
+
 
 class Jobs:
     def __init__(self, redis: Redis, retention_seconds: int) -> None:
@@ -34,7 +36,7 @@ class Jobs:
         if fields:
             key = f"job:{job_id}"
             pipe = self.redis.pipeline()
-            pipe.hset(key, mapping=fields)
+            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]  # redis-py: invariant key
             pipe.expire(key, self.ttl)
             pipe.execute()
 
@@ -42,4 +44,4 @@ class Jobs:
         if not job_id:
             return {}
         raw = self.redis.hgetall(f"job:{job_id}")
-        return {k.decode(): v.decode() for k, v in raw.items()}
+        return {text(k): text(v) for k, v in raw.items()}

@@ -16,6 +16,7 @@ from rq import get_current_job
 from . import events
 from .handlers import handler_for
 from .inbox import JOB_TIMEOUT, PENDING_KEY
+from .stores import text
 
 LEASE_SECONDS = JOB_TIMEOUT + 30
 
@@ -47,13 +48,13 @@ def process_event(key: str) -> str:
 
     rt = current()
     now = time.time()
-    claimed = rt.redis.eval(_CLAIM, 1, key, now, LEASE_SECONDS)
-    claimed = claimed.decode() if isinstance(claimed, bytes) else claimed
+    claimed = text(rt.redis.eval(_CLAIM, 1, key, now, LEASE_SECONDS))
     if claimed != "claimed":
-        return str(claimed)
+        return claimed
     source, event_id, body = rt.redis.hmget(key, "source", "event_id", "body")
     try:
-        event = events.parse(body, source.decode(), event_id.decode())
+        raw = body if isinstance(body, bytes) else text(body).encode()
+        event = events.parse(raw, text(source), text(event_id))
         handler_for(event.type)(event, rt)
     except Exception as exc:
         job = get_current_job()

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
+
+
+def text(value: Any) -> str:
+    """A Redis reply (bytes, or None for a missing field) as text."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return "" if value is None else str(value)
 
 
 def build_redis(url: str) -> Redis:

@@ -85,9 +85,9 @@ class TV1Verifier:
         if not candidates:
             raise SignatureError("no v1 signature in signature header")
         signed = timestamp.encode("ascii") + b"." + body
-        for key in self._keys:
-            expected = hmac.new(key, signed, hashlib.sha256).hexdigest().encode("ascii")
-            if any(hmac.compare_digest(expected, c) for c in candidates):
+        for secret_key in self._keys:
+            digest = hmac.new(secret_key, signed, hashlib.sha256).hexdigest().encode("ascii")
+            if any(hmac.compare_digest(digest, c) for c in candidates):
                 return None
         raise SignatureError("no matching signature")
 

@@ -21,7 +21,8 @@ def charge_succeeded(invoice: str = "in_1", contractor: Any = None, **extra: Any
 
 MAYA = {"id": "cn_1", "email": "maya@example.com", "first_name": "Maya",
         "last_name": "Thompson", "timezone": "America/Los_Angeles"}
-JOB = {"id": "jb_1", "name": "Deck repair", "custom_metadata": {"po_contact_email": "rep@agency.example"}}
+JOB = {"id": "jb_1", "name": "Deck repair",
+       "custom_metadata": {"po_contact_email": "rep@agency.example"}}
 
 
 def platform_event(etype: str, obj: dict, created: int | None = None) -> dict:

@@ -175,9 +175,10 @@ def test_stored_contact_is_used_for_events_naming_contractor_by_id(send, rt, dra
 
 
 def test_rep_falls_back_to_org_rep_emails(send, config, redis, sendgrid):
+    from rq import SimpleWorker
+
     from receiver import runtime
     from receiver.config import load_config
-    from rq import SimpleWorker
 
     rt = runtime.build(load_config({**config, "ORG_REP_EMAILS": "ops@org.example, b@org.example"}))
     runtime.install(rt)
@@ -233,7 +234,9 @@ def the_record(redis):
     return {k.decode(): v.decode() for k, v in redis.hgetall(key).items()}
 
 
-def test_429_waits_for_rate_limit_reset_then_sends_once(send, rt, drain, sendgrid, redis, transport):
+def test_429_waits_for_rate_limit_reset_then_sends_once(
+    send, rt, drain, sendgrid, redis, transport
+):
     reset = int(time.time()) + 1
     sendgrid.script(("status", 429, {"X-RateLimit-Reset": str(reset)}))
     send.ten99(charge_succeeded("in_429"))
