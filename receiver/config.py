@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .errors import ConfigError
+from .verify import sendgrid_public_key
 
 SENDGRID_DEFAULT_HOST = "https://api.sendgrid.com"
 
@@ -36,11 +37,14 @@ class Config:
     SENDGRID_TIMEOUT_SECONDS: float = 10.0
     SENDGRID_RETRY_BASE_SECONDS: float = 10.0
     SENDGRID_TRANSPORT: str = "session"
+    SENDGRID_WEBHOOK_PUBLIC_KEY: str | None = None
     EMAIL_FROM: str = "notifications@example.com"
     OUTBOX_DIR: str = "var/outbox"
     BRAND_NAME: str = "Coverage Notices"
     SUPPORT_EMAIL: str = "support@example.com"
     QUEUE_NAME: str = "events"
+    REMINDER_LEAD_HOURS: int = 24
+    REMIT_REMINDER_DAYS: int = 7
     ORG_REP_EMAILS: tuple[str, ...] = ()
     ORG_WITHHOLD_PREMIUM: bool = False
     TEN99POLICY_API_KEY: str | None = None
@@ -56,6 +60,8 @@ _INT = {
     "EVENT_RETENTION_DAYS",
     "SWEEP_AFTER_SECONDS",
     "PORT",
+    "REMINDER_LEAD_HOURS",
+    "REMIT_REMINDER_DAYS",
 }
 _FLOAT = {
     "SENDGRID_TIMEOUT_SECONDS",
@@ -63,7 +69,7 @@ _FLOAT = {
     "TEN99POLICY_API_TIMEOUT_SECONDS",
 }
 _LISTS = {"TEN99POLICY_WEBHOOK_SECRETS", "PLATFORM_WEBHOOK_SECRETS", "ORG_REP_EMAILS"}
-_OPTIONAL = {"SENDGRID_API_KEY", "TEN99POLICY_API_KEY"}
+_OPTIONAL = {"SENDGRID_API_KEY", "TEN99POLICY_API_KEY", "SENDGRID_WEBHOOK_PUBLIC_KEY"}
 _BOOL = {"ORG_WITHHOLD_PREMIUM"}
 REQUIRED = ("TEN99POLICY_WEBHOOK_SECRETS", "PLATFORM_WEBHOOK_SECRETS")
 
@@ -124,8 +130,16 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(
                 "PLATFORM_WEBHOOK_SECRETS", "each secret must be whsec_ followed by base64"
             ) from None
+    if cfg.REMINDER_LEAD_HOURS < 0 or cfg.REMIT_REMINDER_DAYS < 0:
+        name = "REMINDER_LEAD_HOURS" if cfg.REMINDER_LEAD_HOURS < 0 else "REMIT_REMINDER_DAYS"
+        raise ConfigError(name, "must not be negative")
     if cfg.SENDGRID_TRANSPORT not in ("session", "client"):
         raise ConfigError("SENDGRID_TRANSPORT", "must be session or client")
+    if cfg.SENDGRID_WEBHOOK_PUBLIC_KEY is not None:
+        try:
+            sendgrid_public_key(cfg.SENDGRID_WEBHOOK_PUBLIC_KEY)
+        except ValueError as exc:
+            raise ConfigError("SENDGRID_WEBHOOK_PUBLIC_KEY", str(exc)) from None
     if "@" not in cfg.EMAIL_FROM:
         raise ConfigError("EMAIL_FROM", "must be an email address")
     if any("@" not in rep for rep in cfg.ORG_REP_EMAILS):

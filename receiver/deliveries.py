@@ -3,6 +3,7 @@
 A record's key is derived from its identity, so a replayed event, a re-queued job or a second
 event describing the same cause finds the existing record and sends nothing. States:
 
+    pending -> cancelled                      (a reminder whose subject was settled meanwhile)
     pending -> sending -> accepted            (SendGrid answered 2xx)
                        -> pending (retry)     (429: at X-RateLimit-Reset; 5xx/timeout: backoff)
                        -> failed              (other 4xx, retries exhausted, render error)
@@ -118,8 +119,13 @@ class Deliveries:
         context: dict[str, Any],
         now: float | None = None,
         waiting_for: str = "",
+        send_at: float | None = None,
+        guard: dict[str, Any] | None = None,
     ) -> bool:
         """Record a notice and queue its send, unless a record with this identity exists.
+
+        A reminder has a `send_at` (its job is scheduled with RQ's scheduler for then) and a
+        `guard`, checked at send time so a reminder about something settled is not sent.
 
         Without an email the record waits (`awaiting_contact`) for contractor `waiting_for`,
         or, with nobody to wait for (no rep address configured), is `failed` at once so an
@@ -154,12 +160,16 @@ class Deliveries:
                 "last_error": error,
                 "created_at": now,
                 "updated_at": now,
+                "send_at": send_at or "",
+                "guard": json.dumps(guard) if guard else "",
             },
         )
         pipe.expire(key, self.retention)
         if state == "pending":
-            pipe.zadd(PENDING_KEY, {key: now})
-            self._enqueue(rid, pipe)
+            due = send_at if send_at and send_at > now else None
+            # Scored by when it is due, so the sweeper never sends a reminder early.
+            pipe.zadd(PENDING_KEY, {key: due or now})
+            self._enqueue(rid, pipe, at=due)
         elif state == "awaiting_contact":
             pipe.sadd(awaiting_key(waiting_for), rid)
             pipe.expire(awaiting_key(waiting_for), self.retention)
@@ -196,30 +206,42 @@ class Deliveries:
         self, rid: str, pipeline: Any = None, at: float | None = None, job_id: str = ""
     ) -> None:
         job_id = job_id or f"{rid}-{int(at or 0)}"
+        job = self.queue.create_job(SEND_JOB, args=[rid], job_id=job_id, timeout=60)
         if at is None:
-            job = self.queue.create_job(SEND_JOB, args=[rid], job_id=job_id, timeout=60)
             self.queue.enqueue_job(job, pipeline=pipeline)
         else:
-            self.queue.enqueue_at(datetime.fromtimestamp(at, tz=UTC), SEND_JOB, rid,
-                                  job_id=job_id, job_timeout=60)
+            self.queue.schedule_job(job, datetime.fromtimestamp(at, tz=UTC), pipeline=pipeline)
 
     def requeue(self, rid: str) -> None:
         """Queue a send job for a record now (the sweeper's recovery path)."""
         self._enqueue(rid, at=None, job_id=f"{rid}-r{int(time.time())}")
 
-    def send(self, rid: str, mailer: Mailer, render: Any, lease: float) -> str:
+    def send(self, rid: str, mailer: Mailer, render: Any, lease: float,
+             now: float | None = None, moot: Any = None) -> str:
         """Render, claim and send the record once; return the state it ends in.
 
         Rendering comes before the claim: it is pure, so a crash there leaves the record
         `pending` and the sweeper's re-run sends it. Only the provider call runs under the
-        `sending` claim.
+        `sending` claim. A reminder that is early (released from awaiting_contact, or a
+        sweeper re-run) is scheduled for its time; one whose guard `moot(guard)` explains
+        away is `cancelled` with the reason.
         """
+        now = time.time() if now is None else now
         key = record_key(rid)
         rec = self.get(rid)
         if rec.get("state") != "pending":
             return self._claim_state(key, lease) if rec.get("state") == "sending" else (
                 rec.get("state") or "missing"
             )
+        send_at = float(rec.get("send_at") or 0)
+        if send_at > now + 1:
+            self.redis.zadd(PENDING_KEY, {key: send_at})
+            self._enqueue(rid, at=send_at)
+            return "scheduled"
+        reason = moot(json.loads(rec["guard"])) if moot and rec.get("guard") else None
+        if reason:
+            self._finish(key, "cancelled", last_error=reason)
+            return "cancelled"
         try:
             email = render(rec["notice"], _context(rec))
         except Exception as exc:
@@ -291,4 +313,5 @@ def send_notice_job(rid: str) -> str:
     from .runtime import current
 
     rt = current()
-    return rt.deliveries.send(rid, rt.mailer, rt.render, lease=rt.send_lease)
+    return rt.deliveries.send(rid, rt.mailer, rt.render, lease=rt.send_lease, now=rt.clock(),
+                              moot=rt.moot_reason)

@@ -62,6 +62,7 @@ NOTICES: tuple[str, ...] = (
     "premium_decrease_contractor",
     "premium_decrease_rep",
     "assignment_charge_failure",
+    "remit_bill_reminder_rep",
 )
 
 DEFAULT_TIMEZONE = "America/New_York"

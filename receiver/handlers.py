@@ -8,14 +8,14 @@ impossible.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 from .contacts import Person, person_from
 from .deliveries import Contact
 from .events import KNOWN_TYPES, Event
-from .notices import NOTIFYING_TYPES, Facts, Plan, cents, decide, ref
+from .notices import NOTIFYING_TYPES, Facts, Plan, cents, decide, invoice_paid, ref
+from .reminders import REMINDER_NOTICES, send_time
 
 Handler = Callable[[Event, Any], None]
 LEDGER_TYPES = ("invoice.created", "invoice.updated")
@@ -83,8 +83,8 @@ def notify(event: Event, rt: Any) -> None:
     premium = cents(obj.get("premium_due"))
     if premium is not None and event.type == "assignment.created":
         rt.ledger.remember_assignment_premium(contractor_id, job_id, premium)
-    if premium is not None and event.type in LEDGER_TYPES:
-        rt.ledger.remember_invoice(ref(obj), premium)
+    _settle(event, rt)
+    now = int(rt.clock())
     charged = ref(obj.get("invoice")) or ref(obj)
     withhold = _withhold(obj, job, person, rt.cfg.ORG_WITHHOLD_PREMIUM)
     for _ in range(CAS_ATTEMPTS):
@@ -95,13 +95,17 @@ def notify(event: Event, rt: Any) -> None:
             assignment_premium=rt.ledger.assignment_premium(contractor_id, job_id),
             charge_amount=rt.ledger.invoice_premium(charged),
         )
-        decision = decide(event, facts, now=int(time.time()))
+        decision = decide(event, facts, now=now, timing=rt.timing)
         if decision.ledger is None or rt.ledger.swap(
             contractor_id, job_id, current, decision.ledger
         ):
             break
     else:
         raise RuntimeError("premium ledger kept changing; retrying the event")
+    if decision.ledger is not None and decision.ledger.event_id == event.id:
+        # Only the invoice event that won the ledger sets the invoice's current premium,
+        # which scheduled reminders compare with to notice a re-pricing.
+        rt.ledger.remember_invoice(decision.ledger.invoice_id, decision.ledger.cents)
     common = {
         "contractor": {"id": contractor_id,
                        "first_name": person.first_name if person else "",
@@ -111,18 +115,41 @@ def notify(event: Event, rt: Any) -> None:
     }
     for plan in decision.plans:
         _create(rt, plan, {**common, **plan.fields}, contractor_id, person,
-                _reps(obj, job, rt.cfg.ORG_REP_EMAILS))
+                _reps(obj, job, rt.cfg.ORG_REP_EMAILS), now)
+
+
+def _settle(event: Event, rt: Any) -> None:
+    """Record what this event settles, so scheduled reminders about it are not sent."""
+    obj, mark = event.object, rt.settlements.mark
+    if event.type == "invoice.charge_card_succeeded" or (
+        event.type in LEDGER_TYPES and invoice_paid(obj)
+    ):
+        mark("invoice_paid", ref(obj))
+    elif event.type in ("assignment.active", "application.complete"):
+        mark("invoice_paid", ref(obj.get("invoice")))
+        if event.type == "assignment.active":
+            mark("assignment_charged", ref(obj))
+    elif event.type == "assignment.cancelled":
+        mark("assignment_cancelled", ref(obj))
+        mark("job_cancelled", ref(obj.get("job")))
 
 
 def _create(rt: Any, plan: Plan, context: dict[str, Any], contractor_id: str,
-            person: Person | None, reps: list[str]) -> None:
+            person: Person | None, reps: list[str], now: float) -> None:
+    def timed(zone: str | None) -> dict[str, Any]:
+        if plan.notice not in REMINDER_NOTICES:
+            return {"now": now}
+        at = send_time(plan.remind_at, plan.deadline, zone, now)
+        return {"now": now, "send_at": at, "guard": plan.guard}
+
     if plan.audience == "contractor":
         rt.deliveries.create(plan.notice, plan.cause, f"contractor:{contractor_id}",
-                             contact_of(person), context, waiting_for=contractor_id)
+                             contact_of(person), context, waiting_for=contractor_id,
+                             **timed(person.timezone if person else None))
         return
     for rep in reps or [""]:
         rt.deliveries.create(plan.notice, plan.cause, f"rep:{rep.lower() or 'none'}",
-                             Contact(email=rep), context)
+                             Contact(email=rep), context, **timed(None))
 
 
 def contractor_updated(event: Event, rt: Any) -> None:

@@ -13,6 +13,11 @@ Causes, so that "exactly once" means once per thing that happened:
 - `invoice:<invoice id>@<premium cents>`: a payment reminder for an amount; a re-priced
   invoice gets a reminder for its new amount, never a second one for the same amount.
 - `reprice:<event id>`: a premium change applied to the ledger by that invoice event.
+- `remit_bill:<invoice id>@<premium cents>`: the rep's reminder of a remitted bill's due date.
+
+Reminders carry `remind_at` (when they are due; None: now), `deadline` (what they remind
+about) and a `guard` that reminders.py checks at send time, so a reminder for a charge that
+was settled, re-priced or cancelled in the meantime is not sent.
 """
 
 from __future__ import annotations
@@ -34,7 +39,17 @@ NOTICES = (
     "premium_decrease_contractor",
     "premium_decrease_rep",
     "assignment_charge_failure",
+    "remit_bill_reminder_rep",
 )
+REMIT_DUE_DAYS = 30  # a remitted bill is due within 30 days of its bill date
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How far ahead reminders go out (REMINDER_LEAD_HOURS, REMIT_REMINDER_DAYS)."""
+
+    lead: int = DAY
+    remit_before: int = 7 * DAY
 
 
 @dataclass(frozen=True)
@@ -70,6 +85,9 @@ class Plan:
     cause: str
     audience: str  # "contractor" or "rep"
     fields: dict[str, Any] = field(default_factory=dict)
+    remind_at: int | None = None  # reminders only: when due (None: now)
+    deadline: int | None = None  # reminders only: the moment they remind about
+    guard: dict[str, Any] | None = None  # reminders only: checked again at send time
 
 
 @dataclass(frozen=True)
@@ -103,7 +121,7 @@ def _confirmation(invoice_id: str, amount: int, paid_at: int) -> Plan:
                  "payment_method": "card"})
 
 
-def _charge_succeeded(event: Event, facts: Facts, now: int) -> Decision:
+def _charge_succeeded(event: Event, facts: Facts, now: int, timing: Timing) -> Decision:
     obj = event.object
     amount = cents(obj.get("amount_paid"), obj.get("premium_due"), obj.get("amount"),
                    facts.charge_amount)
@@ -112,7 +130,7 @@ def _charge_succeeded(event: Event, facts: Facts, now: int) -> Decision:
     return Decision((_confirmation(ref(obj), amount, event.created or now),))
 
 
-def _coverage_with_invoice(event: Event, facts: Facts, now: int) -> Decision:
+def _coverage_with_invoice(event: Event, facts: Facts, now: int, timing: Timing) -> Decision:
     """`assignment.active` / `application.complete`: a confirmation only when they name the
     charged invoice, the contractor pays by card, and the amount is known."""
     invoice = event.object.get("invoice")
@@ -126,7 +144,7 @@ def _coverage_with_invoice(event: Event, facts: Facts, now: int) -> Decision:
     return Decision((_confirmation(ref(invoice), amount, event.created or now),))
 
 
-def _charge_failed(event: Event, facts: Facts, now: int) -> Decision:
+def _charge_failed(event: Event, facts: Facts, now: int, timing: Timing) -> Decision:
     obj = event.object
     reason = obj.get("failure_message") or obj.get("failure_reason")
     return Decision((Plan("assignment_charge_failure", f"charge_failed:{event.id}", "contractor",
@@ -137,7 +155,12 @@ def _charge_failed(event: Event, facts: Facts, now: int) -> Decision:
                            "failure_reason": str(reason) if reason else None}),))
 
 
-def _assignment_created(event: Event, facts: Facts, now: int) -> Decision:
+def _ahead(deadline: int, lead: int, now: int) -> int | None:
+    """A reminder `lead` before `deadline`, or None (now) when that moment has passed."""
+    return deadline - lead if deadline - lead > now else None
+
+
+def _assignment_created(event: Event, facts: Facts, now: int, timing: Timing) -> Decision:
     obj = event.object
     premium = cents(obj.get("premium_due"))
     if facts.withhold or obj.get("bind") is False or premium is None:
@@ -145,10 +168,12 @@ def _assignment_created(event: Event, facts: Facts, now: int) -> Decision:
     charge_at = cents(obj.get("charge_at")) or (event.created or now) + CHARGE_DELAY_SECONDS
     return Decision((Plan("assignment_charge_reminder", f"assignment:{ref(obj)}", "contractor",
                           {"assignment_id": ref(obj), "amount_cents": premium,
-                           "charge_at": charge_at}),))
+                           "charge_at": charge_at},
+                          remind_at=_ahead(charge_at, timing.lead, now), deadline=charge_at,
+                          guard={"assignment": ref(obj), "job": ref(obj.get("job"))}),))
 
 
-def _invoice(event: Event, facts: Facts, now: int) -> Decision:
+def _invoice(event: Event, facts: Facts, now: int, timing: Timing) -> Decision:
     """Platform `invoice.created` / `invoice.updated`: latest invoice wins (the ledger)."""
     obj = event.object
     new = cents(obj.get("premium_due"))
@@ -174,13 +199,28 @@ def _invoice(event: Event, facts: Facts, now: int) -> Decision:
             plans.append(Plan(f"premium_{direction}_contractor", f"reprice:{event.id}",
                               "contractor", fields))
         plans.append(Plan(f"premium_{direction}_rep", f"reprice:{event.id}", "rep", fields))
-    paid = obj.get("paid") is True or obj.get("status") == "paid"
-    if not facts.withhold and new > 0 and not paid:
-        charge_at = cents(obj.get("charge_at")) or created + CHARGE_DELAY_SECONDS
-        plans.append(Plan("payment_reminder", f"invoice:{entry.invoice_id}@{new}", "contractor",
-                          {"invoice_id": entry.invoice_id, "amount_cents": new,
-                           "charge_at": charge_at, "payment_method": "card"}))
+    if new > 0 and not invoice_paid(obj):
+        guard = {"invoice": entry.invoice_id, "premium": new, "job": ref(obj.get("job"))}
+        if facts.withhold:
+            due_at = created + REMIT_DUE_DAYS * DAY
+            plans.append(Plan("remit_bill_reminder_rep", f"remit_bill:{entry.invoice_id}@{new}",
+                              "rep", {"invoice_id": entry.invoice_id, "amount_cents": new,
+                                      "due_at": due_at},
+                              remind_at=_ahead(due_at, timing.remit_before, now),
+                              deadline=due_at, guard=guard))
+        else:
+            charge_at = cents(obj.get("charge_at")) or created + CHARGE_DELAY_SECONDS
+            plans.append(Plan("payment_reminder", f"invoice:{entry.invoice_id}@{new}",
+                              "contractor", {"invoice_id": entry.invoice_id, "amount_cents": new,
+                                             "charge_at": charge_at, "payment_method": "card"},
+                              remind_at=_ahead(charge_at, timing.lead, now),
+                              deadline=charge_at, guard=guard))
     return Decision(tuple(plans), ledger=entry)
+
+
+def invoice_paid(obj: dict[str, Any]) -> bool:
+    """Whether an invoice object says it is paid in full."""
+    return obj.get("paid") is True or obj.get("status") == "paid"
 
 
 _RULES = {
@@ -191,12 +231,14 @@ _RULES = {
     "assignment.created": _assignment_created,
     "invoice.created": _invoice,
     "invoice.updated": _invoice,
+    # Sends nothing itself, but settles the reminders of the assignment and its job.
+    "assignment.cancelled": lambda event, facts, now, timing: Decision(),
 }
 
 NOTIFYING_TYPES = frozenset(_RULES)
 
 
-def decide(event: Event, facts: Facts, now: int = 0) -> Decision:
+def decide(event: Event, facts: Facts, now: int = 0, timing: Timing | None = None) -> Decision:
     """The notices `event` causes given `facts`, and the ledger entry it writes (if any)."""
     rule = _RULES.get(event.type)
-    return rule(event, facts, now) if rule else Decision()
+    return rule(event, facts, now, timing or Timing()) if rule else Decision()

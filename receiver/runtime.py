@@ -8,6 +8,8 @@ Nothing here runs at import time.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ from .inbox import Inbox
 from .jobs import Jobs
 from .ledger import Ledger
 from .mailer import Mailer, build_mailer
+from .notices import Timing
+from .reminders import Settlements
 from .stores import build_queue, build_redis
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates" / "emails"
@@ -39,6 +43,8 @@ class Runtime:
     contacts: Contacts
     jobs: Jobs
     ledger: Ledger
+    settlements: Settlements
+    clock: Callable[[], float] = time.time  # tests inject a fixed clock instead of sleeping
 
     @property
     def send_lease(self) -> float:
@@ -47,6 +53,16 @@ class Runtime:
 
     def render(self, notice: str, context: dict[str, Any]) -> Any:
         return self.renderer.render(notice, context)
+
+    @property
+    def timing(self) -> Timing:
+        return Timing(lead=self.cfg.REMINDER_LEAD_HOURS * 3600,
+                      remit_before=self.cfg.REMIT_REMINDER_DAYS * 86400)
+
+    def moot_reason(self, guard: dict[str, Any]) -> str | None:
+        """Why a scheduled reminder should not go out any more (None: send it)."""
+        premium = self.ledger.invoice_premium(str(guard.get("invoice", "")))
+        return self.settlements.moot_reason(guard, premium)
 
 
 def build(cfg: Config) -> Runtime:
@@ -76,6 +92,7 @@ def build(cfg: Config) -> Runtime:
         ),
         jobs=Jobs(redis, retention),
         ledger=Ledger(redis, retention),
+        settlements=Settlements(redis, retention),
     )
 
 

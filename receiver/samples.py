@@ -74,6 +74,11 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
         difference_cents=800,
         payment_method="card",
     ),
+    "remit_bill_reminder_rep": _rep_notice(
+        invoice_id="in_2HdK8sLp4v",
+        amount_cents=5525,
+        due_at=1712345678,
+    ),
     "assignment_charge_failure": _contractor_notice(
         invoice_id="in_4fQ8rTz2Lk",
         amount_cents=4325,

@@ -19,8 +19,17 @@ def charge_succeeded(invoice: str = "in_1", contractor: Any = None, **extra: Any
     }
 
 
+def daytime_zone(now: float | None = None) -> str:
+    """A fixed-offset zone where it is early afternoon right now, so reminders to a person
+    living there are never held back by quiet hours (21:00-08:00) whenever the suite runs."""
+    hour = time.gmtime(now).tm_hour
+    offset = (13 - hour + 12) % 24 - 12  # local = UTC + offset, offset in -12..11
+    # Etc/GMT signs are inverted: Etc/GMT-3 is UTC+3.
+    return "Etc/UTC" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+
+
 MAYA = {"id": "cn_1", "email": "maya@example.com", "first_name": "Maya",
-        "last_name": "Thompson", "timezone": "America/Los_Angeles"}
+        "last_name": "Thompson", "timezone": daytime_zone()}
 JOB = {"id": "jb_1", "name": "Deck repair",
        "custom_metadata": {"po_contact_email": "rep@agency.example"}}
 
@@ -41,4 +50,4 @@ def invoice(etype: str, premium: int, created: int, invoice_id: str = "in_1",
     return platform_event(etype, {
         "id": invoice_id, "contractor": MAYA if contractor is None else contractor,
         "job": JOB, "premium_due": premium, "withhold_premium": withhold,
-        "charge_at": created + 86400, **extra}, created=created)
+        "charge_at": created + 3600, **extra}, created=created)

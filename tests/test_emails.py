@@ -43,7 +43,12 @@ def headline_amount(context: dict[str, Any]) -> int:
 
 
 def test_every_notice_has_templates_and_a_sample() -> None:
-    assert len(NOTICES) == 8
+    the_eight = {  # shared/docs/notifications.md; later issues add more
+        "assignment_charge_reminder", "payment_reminder", "payment_confirmation",
+        "premium_increase_contractor", "premium_increase_rep", "premium_decrease_contractor",
+        "premium_decrease_rep", "assignment_charge_failure",
+    }
+    assert the_eight <= set(NOTICES)
     assert set(SAMPLE_CONTEXTS) == set(NOTICES)
     for notice in NOTICES:
         assert (TEMPLATES / f"{notice}.html").is_file()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from receiver.events import Event
-from receiver.notices import Decision, Facts, Premium, decide
+from receiver.notices import Decision, Facts, Premium, Timing, decide
 
 CARD = Facts(withhold=False)
 REMIT = Facts(withhold=True)
@@ -115,9 +115,15 @@ def test_first_invoice_without_history_starts_ledger_and_reminds_card_payer():
     assert d.plans[0].fields["charge_at"] == 1_700_050_000
 
 
-def test_first_invoice_without_history_remit_sends_nothing_but_starts_ledger():
-    d = decide(ev("invoice.created", inv(4325)), REMIT)
-    assert d.plans == () and d.ledger is not None and d.ledger.cents == 4325
+def test_first_invoice_without_history_remit_starts_ledger_and_schedules_rep_bill_reminder():
+    d = decide(ev("invoice.created", inv(4325)), REMIT, now=1_700_000_000)
+    assert notices(d) == [("remit_bill_reminder_rep", "rep", "remit_bill:in_1@4325")]
+    assert d.ledger is not None and d.ledger.cents == 4325
+    due = 1_700_000_000 + 30 * 86400
+    plan = d.plans[0]
+    assert plan.fields["due_at"] == due and plan.deadline == due
+    assert plan.remind_at == due - 7 * 86400
+    assert plan.guard == {"invoice": "in_1", "premium": 4325, "job": ""}
 
 
 def test_first_invoice_compared_with_assignment_premium():
@@ -144,7 +150,8 @@ def test_increase_card_payer_contractor_and_rep():
 
 def test_increase_remit_rep_only():
     d = decide(ev("invoice.updated", inv(5000)), Facts(withhold=True, ledger=ledger(4000)))
-    assert notices(d) == [("premium_increase_rep", "rep", "reprice:ev_1")]
+    assert notices(d) == [("premium_increase_rep", "rep", "reprice:ev_1"),
+                          ("remit_bill_reminder_rep", "rep", "remit_bill:in_1@5000")]
     assert d.plans[0].fields["payment_method"] == "remit"
 
 
@@ -158,12 +165,13 @@ def test_decrease_card_payer_contractor_and_rep_with_refund():
 
 def test_decrease_remit_rep_only():
     d = decide(ev("invoice.updated", inv(3000)), Facts(withhold=True, ledger=ledger(4000)))
-    assert notices(d) == [("premium_decrease_rep", "rep", "reprice:ev_1")]
+    assert notices(d) == [("premium_decrease_rep", "rep", "reprice:ev_1"),
+                          ("remit_bill_reminder_rep", "rep", "remit_bill:in_1@3000")]
 
 
 def test_equal_premium_sends_no_change_notice():
     d = decide(ev("invoice.updated", inv(4000)), Facts(withhold=True, ledger=ledger(4000)))
-    assert d.plans == ()
+    assert notices(d) == [("remit_bill_reminder_rep", "rep", "remit_bill:in_1@4000")]
     d = decide(ev("invoice.updated", inv(4000)), Facts(ledger=ledger(4000)))
     assert notices(d) == [("payment_reminder", "contractor", "invoice:in_1@4000")]
 
@@ -206,3 +214,38 @@ def test_invoice_without_premium_sends_nothing():
 def test_other_events_send_nothing(etype):
     assert decide(ev(etype, {"id": "x", "invoice": "in_1", "premium_due": 5}),
                   Facts(charge_amount=5)) == Decision()
+
+
+# --- reminder timing and guards --------------------------------------------------------------
+
+
+def test_payment_reminder_scheduled_lead_hours_before_a_distant_charge():
+    now = 1_700_000_000
+    obj = {"id": "in_1", "premium_due": 4325, "charge_at": now + 3 * 86400}
+    d = decide(ev("invoice.created", obj, created=now), CARD, now=now)
+    [plan] = d.plans
+    assert plan.remind_at == now + 2 * 86400 and plan.deadline == now + 3 * 86400
+    assert plan.guard == {"invoice": "in_1", "premium": 4325, "job": ""}
+    later = decide(ev("invoice.created", obj, created=now), CARD, now=now,
+                   timing=Timing(lead=6 * 3600))
+    assert later.plans[0].remind_at == now + 3 * 86400 - 6 * 3600
+
+
+def test_payment_reminder_for_a_charge_within_the_lead_goes_now():
+    now = 1_700_000_000
+    obj = {"id": "in_1", "premium_due": 4325, "charge_at": now + 3600}
+    [plan] = decide(ev("invoice.created", obj, created=now), CARD, now=now).plans
+    assert plan.remind_at is None and plan.deadline == now + 3600
+
+
+def test_assignment_reminder_guard_names_assignment_and_job():
+    now = 1_700_000_000
+    obj = {"id": "an_1", "premium_due": 1200, "charge_at": now + 2 * 86400, "job": "jb_1"}
+    [plan] = decide(ev("assignment.created", obj, created=now), CARD, now=now).plans
+    assert plan.remind_at == now + 86400
+    assert plan.guard == {"assignment": "an_1", "job": "jb_1"}
+
+
+def test_confirmations_are_not_reminders():
+    d = decide(ev("invoice.charge_card_succeeded", {"id": "in_1", "premium_due": 1}), CARD)
+    assert d.plans[0].remind_at is None and d.plans[0].guard is None

@@ -1,0 +1,138 @@
+"""The suppression list: addresses SendGrid told us are undeliverable, and what that stops.
+
+An address goes on the list when SendGrid reports a hard bounce, a drop for an address-level
+reason (invalid, previously bounced, previously reported as spam) or a spam report. From then
+on a notice to it is not sent: its record ends `suppressed`, and the organization rep gets one
+alert per contractor (receiver/address_alerts.py) so a person can correct the address.
+
+Why these and not others:
+- `bounce` of type `blocked` is left out: a block is about the sender (IP reputation,
+  content), not the address, and SendGrid itself does not suppress blocks.
+- Drops for "Unsubscribed Address", "Invalid SMTPAPI header", "Spam Content" and the like are
+  left out for the same reason: the address may be fine.
+- The list is account-wide like SendGrid's own: an address bounced by any sender on the
+  account would be dropped by SendGrid anyway, so a verified event suppresses it even when it
+  names no notice record of ours.
+
+Privacy: an entry is keyed by the SHA-256 of the lower-cased address and holds only the
+reason, the time and the record that caused it; the address itself is never in a key name,
+an entry or a log line. Entries do not expire (SendGrid's lists do not either); a corrected
+address is a different key, and `remove()` lifts a suppression on purpose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+
+from .stores import text
+
+ALERT_JOB = "receiver.address_alerts.alert_job"
+# The event kinds, as SendGrid names them, that can suppress an address.
+SUPPRESSING_EVENTS = ("bounce", "dropped", "spamreport")
+# Drop reasons that say the address itself is the problem (compared lower-cased).
+SUPPRESSING_DROP_REASONS = frozenset({"invalid", "bounced address", "spam reporting address"})
+
+# pending -> suppressed, only from `pending`: a concurrent run that already claimed the
+# record (or a record in any other state) is left alone and its state returned.
+_HOLD = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'pending' then return state or 'missing' end
+redis.call('HSET', KEYS[1], 'state', 'suppressed', 'updated_at', ARGV[1], 'last_error',
+           'not sent: the address is on the suppression list (' .. ARGV[2] .. ')')
+redis.call('ZREM', KEYS[2], KEYS[1])
+return 'suppressed'
+"""
+
+
+def address_hash(email: str) -> str:
+    """The SHA-256 hex digest of the trimmed, lower-cased address."""
+    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+
+
+def suppression_key(email: str) -> str:
+    return f"suppressed:{address_hash(email)}"
+
+
+def suppresses(event: str, reason: str, bounce_type: str) -> bool:
+    """Whether a SendGrid event of this kind and reason puts its address on the list."""
+    if event == "spamreport":
+        return True
+    if event == "bounce":
+        return bounce_type.lower() != "blocked"
+    if event == "dropped":
+        return reason.strip().lower() in SUPPRESSING_DROP_REASONS
+    return False
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Why and when an address was suppressed (`reason`: bounced, dropped or spamreport)."""
+
+    reason: str
+    at: int
+    record: str
+
+
+class Suppressions:
+    """Read and change the list; hold back notices to listed addresses."""
+
+    def __init__(self, redis: Redis, queue: Queue | None = None) -> None:
+        self.redis = redis
+        self.queue = queue
+        self._hold = redis.register_script(_HOLD)
+
+    def contains(self, email: str) -> bool:
+        return bool(email) and bool(self.redis.exists(suppression_key(email)))
+
+    def get(self, email: str) -> Suppression | None:
+        raw = self.redis.hgetall(suppression_key(email)) if email else {}
+        if not raw:
+            return None
+        entry = {text(k): text(v) for k, v in raw.items()}
+        return Suppression(entry.get("reason", ""), int(float(entry.get("at") or 0)),
+                           entry.get("record", ""))
+
+    def add(self, email: str, reason: str, at: int, record: str = "") -> bool:
+        """Suppress an address (the first reason stays); True when it was not listed yet."""
+        key = suppression_key(email)
+        if not self.redis.hsetnx(key, "reason", reason):
+            return False
+        self.redis.hset(key, mapping={"at": at, "record": record})
+        return True
+
+    def remove(self, email: str) -> bool:
+        """Lift a suppression (an operator confirmed the address works again)."""
+        return bool(self.redis.delete(suppression_key(email)))
+
+    def hold(self, record_key: str, rec: dict[str, str], pending_key: str,
+             now: float | None = None) -> str:
+        """Mark a pending notice to a listed address `suppressed` instead of sending it.
+
+        Returns "" when the address is not listed (send it), else the state the record is in
+        now: `suppressed`, or whatever a concurrent run already moved it to. A contractor's
+        notice also queues the rep alert; the alert's own identity makes it one per
+        contractor and address, however many notices are held.
+        """
+        entry = self.get(rec.get("to_email", ""))
+        if entry is None:
+            return ""
+        state = text(self._hold(keys=[record_key, pending_key],
+                                args=[time.time() if now is None else now, entry.reason]))
+        if state == "suppressed" and rec.get("recipient", "").startswith("contractor:"):
+            queue_alert(self.queue, rec["id"])
+        return state
+
+
+def queue_alert(queue: Queue | None, rid: str, pipeline: Any = None) -> None:
+    """Queue the rep alert for the contractor notice `rid` (see address_alerts.alert_job)."""
+    if queue is None:
+        return
+    job = queue.create_job(ALERT_JOB, args=[rid], job_id=f"alert-{rid}", timeout=60,
+                           result_ttl=3600, failure_ttl=7 * 86400)
+    queue.enqueue_job(job, pipeline=pipeline)

@@ -1,0 +1,207 @@
+"""Reminders on time: scheduled ahead, held through quiet hours, dropped when moot.
+
+Time is injected (`rt.clock`), never slept: the test moves the clock to when a reminder is due
+and runs the send job RQ's scheduler would run then.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from rq.registry import ScheduledJobRegistry
+
+from receiver.deliveries import send_notice_job
+from receiver.reminders import after_quiet_hours, send_time
+from receiver.sweeper import sweep
+from tests.events import JOB, MAYA, assignment_created, invoice, platform_event
+
+NY = ZoneInfo("America/New_York")
+
+
+def at(y, mo, d, h, mi=0, zone=NY):
+    return datetime(y, mo, d, h, mi, tzinfo=zone).timestamp()
+
+
+# --- pure timing --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "local,expected",
+    [
+        ((2026, 3, 2, 22, 30), (2026, 3, 3, 8, 0)),
+        ((2026, 3, 2, 21, 0), (2026, 3, 3, 8, 0)),
+        ((2026, 3, 3, 7, 59), (2026, 3, 3, 8, 0)),
+        ((2026, 3, 3, 0, 5), (2026, 3, 3, 8, 0)),
+        ((2026, 3, 3, 8, 0), (2026, 3, 3, 8, 0)),
+        ((2026, 3, 3, 20, 59), (2026, 3, 3, 20, 59)),
+        ((2026, 3, 7, 23, 0), (2026, 3, 8, 8, 0)),  # the night clocks spring forward
+    ],
+)
+def test_quiet_hours_wait_until_eight(local, expected):
+    assert after_quiet_hours(at(*local), "America/New_York") == at(*expected)
+
+
+def test_quiet_hours_use_the_recipients_zone_and_default_to_eastern():
+    ts = at(2026, 3, 2, 23, 0)  # 23:00 in New York is 20:00 in Los Angeles
+    assert after_quiet_hours(ts, "America/Los_Angeles") == ts
+    assert after_quiet_hours(ts, None) == at(2026, 3, 3, 8, 0)
+    assert after_quiet_hours(ts, "Not/AZone") == at(2026, 3, 3, 8, 0)
+
+
+def test_send_time_never_waits_past_what_it_reminds_about():
+    now = at(2026, 3, 2, 12)
+    due = at(2026, 3, 2, 23)
+    assert send_time(due, at(2026, 3, 4, 12), "America/New_York", now) == at(2026, 3, 3, 8)
+    assert send_time(due, at(2026, 3, 3, 1), "America/New_York", now) == due
+    assert send_time(None, None, "America/New_York", now) == now
+
+
+# --- scheduled reminders end to end ---------------------------------------------------------
+
+
+def records(redis, notice):
+    out = []
+    for key in redis.keys("notice:*"):
+        if redis.hget(key, "notice") == notice.encode():
+            out.append({k.decode(): v.decode() for k, v in redis.hgetall(key).items()})
+    return out
+
+
+def scheduled_at(rt):
+    registry = ScheduledJobRegistry(queue=rt.queue)
+    return {job_id: registry.get_scheduled_time(job_id).timestamp()
+            for job_id in registry.get_job_ids()}
+
+
+@pytest.fixture
+def clock(rt):
+    """The runtime's clock, fixed at the real 'now' and moved by the test."""
+    state = {"now": float(int(time.time()))}
+    rt.clock = lambda: state["now"]
+    return state
+
+
+def card_invoice(premium, created, charge_at, **extra):
+    event = invoice("invoice.created", premium, created, **extra)
+    event["data"]["charge_at"] = int(charge_at)
+    return event
+
+
+def test_payment_reminder_goes_out_lead_hours_before_a_distant_charge(
+    send, rt, drain, sendgrid, redis, clock
+):
+    now = clock["now"]
+    send.platform(card_invoice(4325, int(now), now + 3 * 86400), "msg_i1")
+    drain()
+    assert sendgrid.accepted == []
+    [rec] = records(redis, "payment_reminder")
+    due = now + 2 * 86400  # MAYA lives where it is early afternoon now: no quiet hours
+    assert (rec["state"], float(rec["send_at"])) == ("pending", due)
+    assert due in scheduled_at(rt).values()  # RQ's scheduler holds it, in Redis
+    clock["now"] = due - 3600
+    assert send_notice_job(rec["id"]) == "scheduled"  # too early: re-scheduled, not sent
+    clock["now"] = due + 1
+    assert send_notice_job(rec["id"]) == "accepted"
+    [mail] = sendgrid.accepted
+    assert mail["body"]["categories"] == ["payment_reminder"]
+    assert "$43.25" in mail["body"]["subject"]
+
+
+def test_reminder_not_sent_when_the_invoice_was_paid_meanwhile(
+    send, rt, drain, sendgrid, redis, clock
+):
+    now = clock["now"]
+    send.platform(card_invoice(4325, int(now), now + 3 * 86400), "msg_i1")
+    send.ten99({"id": "ev_paid", "type": "invoice.charge_card_succeeded", "created": int(now),
+                "data": {"id": "in_1", "premium_due": 4325, "contractor": MAYA}})
+    drain()
+    [rec] = records(redis, "payment_reminder")
+    clock["now"] = float(rec["send_at"]) + 1
+    assert send_notice_job(rec["id"]) == "cancelled"
+    [rec] = records(redis, "payment_reminder")
+    assert rec["state"] == "cancelled" and "paid" in rec["last_error"]
+    assert [m["body"]["categories"] for m in sendgrid.accepted] == [["payment_confirmation"]]
+
+
+def test_repriced_invoice_cancels_the_old_reminder_and_schedules_the_new_amount(
+    send, rt, drain, sendgrid, redis, clock
+):
+    now = clock["now"]
+    send.platform(card_invoice(4000, int(now), now + 3 * 86400), "msg_i1")
+    updated = card_invoice(5000, int(now) + 60, now + 3 * 86400)
+    updated["type"] = "invoice.updated"
+    send.platform(updated, "msg_i2")
+    drain()
+    reminders = {r["cause"]: r for r in records(redis, "payment_reminder")}
+    assert set(reminders) == {"invoice:in_1@4000", "invoice:in_1@5000"}
+    clock["now"] = now + 2 * 86400 + 1
+    assert send_notice_job(reminders["invoice:in_1@4000"]["id"]) == "cancelled"
+    assert send_notice_job(reminders["invoice:in_1@5000"]["id"]) == "accepted"
+    sent = [m for m in sendgrid.accepted if m["body"]["categories"] == ["payment_reminder"]]
+    assert len(sent) == 1 and "$50.00" in sent[0]["body"]["subject"]
+
+
+def test_assignment_reminder_dropped_when_the_assignment_is_cancelled(
+    send, rt, drain, sendgrid, redis, clock
+):
+    now = clock["now"]
+    send.platform(assignment_created(1200, charge_at=int(now) + 3 * 86400), "msg_a1")
+    send.ten99({"id": "ev_cancel", "type": "assignment.cancelled", "created": int(now),
+                "data": {"id": "an_1", "job": JOB["id"], "cancelled": True}})
+    drain()
+    [rec] = records(redis, "assignment_charge_reminder")
+    clock["now"] = float(rec["send_at"]) + 1
+    assert send_notice_job(rec["id"]) == "cancelled"
+    assert sendgrid.accepted == []
+
+
+def test_reminder_due_at_night_waits_until_eight_in_the_recipients_zone(
+    send, rt, drain, sendgrid, redis, clock
+):
+    clock["now"] = now = at(2026, 3, 2, 12)
+    update = platform_event("contractor.updated", {**MAYA, "timezone": "America/New_York"})
+    send.platform(update, "msg_c1")
+    # The charge is at 23:00 tomorrow: the 24-hour reminder would land at 23:00 tonight.
+    send.platform(card_invoice(4325, int(now), at(2026, 3, 3, 23), contractor="cn_1"),
+                  "msg_i1")
+    drain()
+    [rec] = records(redis, "payment_reminder")
+    assert float(rec["send_at"]) == at(2026, 3, 3, 8)
+
+
+def test_remit_bill_reminder_to_the_rep_seven_days_before_due(
+    send, rt, drain, sendgrid, redis, clock
+):
+    clock["now"] = now = at(2026, 3, 2, 12)
+    send.platform(invoice("invoice.created", 9900, int(now), withhold=True), "msg_r1")
+    drain()
+    [rec] = records(redis, "remit_bill_reminder_rep")
+    due = now + 30 * 86400
+    assert float(rec["send_at"]) == after_quiet_hours(due - 7 * 86400, None)
+    assert rec["to_email"] == "rep@agency.example"
+    clock["now"] = float(rec["send_at"]) + 1
+    assert send_notice_job(rec["id"]) == "accepted"
+    [mail] = sendgrid.accepted
+    assert "$99.00" in mail["body"]["subject"]
+
+
+def test_a_lost_scheduled_reminder_is_sent_by_the_sweeper_when_due(
+    send, rt, drain, sendgrid, redis, clock
+):
+    now = clock["now"]
+    send.platform(card_invoice(4325, int(now), now + 3 * 86400), "msg_i1")
+    drain()
+    [rec] = records(redis, "payment_reminder")
+    registry = ScheduledJobRegistry(queue=rt.queue)
+    for job_id in registry.get_job_ids():
+        registry.remove(job_id, delete_job=True)  # e.g. a Redis failover lost the schedule
+    assert sweep(rt, now=now + 3600) == (0, 0)  # not due yet: left alone
+    redis.delete("sweeper:lock")
+    due = float(rec["send_at"])
+    clock["now"] = due + rt.cfg.SWEEP_AFTER_SECONDS + 1
+    assert sweep(rt, now=clock["now"]) == (0, 1)
+    drain()
+    assert [m["body"]["categories"] for m in sendgrid.accepted] == [["payment_reminder"]]
