@@ -78,6 +78,14 @@ class Unavailable(ReceiverError):
     retry_after = 5
 
 
+class NotConfigured(ReceiverError):
+    """An optional endpoint whose setting is unset: 503, so the sender keeps retrying until
+    an operator sets it, and monitoring sees a server-side fault rather than a wrong URL."""
+
+    status_code = 503
+    code = "not_configured"
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; raised at start-up, never at request time."""
 

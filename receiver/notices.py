@@ -30,17 +30,6 @@ from .events import Event
 DAY = 86400
 CHARGE_DELAY_SECONDS = DAY  # 1099Policy charges a card 24 h after it emails the contractor
 
-NOTICES = (
-    "assignment_charge_reminder",
-    "payment_reminder",
-    "payment_confirmation",
-    "premium_increase_contractor",
-    "premium_increase_rep",
-    "premium_decrease_contractor",
-    "premium_decrease_rep",
-    "assignment_charge_failure",
-    "remit_bill_reminder_rep",
-)
 REMIT_DUE_DAYS = 30  # a remitted bill is due within 30 days of its bill date
 
 
