@@ -1,0 +1,1 @@
+"""Benchmarks of the receive path and the notice pipeline; `python bench/run.py` runs them all."""

@@ -1,0 +1,368 @@
+"""Part 2: notice throughput against an RQ no-op baseline, and webhook-to-SendGrid latency.
+
+(a) Baseline: M no-op jobs (`bench.jobs.noop`, JSON serializer) drained by two
+    `python worker.py --burst` processes: the service's own worker (RQ SimpleWorker, its
+    runtime, sweeper thread and scheduler), so the baseline is RQ's per-job cost in exactly
+    the process that sends notices.
+(b) Notices: M `payment_confirmation` records created with `Deliveries.create` (one Lua call
+    each), drained by the same two workers, each sending through the real `SendGridMailer`
+    to the SendGrid test server started standalone (`tests/sendgrid_server.py`).
+    jobs/s = finished jobs / (last ended_at - first started_at), as in the baselines doc, so
+    worker start-up is excluded; the ratio notices/no-op is the figure to track.
+(c) End to end: the bench app under gunicorn plus two long-running workers; K signed
+    `invoice.charge_card_succeeded` deliveries at a paced rate; latency = the SendGrid
+    stand-in's accept time of the mail minus the time the sender read its 202, matched by the
+    mail's `notice_record` custom arg (via bench/sg_server.py, the same server class).
+
+CPU of the workers (rusage of the reaped burst processes), redis-server and the SendGrid
+stand-in is recorded so that a low ratio can be attributed.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import resource
+import time
+import urllib.request
+from typing import Any
+
+import redis as redis_lib
+from rq import Queue, Worker
+from rq.serializers import JSONSerializer
+from rq.utils import utcparse
+
+from receiver.deliveries import Contact, Deliveries, record_id
+from receiver.samples import SAMPLE_CONTEXTS
+from receiver.stores import build_queue
+
+from . import app as bench_app
+from .load import charge_events, paced, percentile
+from .procs import ROOT, VENV_BIN, CpuMeter, Group, Proc, free_port, wait_http
+from .receive import RECEIVE, start_gunicorn
+
+NOOP_QUEUE = "bench-noop"
+NOTICE_QUEUE = "bench-notices"
+E2E_QUEUE = "bench-e2e"
+WORKERS = 2
+
+
+def worker_env(redis_url: str, queue: str, sendgrid_url: str) -> dict[str, str]:
+    return {
+        "REDIS_URL": redis_url,
+        "QUEUE_NAME": queue,
+        "SENDGRID_API_KEY": "SG.bench",
+        "SENDGRID_API_HOST": sendgrid_url,
+        "TEN99POLICY_WEBHOOK_SECRETS": bench_app.TEN99_SECRET,
+        "PLATFORM_WEBHOOK_SECRETS": bench_app.PLATFORM_SECRET,
+        "EMAIL_FROM": bench_app.EMAIL_FROM,
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def _worker_argv(burst: bool) -> list[str]:
+    return [str(VENV_BIN / "python"), "-u", "worker.py"] + (["--burst"] if burst else [])
+
+
+def start_sendgrid(group: Group, standalone: bool) -> tuple[Proc, str, str | None]:
+    """The SendGrid stand-in in its own process; returns (proc, base url, control url)."""
+    port = free_port()
+    py = str(VENV_BIN / "python")
+    if standalone:
+        proc = group.start("sendgrid", [py, "tests/sendgrid_server.py", "--port", str(port)])
+        control = None
+    else:
+        cport = free_port()
+        proc = group.start(
+            "sendgrid-e2e",
+            [py, "bench/sg_server.py", "--port", str(port), "--control-port", str(cport)],
+        )
+        control = f"http://127.0.0.1:{cport}"
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/__stats", proc)
+    return proc, url, control
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def job_span(r: redis_lib.Redis, queue: str) -> dict[str, Any]:
+    """Finished/failed counts and first start -> last end over the queue's finished jobs."""
+    q = Queue(queue, connection=r, serializer=JSONSerializer)
+    ids = q.finished_job_registry.get_job_ids()
+    failed = q.failed_job_registry.count
+    starts, ends = [], []
+    pipe = r.pipeline(transaction=False)
+    for jid in ids:
+        pipe.hmget(f"rq:job:{jid}", "started_at", "ended_at")
+    for started, ended in pipe.execute() if ids else []:
+        if started and ended:
+            starts.append(utcparse(started.decode()).timestamp())
+            ends.append(utcparse(ended.decode()).timestamp())
+    span = (max(ends) - min(starts)) if starts else 0.0
+    return {
+        "finished": len(ids),
+        "failed": failed,
+        "left_in_queue": q.count,
+        "span_s": round(span, 3),
+        "jobs_per_s": round(len(starts) / span, 1) if span else 0.0,
+    }
+
+
+def job_stages(r: redis_lib.Redis, queue: str) -> dict[str, dict[str, float]]:
+    """Where the end-to-end time goes, per job kind (event / notice), p50 and p99 in ms:
+    created -> enqueued (non-zero only for jobs that waited in RQ's scheduler), enqueued ->
+    started (queue wait) and started -> ended (the job itself)."""
+    q = Queue(queue, connection=r, serializer=JSONSerializer)
+    ids = q.finished_job_registry.get_job_ids()
+    pipe = r.pipeline(transaction=False)
+    for jid in ids:
+        pipe.hmget(f"rq:job:{jid}", "created_at", "enqueued_at", "started_at", "ended_at")
+    spans: dict[str, dict[str, list[float]]] = {}
+    for jid, row in zip(ids, pipe.execute() if ids else [], strict=True):
+        if not all(row):
+            continue
+        c, e, s, d = (utcparse(v.decode()).timestamp() for v in row)
+        kind = "event_job" if jid.startswith("ev-") else "notice_job"
+        into = spans.setdefault(kind, {"scheduled": [], "queued": [], "run": []})
+        into["scheduled"].append(e - c)
+        into["queued"].append(s - e)
+        into["run"].append(d - s)
+    out: dict[str, dict[str, float]] = {}
+    for kind, parts in spans.items():
+        for name, values in parts.items():
+            values.sort()
+            out.setdefault(kind, {})[f"{name}_p50"] = round(percentile(values, 50) * 1000, 1)
+            out[kind][f"{name}_p99"] = round(percentile(values, 99) * 1000, 1)
+    return out
+
+
+def drain(
+    group: Group,
+    env: dict[str, str],
+    meter_roots: dict[str, list[int]],
+    timeout: float,
+    tag: str,
+) -> dict[str, Any]:
+    """Run WORKERS burst workers until the queue is empty; wall time and CPU."""
+    meter = CpuMeter(meter_roots).start()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    self0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.monotonic()
+    workers = [group.start(f"worker-{tag}-{i}", _worker_argv(True), env) for i in range(WORKERS)]
+    deadline = t0 + timeout
+    codes = []
+    for w in workers:
+        codes.append(w.wait(max(0.1, deadline - time.monotonic())))
+    wall = time.monotonic() - t0
+    for w in workers:
+        group.stop(w)  # no-op for exited workers; a stuck one is stopped here
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = meter.stop()
+    self1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu["workers"] = round(
+        (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 3
+    )
+    cpu["workers_sys"] = round(after.ru_stime - before.ru_stime, 3)
+    ours = sum(v for k, v in cpu.items() if k != "machine" and not k.endswith("_sys"))
+    ours += (self1.ru_utime - self0.ru_utime) + (self1.ru_stime - self0.ru_stime)
+    cpu["other"] = round(cpu["machine"] - ours, 3)
+    if any(c != 0 for c in codes):
+        tails = "\n".join(
+            f"--- {w.name} (exit {c})\n{w.tail()}" for w, c in zip(workers, codes, strict=True)
+        )
+        raise RuntimeError(f"burst workers did not finish cleanly within {timeout}s:\n{tails}")
+    return {"wall_s": round(wall, 3), "cpu_s": cpu}
+
+
+def enqueue_noops(r: redis_lib.Redis, m: int) -> float:
+    q = Queue(NOOP_QUEUE, connection=r, serializer=JSONSerializer)
+    t0 = time.monotonic()
+    for start in range(0, m, 500):
+        q.enqueue_many(
+            [
+                Queue.prepare_data("bench.jobs.noop", args=(i,), result_ttl=3600)
+                for i in range(start, min(m, start + 500))
+            ]
+        )
+    return time.monotonic() - t0
+
+
+def _contact(email: str, i: int) -> Contact:
+    """A Contact for recipient i, for either shape of the class (name, or first/last name)."""
+    names = {f.name for f in dataclasses.fields(Contact)}
+    if "first_name" in names:
+        return Contact(email=email, first_name="Contractor", last_name=str(i))  # type: ignore[call-arg]
+    return Contact(email=email, name=f"Contractor {i}")  # type: ignore[call-arg]
+
+
+def create_notices(r: redis_lib.Redis, m: int) -> float:
+    deliveries = Deliveries(r, build_queue(r, NOTICE_QUEUE), 30)
+    base = SAMPLE_CONTEXTS["payment_confirmation"]
+    t0 = time.monotonic()
+    for i in range(m):
+        context = copy.deepcopy(base)
+        email = f"c{i}@example.com"
+        context["recipient"]["email"] = email
+        created = deliveries.create(
+            "payment_confirmation",
+            f"charge:in_{i}",
+            f"contractor:cn_{i}",
+            _contact(email, i),
+            context,
+        )
+        if not created:
+            raise RuntimeError(f"notice {i} already existed: Redis was not empty")
+    return time.monotonic() - t0
+
+
+def notice_states(r: redis_lib.Redis, limit: int = 1_000_000) -> dict[str, Any]:
+    states: dict[str, int] = {}
+    done: list[float] = []
+    keys = []
+    for key in r.scan_iter(match="notice:*", count=5000):
+        keys.append(key)
+        if len(keys) >= limit:
+            break
+    pipe = r.pipeline(transaction=False)
+    for key in keys:
+        pipe.hmget(key, "state", "updated_at")
+    for state, updated in pipe.execute() if keys else []:
+        s = state.decode() if state else "?"
+        states[s] = states.get(s, 0) + 1
+        if s == "accepted":
+            done.append(float(updated))
+    span = (max(done) - min(done)) if len(done) > 1 else 0.0
+    return {"states": states, "records_per_s": round((len(done) - 1) / span, 1) if span else 0.0}
+
+
+def _per_job(d: dict[str, Any], m: int, startup: float) -> dict[str, float]:
+    """ms of CPU per job for our processes (workers net of start-up); foreign CPU (other
+    sessions on the VM) as cores instead."""
+    cpu = dict(d["cpu_s"])
+    cpu["workers"] = max(0.0, cpu["workers"] - startup)
+    out = {k: round(v / m * 1000, 2) for k, v in cpu.items() if k not in ("machine", "other")}
+    out["other_cores"] = round(cpu["other"] / d["wall_s"], 2)
+    return out
+
+
+def throughput(
+    group: Group, r: redis_lib.Redis, redis_pid: int, redis_url: str, m: int
+) -> dict[str, Any]:
+    """(a) and (b)."""
+    sg, sg_url, _ = start_sendgrid(group, standalone=True)
+    try:
+        # Worker start-up and shutdown CPU (imports, templates, registration) on an empty
+        # queue, so that the per-job CPU below can be given without it.
+        r.flushall()
+        idle = drain(group, worker_env(redis_url, NOOP_QUEUE, sg_url), {}, timeout=60, tag="idle")
+        startup = idle["cpu_s"]["workers"]
+
+        # (a) no-op baseline
+        r.flushall()
+        enqueue_s = enqueue_noops(r, m)
+        env = worker_env(redis_url, NOOP_QUEUE, sg_url)
+        d = drain(group, env, {"redis": [redis_pid]}, timeout=120, tag="noop")
+        noop = {**job_span(r, NOOP_QUEUE), **d, "enqueue_s": round(enqueue_s, 2)}
+        noop["cpu_ms_per_job"] = _per_job(d, m, startup)
+        noop["verified"] = noop["finished"] == m and noop["failed"] == 0
+
+        # (b) notices through the real mailer to the standalone SendGrid stand-in
+        r.flushall()
+        create_s = create_notices(r, m)
+        stats0 = get_json(f"{sg_url}/__stats")
+        env = worker_env(redis_url, NOTICE_QUEUE, sg_url)
+        d = drain(
+            group, env, {"redis": [redis_pid], "sendgrid": [sg.pid]}, timeout=150, tag="notice"
+        )
+        stats1 = get_json(f"{sg_url}/__stats")
+        accepted = stats1["accepted"] - stats0["accepted"]
+        notices = {
+            **job_span(r, NOTICE_QUEUE),
+            **d,
+            **notice_states(r),
+            "create_s": round(create_s, 2),
+            "create_per_s": round(m / create_s, 1),
+            "sendgrid_accepted": accepted,
+            "sendgrid_rejected": stats1["rejected"] - stats0["rejected"],
+            "sendgrid_connections": stats1["connections"] - stats0["connections"],
+            "accepted_per_wall_s": round(accepted / d["wall_s"], 1),
+        }
+        notices["cpu_ms_per_notice"] = _per_job(d, m, startup)
+        notices["verified"] = (
+            notices["finished"] == m
+            and notices["failed"] == 0
+            and accepted == m
+            and notices["states"].get("accepted") == m
+        )
+    finally:
+        group.stop(sg)
+    ratio = round(notices["jobs_per_s"] / noop["jobs_per_s"], 3) if noop["jobs_per_s"] else 0.0
+    return {
+        "jobs": m,
+        "workers": f"{WORKERS} x python worker.py --burst (SimpleWorker)",
+        "worker_startup_cpu_s": startup,
+        "noop": noop,
+        "notices": notices,
+        "ratio_notices_over_noop": ratio,
+    }
+
+
+def end_to_end(
+    group: Group, r: redis_lib.Redis, redis_url: str, k: int, rate: float
+) -> dict[str, Any]:
+    """(c): webhook 202 -> mail at the SendGrid stand-in, with two long-running workers."""
+    r.flushall()
+    started: list[Proc] = []
+    try:
+        sg, sg_url, control = start_sendgrid(group, standalone=False)
+        started.append(sg)
+        assert control is not None
+        gunicorn, port = start_gunicorn(group, redis_url, E2E_QUEUE, name="gunicorn-e2e")
+        started.append(gunicorn)
+        env = worker_env(redis_url, E2E_QUEUE, sg_url)
+        workers = [group.start(f"worker-e2e-{i}", _worker_argv(False), env) for i in range(WORKERS)]
+        started.extend(workers)
+        deadline = time.monotonic() + 20
+        while len(Worker.all(connection=r)) < WORKERS:
+            if time.monotonic() > deadline or not all(w.alive() for w in workers):
+                raise RuntimeError(
+                    "e2e workers did not register:\n" + "\n".join(w.tail() for w in workers)
+                )
+            time.sleep(0.1)
+
+        events = charge_events(k, bench_app.TEN99_SECRET, tag=f"{int(time.time())}")
+        sent = paced("127.0.0.1", port, RECEIVE, events, rate).sent
+        ok = {s.index: s.answered_at for s in sent if s.status == 202}
+
+        deadline = time.monotonic() + 60
+        times: dict[str, Any] = get_json(f"{control}/times")
+        while times["stats"]["accepted"] < len(ok) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            times = get_json(f"{control}/times")
+        at = {m["record"]: m["time"] for m in times["mails"]}
+        lat = []
+        for i, answered in ok.items():
+            rid = record_id("payment_confirmation", f"charge:in_{i}", f"contractor:cn_{i}")
+            if rid in at:
+                lat.append(at[rid] - answered)
+        lat.sort()
+        stages = job_stages(r, E2E_QUEUE)
+        return {
+            "events": k,
+            "rate": rate,
+            "answered_202": len(ok),
+            "mails_matched": len(lat),
+            "p50_ms": round(percentile(lat, 50) * 1000, 1),
+            "p99_ms": round(percentile(lat, 99) * 1000, 1),
+            "max_ms": round(lat[-1] * 1000, 1) if lat else 0.0,
+            "min_ms": round(lat[0] * 1000, 1) if lat else 0.0,
+            "verified": len(ok) == k and len(lat) == k,
+            "stages_ms": stages,
+        }
+    finally:
+        for proc in reversed(started):
+            group.stop(proc)

@@ -1,0 +1,211 @@
+"""Part 1: the receive path (`POST /webhooks/1099policy`) against a bare endpoint, same app.
+
+What is measured: wrk (closed loop, keep-alive) requests/s and latency for `/__bare` and for
+the real webhook endpoint, alternating bare/receive per round so drift hits both alike; the
+ratio receive/bare per round is the figure to compare over time. Every receive request is a
+new event, and afterwards the event records in Redis are counted: they must equal the 2xx
+answers (plus at most the requests in flight when wrk stopped, which the server finished but
+wrk no longer counted). Then a fixed-rate run at 300 deliveries/s gives p50/p99 at a load the
+service should carry comfortably. CPU per request of gunicorn and redis-server is recorded
+from procfs, which is what explains a ratio.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import redis as redis_lib
+
+from . import app as bench_app
+from .load import WRK_LUA, Delivery, WrkResult, paced, policy_events, run_wrk, write_for_wrk
+from .procs import VENV_BIN, CpuMeter, Group, Proc, free_port, wait_http
+from .profile import profile_receive
+
+RECEIVE = "/webhooks/1099policy"
+BARE = "/__bare"
+EVENT_MATCH = "event:1099policy:*"
+
+
+def start_gunicorn(
+    group: Group, redis_url: str, queue: str, name: str = "gunicorn"
+) -> tuple[Proc, int]:
+    """gthread, 2 workers x 4 threads (docs/perf-baselines.md), access log off, loopback."""
+    port = free_port()
+    argv = [
+        str(VENV_BIN / "gunicorn"),
+        "--no-control-socket",
+        "-k",
+        "gthread",
+        "-w",
+        "2",
+        "--threads",
+        "4",
+        "-b",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "bench.app:create()",
+    ]
+    proc = group.start(name, argv, env={"BENCH_REDIS_URL": redis_url, "BENCH_QUEUE_NAME": queue})
+    wait_http(f"http://127.0.0.1:{port}/healthz", proc)
+    return proc, port
+
+
+def _rusage(who: int) -> float:
+    ru = resource.getrusage(who)
+    return ru.ru_utime + ru.ru_stime
+
+
+def count_keys(r: redis_lib.Redis, match: str, limit: int = 2_000_000) -> int:
+    """Exact key count by SCAN (bounded by `limit` keys)."""
+    n = 0
+    for _ in r.scan_iter(match=match, count=5000):
+        n += 1
+        if n >= limit:
+            break
+    return n
+
+
+def run(
+    wrk: str,
+    group: Group,
+    r: redis_lib.Redis,
+    redis_pid: int,
+    redis_url: str,
+    work: Path,
+    rounds: int = 2,
+    seconds: int = 10,
+    slice_size: int = 50_000,
+    warmup: int = 3000,
+    paced_rate: float = 300.0,
+    paced_seconds: float = 10.0,
+    connections: int = 32,
+    profile_to: Path | None = None,
+) -> dict[str, Any]:
+    queue = bench_app.DEFAULT_QUEUE
+    gunicorn, port = start_gunicorn(group, redis_url, queue)
+    base = f"http://127.0.0.1:{port}"
+
+    total = warmup + (rounds + (1 if profile_to else 0)) * slice_size
+    t0 = time.monotonic()
+    deliveries = policy_events(total, bench_app.TEN99_SECRET, tag=f"{int(time.time())}")
+    body_bytes = len(deliveries[0].body)
+    data_file, script = work / "deliveries.tsv", work / "walk.lua"
+    write_for_wrk(data_file, deliveries)
+    script.write_text(WRK_LUA)
+    gen_s = time.monotonic() - t0
+    del deliveries
+
+    def wrk_run(endpoint: str, offset: int, count: int, secs: int) -> WrkResult:
+        return run_wrk(
+            wrk,
+            base,
+            endpoint,
+            data_file,
+            script,
+            offset,
+            count,
+            threads=2,
+            connections=connections,
+            seconds=secs,
+        )
+
+    # Warm-up: imports, Redis connections, Lua script load; events from their own slice.
+    wrk_run(BARE, 0, warmup, 2)
+    wrk_run(RECEIVE, 0, warmup, 2)
+
+    runs: list[dict[str, Any]] = []
+    for i in range(rounds):
+        offset = warmup + i * slice_size
+        for endpoint in (BARE, RECEIVE):
+            before = count_keys(r, EVENT_MATCH)
+            qlen_before = r.llen(f"rq:queue:{queue}")
+            meter = CpuMeter({"gunicorn": [gunicorn.pid], "redis": [redis_pid]}).start()
+            kids0, self0 = _rusage(resource.RUSAGE_CHILDREN), _rusage(resource.RUSAGE_SELF)
+            res = wrk_run(endpoint, offset, slice_size, seconds)
+            cpu = meter.stop()
+            cpu["wrk"] = round(_rusage(resource.RUSAGE_CHILDREN) - kids0, 3)
+            cpu["bench"] = round(_rusage(resource.RUSAGE_SELF) - self0, 3)
+            cpu["other"] = round(
+                cpu["machine"] - cpu["gunicorn"] - cpu["redis"] - cpu["wrk"] - cpu["bench"], 3
+            )
+            time.sleep(0.3)  # let requests in flight at wrk's stop finish before counting
+            stored = count_keys(r, EVENT_MATCH) - before
+            queued = r.llen(f"rq:queue:{queue}") - qlen_before
+            row: dict[str, Any] = {
+                "round": i + 1,
+                **asdict(res),
+                "ok_2xx": res.ok,
+                "records_stored": stored,
+                "jobs_queued": queued,
+            }
+            row["cpu_us_per_req"] = {
+                k: round(v / max(res.requests, 1) * 1e6)
+                for k, v in cpu.items()
+                if k in ("gunicorn", "gunicorn_sys", "redis", "wrk")
+            }
+            row["cpu_cores"] = {
+                k: round(v / res.seconds, 2) for k, v in cpu.items() if not k.endswith("_sys")
+            }
+            if endpoint == RECEIVE:
+                extra = stored - res.ok
+                row["in_flight_at_stop"] = extra
+                row["verified"] = (
+                    res.non_2xx == 0
+                    and res.socket_errors == 0
+                    and res.wraps == 0
+                    and 0 <= extra <= connections
+                    and queued == stored
+                )
+            runs.append(row)
+
+    ratios = []
+    for i in range(rounds):
+        bare = next(x for x in runs if x["round"] == i + 1 and x["endpoint"] == BARE)
+        recv = next(x for x in runs if x["round"] == i + 1 and x["endpoint"] == RECEIVE)
+        ratios.append(round(recv["rps"] / bare["rps"], 3))
+
+    profile_text = None
+    if profile_to is not None:
+        offset = warmup + rounds * slice_size
+        profile_text = profile_receive(
+            gunicorn.pid, seconds, lambda: wrk_run(RECEIVE, offset, slice_size, seconds), profile_to
+        )
+
+    # Fixed rate: fresh events, signed now.
+    n_paced = int(paced_rate * paced_seconds)
+    fresh: list[Delivery] = policy_events(
+        n_paced, bench_app.TEN99_SECRET, tag=f"paced{int(time.time())}"
+    )
+    before = count_keys(r, EVENT_MATCH)
+    pr = paced("127.0.0.1", port, RECEIVE, fresh, paced_rate)
+    time.sleep(0.2)
+    paced_summary = pr.summary()
+    paced_summary["records_stored"] = count_keys(r, EVENT_MATCH) - before
+    paced_summary["verified"] = (
+        paced_summary["non_2xx"] == 0
+        and paced_summary["requests"] == n_paced
+        and paced_summary["records_stored"] == n_paced
+    )
+
+    persistence = r.info("persistence")
+    group.stop(gunicorn)
+    return {
+        "config": {
+            "gunicorn": "gthread -w 2 --threads 4",
+            "wrk": f"-t2 -c{connections} -d{seconds}s",
+            "rounds": rounds,
+            "redis": "appendonly yes (everysec)",
+            "body_bytes": body_bytes,
+            "generate_s": round(gen_s, 2),
+        },
+        "runs": runs,
+        "ratio_receive_over_bare": ratios,
+        "paced": paced_summary,
+        "aof_rewrites": persistence.get("aof_rewrites"),
+        "profile": profile_text,
+    }

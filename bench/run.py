@@ -1,0 +1,285 @@
+"""`make bench`: receive-path and notice throughput, each as a ratio to a baseline in the same run.
+
+What is measured, and why ratios: this is a 2-core shared VM whose speed drifts by up to 2x
+within an hour (docs/perf-baselines.md), and the load generator shares those cores. Absolute
+requests/s are printed, but the figures to compare across runs and against the targets are
+ratios to a reference measured seconds apart, in the same run, on the same processes:
+
+1. Receive: wrk against `POST /webhooks/1099policy` (verify, parse, store + de-dup + enqueue
+   in one Lua call; every request a new event) vs `POST /__bare` (empty 204) in the same
+   gunicorn (gthread, 2 workers x 4 threads), Redis with AOF as in production. Targets:
+   receive >= 0.5 x bare; p99 < 50 ms at a fixed 300 deliveries/s.
+2. Notices: two `worker.py --burst` (RQ SimpleWorker) draining M notice sends to the SendGrid
+   test server vs M no-op jobs. Targets: >= 200 notices/s and notices/no-op >= 0.5. Plus the
+   latency from a webhook's 202 to the mail reaching the SendGrid stand-in.
+
+`--profile` adds one receive run under py-spy (GIL-holding samples of the gunicorn workers)
+and prints where the app's CPU goes. Every figure is checked (no non-2xx, stored records =
+2xx, every notice accepted); a run whose checks fail exits 1. Missed targets are reported,
+and exit 2 only with --strict.
+Results: bench/results/latest.json. Everything started here is stopped on exit and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import redis as redis_lib  # noqa: E402
+
+from bench import notices, receive  # noqa: E402
+from bench.load import ensure_wrk  # noqa: E402
+from bench.procs import Group  # noqa: E402
+from tests.redis_server import RedisServer  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "latest.json"
+PROFILE = ROOT / "bench" / "results" / "profile-receive.txt"
+
+
+def code_version() -> dict[str, Any]:
+    """The commit benchmarked and whether the service's files differ from it (others edit)."""
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+
+    dirty = git("status", "--porcelain", "--", "receiver", "worker.py", "templates")
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "service_files_changed": len(dirty.splitlines()) if dirty else 0,
+    }
+
+
+def noise_probe() -> float:
+    """Snippet A0 of the baselines doc: ms for a fixed 3M-iteration loop (lower = faster box)."""
+    t = time.perf_counter()
+    s = 0
+    for i in range(3_000_000):
+        s += i * i
+    return round((time.perf_counter() - t) * 1000, 1)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    rec = result.get("receive")
+    if rec:
+        ratio = statistics.median(rec["ratio_receive_over_bare"])
+        out["receive >= 0.5 x bare"] = {"value": round(ratio, 3), "met": ratio >= 0.5}
+        p99 = rec["paced"]["p99_ms"]
+        out["p99 < 50 ms at 300/s"] = {"value": p99, "met": p99 < 50}
+    thr = result.get("notices")
+    if thr:
+        rate = thr["notices"]["jobs_per_s"]
+        out[">= 200 notices/s"] = {"value": rate, "met": rate >= 200}
+        ratio = thr["ratio_notices_over_noop"]
+        out["notices/no-op >= 0.5"] = {"value": ratio, "met": ratio >= 0.5}
+    return out
+
+
+def verified(result: dict[str, Any]) -> list[str]:
+    bad = []
+    rec = result.get("receive")
+    if rec:
+        bad += [
+            f"receive round {r['round']}"
+            for r in rec["runs"]
+            if r["endpoint"] == receive.RECEIVE and not r["verified"]
+        ]
+        bad += [] if rec["paced"]["verified"] else ["paced 300/s"]
+    thr = result.get("notices")
+    if thr:
+        bad += [] if thr["noop"]["verified"] else ["no-op drain"]
+        bad += [] if thr["notices"]["verified"] else ["notice drain"]
+    e2e = result.get("end_to_end")
+    if e2e and not e2e["verified"]:
+        bad.append("end-to-end")
+    return bad
+
+
+def report(result: dict[str, Any]) -> None:
+    p = print
+    code = result["code"]
+    p(
+        f"\nbench  {result['started']}  commit {code['commit']} (+{code['service_files_changed']} "
+        f"changed service files)  {result['total_s']} s"
+    )
+    p(
+        f"noise probe {result['noise_probe_ms']} ms before/after (A0 loop; 124-190 ms early, "
+        "205-310 ms in the slow phase of the baselines doc)"
+    )
+    rec = result.get("receive")
+    if rec:
+        p(
+            f"\nReceive path  (gthread 2x4, wrk {rec['config']['wrk']}, "
+            f"{rec['config']['body_bytes']} B bodies, every request a new event, AOF on)"
+        )
+        p(
+            f"  {'round':<6}{'endpoint':<22}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'non2xx':>7}"
+            f"{'stored':>8}   CPU us/req: gunicorn (sys) redis wrk | other cores"
+        )
+        for r in rec["runs"]:
+            stored = r["records_stored"] if r["endpoint"] == receive.RECEIVE else "-"
+            c = r["cpu_us_per_req"]
+            p(
+                f"  {r['round']:<6}{r['endpoint']:<22}{r['rps']:>8.0f}{r['p50_ms']:>8.1f}"
+                f"{r['p99_ms']:>8.1f}{r['non_2xx']:>7}{stored!s:>8}   "
+                f"{c['gunicorn']:>8} ({c['gunicorn_sys']}) {c['redis']:>5} {c['wrk']:>3} | "
+                f"{r['cpu_cores']['other']}"
+            )
+        p(f"  ratio receive/bare per round: {rec['ratio_receive_over_bare']}")
+        busy = [r["cpu_cores"]["machine"] for r in rec["runs"]]
+        p(
+            f"  whole machine busy {min(busy)}-{max(busy)} cores of {os.cpu_count()} during the "
+            f"wrk runs; AOF rewrites during part 1: {rec['aof_rewrites']}"
+        )
+        pc = rec["paced"]
+        p(
+            f"  fixed {pc['target_rate']:.0f}/s for {pc['requests']} deliveries: "
+            f"p50 {pc['p50_ms']} ms, p99 {pc['p99_ms']} ms, max {pc['max_ms']} ms "
+            f"(achieved {pc['achieved_rate']}/s, non-2xx {pc['non_2xx']}, "
+            f"stored {pc['records_stored']})"
+        )
+    thr = result.get("notices")
+    if thr:
+        n, o = thr["notices"], thr["noop"]
+        p(f"\nNotices  ({thr['jobs']} jobs, {thr['workers']})")
+        p(f"  no-op jobs: {o['jobs_per_s']:>6}/s   (wall {o['wall_s']} s incl. worker start-up)")
+        p(
+            f"  notices:    {n['jobs_per_s']:>6}/s   (records {n['records_per_s']}/s; SendGrid "
+            f"stand-in accepted {n['sendgrid_accepted']}, {n['accepted_per_wall_s']}/s of wall "
+            f"time, over {n['sendgrid_connections']} TCP connections)"
+        )
+        p(f"  CPU ms/job, no-op:   {o['cpu_ms_per_job']}")
+        p(f"  CPU ms/job, notice:  {n['cpu_ms_per_notice']}")
+        p(f"  ratio notices/no-op: {thr['ratio_notices_over_noop']}")
+    e2e = result.get("end_to_end")
+    if e2e:
+        p(
+            f"\nEnd to end  ({e2e['events']} charge events at {e2e['rate']:.0f}/s, 202 -> mail "
+            f"at SendGrid stand-in): p50 {e2e['p50_ms']} ms, p99 {e2e['p99_ms']} ms, "
+            f"max {e2e['max_ms']} ms ({e2e['mails_matched']}/{e2e['events']} matched)"
+        )
+        for kind, st in e2e["stages_ms"].items():
+            p(
+                f"    {kind:<11} p50/p99 ms: scheduled {st['scheduled_p50']}/"
+                f"{st['scheduled_p99']}  queued {st['queued_p50']}/{st['queued_p99']}  "
+                f"run {st['run_p50']}/{st['run_p99']}"
+            )
+    if rec and rec.get("profile"):
+        p(f"\nReceive profile (py-spy --gil, extra run; full: {PROFILE.relative_to(ROOT)})")
+        for line in rec["profile"].splitlines()[:26]:
+            p(f"  {line}")
+    p("\nTargets")
+    for name, t in result["targets"].items():
+        p(f"  {'met ' if t['met'] else 'MISS'}  {name:<26} {t['value']}")
+    if result["failed_checks"]:
+        p(f"\nCHECKS FAILED: {', '.join(result['failed_checks'])}")
+    p(f"\nJSON: {RESULTS.relative_to(ROOT)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", choices=("receive", "notices"), help="run one part")
+    parser.add_argument("--rounds", type=int, default=2, help="bare/receive wrk pairs")
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument("--jobs", type=int, default=3000, help="M: jobs per drain")
+    parser.add_argument("--e2e-events", type=int, default=500, help="K: end-to-end events")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="one extra receive run under py-spy; summary in bench/results/profile-receive.txt",
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 2 when a target is missed")
+    args = parser.parse_args(argv)
+    if (2 * args.rounds + 1) * args.seconds > 240:
+        # Deliveries are signed once, up front; the receiver refuses them 300 s later.
+        parser.error("(2 x rounds + 1) x seconds must stay within 240 s")
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # also when started with SIGINT ignored (&)
+
+    wrk = ensure_wrk() if args.only != "notices" else ""
+    PROFILE.parent.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "code": code_version(),
+    }
+    t_start = time.monotonic()
+    probe = [noise_probe()]
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    group = Group(work)
+    server = RedisServer(work / "redis")
+    try:
+        server.start()
+        assert server.proc is not None
+        r = redis_lib.Redis.from_url(server.url)
+        if args.only != "notices":
+            print("bench: receive path ...", flush=True)
+            result["receive"] = receive.run(
+                wrk,
+                group,
+                r,
+                server.proc.pid,
+                server.url,
+                work,
+                rounds=args.rounds,
+                seconds=args.seconds,
+                profile_to=PROFILE if args.profile else None,
+            )
+        if args.only != "receive":
+            print("bench: notices ...", flush=True)
+            result["notices"] = notices.throughput(group, r, server.proc.pid, server.url, args.jobs)
+            print("bench: end to end ...", flush=True)
+            result["end_to_end"] = notices.end_to_end(
+                group, r, server.url, args.e2e_events, rate=100.0
+            )
+        r.flushall()
+    except KeyboardInterrupt:
+        print("\nbench: interrupted; stopping everything it started", file=sys.stderr)
+        return 130
+    finally:
+        group.stop_all()
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    probe.append(noise_probe())
+    result["noise_probe_ms"] = probe
+    result["total_s"] = round(time.monotonic() - t_start, 1)
+    result["targets"] = targets(result)
+    result["failed_checks"] = verified(result)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    report(result)
+    if result["failed_checks"]:
+        return 1
+    if args.strict and not all(t["met"] for t in result["targets"].values()):
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
