@@ -2,30 +2,37 @@
 
 Redis is the store of record. Each accepted event is one hash, `event:<source>:<id>`, kept for
 EVENT_RETENTION_DAYS; the key itself is the de-duplication key, so it lives exactly as long as
-the event. The write, the claim and RQ's own enqueue commands go to Redis as *one* Lua call
-(`atomic.CreateIfAbsent`): the script checks the key and, only if it is new, replays the
-commands RQ would have sent (recorded from `Queue.enqueue_job` on an unexecuted pipeline). So:
-- N racing identical deliveries: exactly one script run sees the key absent; the rest count a
+the event. Storing it, claiming it and queueing its RQ job are ONE Lua call:
+- N racing identical deliveries: exactly one call sees the key absent; the rest count a
   duplicate. One event, one job.
 - Redis down mid-request: the call fails as a whole, nothing is half-written, the sender gets
   503 and retries.
-- One round trip per delivery, which is what keeps the receive path near a bare endpoint.
+- One round trip with few arguments per delivery: that is what keeps the receive path close to
+  a bare endpoint (bench/; the cost is Python-side command packing, not Redis).
+
+RQ's job hash is written by the script from a template that RQ itself produced: at first use
+the inbox records what `Queue.enqueue_job` would send for a canonical job and bakes those
+fields (all identical for every event job, because the job carries no arguments: its id
+encodes the event key) into the script. Only the id and timestamps vary per event. A test
+compares the result with RQ's own enqueue, field by field, so an RQ upgrade that changes the
+job format fails loudly. The script names keys it builds itself: single Redis, not Cluster.
 """
 
 from __future__ import annotations
 
-import hashlib
+import base64
 import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
+from rq.utils import utcformat
 
-from .atomic import CreateIfAbsent
 from .errors import Unavailable
 from .events import Event
 
@@ -44,8 +51,41 @@ def event_key(source: str, event_id: str) -> str:
 
 
 def job_id_for(key: str) -> str:
-    """A deterministic RQ job id (RQ allows only [A-Za-z0-9_-]) for an event key."""
-    return "ev-" + hashlib.sha256(key.encode()).hexdigest()[:40]
+    """The RQ job id of an event: its key, base64url-encoded (RQ allows [A-Za-z0-9_-])."""
+    return "ev-" + base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def key_for_job(job_id: str) -> str:
+    """The event key an event job's id encodes (the inverse of `job_id_for`)."""
+    raw = job_id.removeprefix("ev-")
+    return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+
+
+def _lua(value: Any) -> str:
+    """A Lua string literal for any Redis value, bytes-exact (decimal escapes)."""
+    data = value if isinstance(value, bytes) else str(value).encode()
+    safe = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:"
+    return '"' + "".join(chr(c) if c in safe else f"\\{c:03d}" for c in data) + '"'
+
+
+# ARGV: retention, job id ('' for ignored types), RQ timestamp, score, record field/values...
+_ACCEPT = """
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 1 then
+  redis.call('HINCRBY', key, 'duplicates', 1)
+  return 0
+end
+redis.call('HSET', key, unpack(ARGV, 5))
+redis.call('EXPIRE', key, ARGV[1])
+if ARGV[2] ~= '' then
+  redis.call('HSET', {job_prefix} .. ARGV[2], {template},
+             'created_at', ARGV[3], 'enqueued_at', ARGV[3])
+  redis.call('RPUSH', {queue_key}, ARGV[2])
+  redis.call('SADD', {queues_key}, {queue_key})
+  redis.call('ZADD', {pending_key}, ARGV[4], key)
+end
+return 1
+"""
 
 
 @dataclass(frozen=True)
@@ -66,7 +106,30 @@ class Inbox:
         self.queue = queue
         self.retention = retention_days * 86400
         self._drop = _DROP_HEADERS | {signature_header.lower()}
-        self._create = CreateIfAbsent(redis)
+        self._script: Any = None  # built on first use: making it asks Redis its version
+
+    def _accept_script(self) -> Any:
+        if self._script is None:
+            recorder = self.redis.pipeline()
+            recorder.multi()  # RQ insists on an explicit transaction; it is never executed
+            job = self._job("template")
+            self.queue.enqueue_job(job, pipeline=recorder)
+            fields: list[Any] = []
+            for args, _options in recorder.command_stack:
+                if args[0] == "HSET" and args[1] == job.key and len(args) > 4:
+                    pairs = zip(args[2::2], args[3::2], strict=True)
+                    for name, value in pairs:
+                        if name not in ("created_at", "enqueued_at"):
+                            fields += [name, self.redis.get_encoder().encode(value)]
+            source = _ACCEPT.format(
+                job_prefix=_lua(job.redis_job_namespace_prefix),
+                template=", ".join(_lua(v) for v in fields),
+                queue_key=_lua(self.queue.key),
+                queues_key=_lua(self.queue.redis_queues_keys),
+                pending_key=_lua(PENDING_KEY),
+            )
+            self._script = self.redis.register_script(source)
+        return self._script
 
     def accept(
         self, event: Event, body: bytes, headers: Mapping[str, str], now: float | None = None
@@ -74,45 +137,36 @@ class Inbox:
         """Store `event` once and queue it; a repeat of its id is reported as a duplicate."""
         now = time.time() if now is None else now
         key = event_key(event.source, event.id)
-        status = "received" if event.known else "ignored"
+        job_id = job_id_for(key) if event.known else ""
         kept = {k: v for k, v in headers.items() if k.lower() not in self._drop}
-        record: dict[str, Any] = {
-            "source": event.source,
-            "event_id": event.id,
-            "type": event.type,
-            "created": "" if event.created is None else event.created,
-            "received_at": now,
-            "updated_at": now,
-            "body": body,
-            "headers": json.dumps(kept),
-            "status": status,
-            "attempts": 0,
-            "duplicates": 0,
-            "job_id": job_id_for(key) if event.known else "",
-        }
-        recorder = self._create.recorder()
-        recorder.hset(key, mapping=record)  # type: ignore[arg-type]  # invariant key type
-        recorder.expire(key, self.retention)
+        record = (
+            "source", event.source, "event_id", event.id, "type", event.type,
+            "created", "" if event.created is None else event.created,
+            "received_at", now, "updated_at", now, "body", body, "headers", json.dumps(kept),
+            "status", "received" if event.known else "ignored",
+            "attempts", 0, "duplicates", 0, "job_id", job_id,
+        )
+        stamp = utcformat(datetime.fromtimestamp(now, tz=UTC))
         try:
-            if event.known:
-                recorder.zadd(PENDING_KEY, {key: now})
-                self.enqueue(key, pipeline=recorder)
-            created = self._create.apply(key, recorder, count_field="duplicates")
+            script = self._accept_script()
+            created = script(keys=[key], args=[self.retention, job_id, stamp, now, *record])
         except RedisError as exc:
             raise Unavailable("storage unavailable") from exc
         if not created:
             return Accepted(event.id, "duplicate")
         return Accepted(event.id, "queued" if event.known else "ignored")
 
-    def enqueue(self, key: str, pipeline: Any = None) -> None:
-        """Queue (or re-queue) the processing job of the event stored at `key`."""
-        job = self.queue.create_job(
+    def _job(self, job_id: str) -> Any:
+        return self.queue.create_job(
             PROCESS_JOB,
-            args=[key],
-            job_id=job_id_for(key),
+            job_id=job_id,
             timeout=JOB_TIMEOUT,
             retry=JOB_RETRY,
             result_ttl=3600,
             failure_ttl=self.retention,
         )
-        self.queue.enqueue_job(job, pipeline=pipeline)
+
+    def enqueue(self, key: str) -> None:
+        """Queue (or re-queue) the processing job of the event stored at `key` through RQ's
+        own API: the sweeper's and operators' path, off the hot path."""
+        self.queue.enqueue_job(self._job(job_id_for(key)))

@@ -15,7 +15,7 @@ from rq import get_current_job
 
 from . import events
 from .handlers import handler_for
-from .inbox import JOB_TIMEOUT, PENDING_KEY
+from .inbox import JOB_TIMEOUT, PENDING_KEY, key_for_job
 from .stores import text
 
 LEASE_SECONDS = JOB_TIMEOUT + 30
@@ -42,11 +42,17 @@ def _finish(redis: Any, key: str, status: str, **fields: Any) -> None:
     pipe.execute()
 
 
-def process_event(key: str) -> str:
-    """RQ entry point: process the event stored at `key`; return its final status."""
+def process_event(key: str | None = None) -> str:
+    """RQ entry point: process the event stored at `key` (by default, the one the running
+    job's id names); return its final status."""
     from .runtime import current
 
     rt = current()
+    if key is None:
+        job = get_current_job()
+        if job is None:
+            raise RuntimeError("process_event needs a key outside an RQ job")
+        key = key_for_job(job.id)
     now = time.time()
     claimed = text(rt.redis.eval(_CLAIM, 1, key, now, LEASE_SECONDS))
     if claimed != "claimed":

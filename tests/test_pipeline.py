@@ -119,3 +119,23 @@ def test_lost_notice_job_is_recovered(send, rt, drain, sendgrid, redis):
     drain()
     assert len(sendgrid.accepted) == 1
     assert redis.zcard(deliveries.PENDING_KEY) == 0
+
+
+def test_inbox_writes_the_job_exactly_as_rq_would(send, rt, redis):
+    """The accept script's job hash (from RQ's own template) equals RQ's own enqueue."""
+    from receiver.inbox import job_id_for, key_for_job
+
+    send.ten99(charge_succeeded("in_fmt"))
+    key = event_key("1099policy", charge_succeeded("in_fmt")["id"])
+    [job_id] = redis.lrange("rq:queue:events", 0, -1)
+    assert key_for_job(job_id.decode()) == key
+    ours = redis.hgetall(b"rq:job:" + job_id)
+    redis.delete(b"rq:job:" + job_id, "rq:queue:events")
+    rt.inbox.enqueue(key)  # RQ's own Queue.enqueue_job
+    assert redis.lrange("rq:queue:events", 0, -1) == [job_id] == [job_id_for(key).encode()]
+    theirs = redis.hgetall(b"rq:job:" + job_id)
+    stamps = {b"created_at", b"enqueued_at"}
+    assert {k: v for k, v in ours.items() if k not in stamps} == {
+        k: v for k, v in theirs.items() if k not in stamps}
+    assert stamps <= set(ours)
+    assert redis.sismember("rq:queues", "rq:queue:events")
