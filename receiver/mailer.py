@@ -107,6 +107,9 @@ class SendGridMailer:
         self.timeout = timeout
         self.transport = transport
         self._session = requests.Session()
+        # Proxy settings are resolved once here, not re-read from the environment per mail.
+        self._proxies = requests.utils.get_environ_proxies(f"{self.host}/v3/mail/send")
+        self._session.trust_env = False
         self._headers = {"Authorization": f"Bearer {api_key}",
                          "User-Agent": "ten99-receiver (sendgrid Mail helper)"}
 
@@ -131,7 +134,8 @@ class SendGridMailer:
             return self._send_client(payload)
         try:
             response = self._session.post(f"{self.host}/v3/mail/send", json=payload,
-                                          headers=self._headers, timeout=self.timeout)
+                                          headers=self._headers, timeout=self.timeout,
+                                          proxies=self._proxies)
         except requests.RequestException:
             raise SendFailure("transient") from None
         if response.status_code >= 300:
