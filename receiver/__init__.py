@@ -11,10 +11,11 @@ from typing import Any
 from flask import Flask
 
 from .config import load_config
+from .delivery_events import DeliveryEvents
 from .errors import register_error_handlers
 from .inbox import Inbox
 from .stores import build_queue, build_redis
-from .verify import StandardWebhooksVerifier, TV1Verifier
+from .verify import SendGridEventVerifier, StandardWebhooksVerifier, TV1Verifier
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -39,10 +40,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             cfg.PLATFORM_WEBHOOK_SECRETS, cfg.WEBHOOK_TOLERANCE_SECONDS
         ),
     }
+    if cfg.SENDGRID_WEBHOOK_PUBLIC_KEY:  # unset: /webhooks/sendgrid answers 503 not_configured
+        app.extensions["sendgrid_verifier"] = SendGridEventVerifier(
+            cfg.SENDGRID_WEBHOOK_PUBLIC_KEY, cfg.WEBHOOK_TOLERANCE_SECONDS
+        )
+    app.extensions["delivery_events"] = DeliveryEvents(redis, queue)
 
-    from .views import health, webhooks
+    from .views import health, sendgrid_events, webhooks
 
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(sendgrid_events.bp)
     app.register_blueprint(health.bp)
+    from .views import coverage_api, coverage_page
+
+    app.register_blueprint(coverage_api.bp)
+    app.register_blueprint(coverage_page.bp)
     register_error_handlers(app)
     return app

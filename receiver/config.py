@@ -51,6 +51,12 @@ class Config:
     TEN99POLICY_API_BASE: str = "https://api.1099policy.com"
     TEN99POLICY_API_TIMEOUT_SECONDS: float = 10.0
     PORT: int = 8000
+    API_TOKENS: tuple[str, ...] = ()
+    PLATFORM_CALLBACK_URL: str | None = None
+    PLATFORM_CALLBACK_SECRET: str | None = None
+    SECRET_KEY: str | None = None
+    PUBLIC_BASE_URL: str | None = None
+    COVERAGE_LINK_MAX_AGE_DAYS: int = 30
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -60,6 +66,7 @@ _INT = {
     "EVENT_RETENTION_DAYS",
     "SWEEP_AFTER_SECONDS",
     "PORT",
+    "COVERAGE_LINK_MAX_AGE_DAYS",
     "REMINDER_LEAD_HOURS",
     "REMIT_REMINDER_DAYS",
 }
@@ -68,8 +75,10 @@ _FLOAT = {
     "SENDGRID_RETRY_BASE_SECONDS",
     "TEN99POLICY_API_TIMEOUT_SECONDS",
 }
-_LISTS = {"TEN99POLICY_WEBHOOK_SECRETS", "PLATFORM_WEBHOOK_SECRETS", "ORG_REP_EMAILS"}
-_OPTIONAL = {"SENDGRID_API_KEY", "TEN99POLICY_API_KEY", "SENDGRID_WEBHOOK_PUBLIC_KEY"}
+_LISTS = {"TEN99POLICY_WEBHOOK_SECRETS", "PLATFORM_WEBHOOK_SECRETS", "ORG_REP_EMAILS",
+          "API_TOKENS"}
+_OPTIONAL = {"SENDGRID_API_KEY", "TEN99POLICY_API_KEY", "SENDGRID_WEBHOOK_PUBLIC_KEY",
+             "PLATFORM_CALLBACK_URL", "PLATFORM_CALLBACK_SECRET", "SECRET_KEY", "PUBLIC_BASE_URL"}
 _BOOL = {"ORG_WITHHOLD_PREMIUM"}
 REQUIRED = ("TEN99POLICY_WEBHOOK_SECRETS", "PLATFORM_WEBHOOK_SECRETS")
 
@@ -146,6 +155,35 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("ORG_REP_EMAILS", "must be comma-separated email addresses")
     if not cfg.TEN99POLICY_API_BASE.startswith(("http://", "https://")):
         raise ConfigError("TEN99POLICY_API_BASE", "must be an http(s) URL")
+    _validate_coverage(cfg)
+
+
+def _validate_coverage(cfg: Config) -> None:
+    """The coverage API, push and page settings (all optional; each feature is off without)."""
+    if any(len(token) < 16 for token in cfg.API_TOKENS):
+        raise ConfigError("API_TOKENS", "each token must be at least 16 characters")
+    for name in ("PLATFORM_CALLBACK_URL", "PUBLIC_BASE_URL"):
+        value = getattr(cfg, name)
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ConfigError(name, "must be an http(s) URL")
+    secret = cfg.PLATFORM_CALLBACK_SECRET
+    if cfg.PLATFORM_CALLBACK_URL and not secret:
+        # An unsigned push would be indistinguishable from a forged one.
+        raise ConfigError("PLATFORM_CALLBACK_SECRET", "is required with PLATFORM_CALLBACK_URL")
+    if secret is not None:
+        try:
+            if not secret.startswith("whsec_") or not base64.b64decode(
+                secret.removeprefix("whsec_"), validate=True
+            ):
+                raise ValueError
+        except (ValueError, binascii.Error):
+            raise ConfigError(
+                "PLATFORM_CALLBACK_SECRET", "must be whsec_ followed by base64"
+            ) from None
+    if cfg.SECRET_KEY is not None and len(cfg.SECRET_KEY) < 16:
+        raise ConfigError("SECRET_KEY", "must be at least 16 characters")
+    if cfg.COVERAGE_LINK_MAX_AGE_DAYS <= 0:
+        raise ConfigError("COVERAGE_LINK_MAX_AGE_DAYS", "must be positive")
 
 
 def load_config(

@@ -4,6 +4,7 @@ A record's key is derived from its identity, so a replayed event, a re-queued jo
 event describing the same cause finds the existing record and sends nothing. States:
 
     pending -> cancelled                      (a reminder whose subject was settled meanwhile)
+    pending -> suppressed                     (the address is on the suppression list)
     pending -> sending -> accepted            (SendGrid answered 2xx)
                        -> pending (retry)     (429: at X-RateLimit-Reset; 5xx/timeout: backoff)
                        -> failed              (other 4xx, retries exhausted, render error)
@@ -13,6 +14,10 @@ event describing the same cause finds the existing record and sends nothing. Sta
 with its lease run out means a worker died during the provider call: SendGrid may already
 have queued that mail and has no idempotency key, so the record is marked `failed`
 ("interrupted") for an operator rather than risking a second email.
+
+What SendGrid did with an accepted mail is kept apart, in the `delivery` fields that
+delivery_events.py maintains; its events are also the evidence that turns an interrupted (or
+ambiguously failed, awaiting retry) record `accepted`.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from .atomic import CreateIfAbsent
 from .emails import one_line
 from .mailer import Mailer, OutgoingEmail, SendFailure
 from .stores import text
+from .suppressions import Suppressions
 
 SEND_JOB = "receiver.deliveries.send_notice_job"
 PENDING_KEY = "notices:pending"
@@ -109,6 +115,7 @@ class Deliveries:
         self._create = CreateIfAbsent(redis)
         self._claim = redis.register_script(_CLAIM)
         self._release = redis.register_script(_RELEASE)
+        self.suppressions = Suppressions(redis, queue)
 
     def create(
         self,
@@ -247,6 +254,9 @@ class Deliveries:
         except Exception as exc:
             self._finish(key, "failed", last_error=f"render failed: {type(exc).__name__}")
             raise
+        held = self.suppressions.hold(key, rec, PENDING_KEY, now)
+        if held:  # the address bounced, was dropped or reported spam: see suppressions.py
+            return held
         claimed = self._claim_state(key, lease)
         if claimed != "claimed":
             return claimed

@@ -36,6 +36,9 @@ premium_decrease_contractor, premium_decrease_rep
     payment_method ("card" | "remit"; the contractor notices are sent to card payers only)
 assignment_charge_failure  (contractor)
     invoice_id, amount_cents, failed_at, failure_reason (str or None)
+address_suppressed_rep  (rep; receiver/address_alerts.py)
+    address (the contractor's undeliverable email), reason ("bounced" | "dropped" |
+    "spamreport"), suppressed_at; job.id may be "" and coverage_url is None
 
 ``receiver.samples.SAMPLE_CONTEXTS`` holds one complete example of each.
 """
@@ -63,6 +66,7 @@ NOTICES: tuple[str, ...] = (
     "premium_decrease_rep",
     "assignment_charge_failure",
     "remit_bill_reminder_rep",
+    "address_suppressed_rep",
 )
 
 DEFAULT_TIMEZONE = "America/New_York"

@@ -104,6 +104,8 @@ def register_error_handlers(app: Any) -> None:
         response.status_code = exc.status_code
         if isinstance(exc, Unavailable):
             response.headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, Unauthorized):  # RFC 6750: a 401 names the scheme it wants
+            response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
         return response
 
     def _http(exc: HTTPException) -> Any:

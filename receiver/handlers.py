@@ -12,6 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .contacts import Person, person_from
+from .coverage import COVERAGE_TYPES
+from .coverage_links import coverage_link
 from .deliveries import Contact
 from .events import KNOWN_TYPES, Event
 from .notices import NOTIFYING_TYPES, Facts, Plan, cents, decide, invoice_paid, ref
@@ -111,7 +113,7 @@ def notify(event: Event, rt: Any) -> None:
                        "first_name": person.first_name if person else "",
                        "last_name": person.last_name if person else ""},
         "job": {"id": job_id, "name": job.get("name")},
-        "coverage_url": None,
+        "coverage_url": coverage_link(rt.cfg, contractor_id, now),
     }
     for plan in decision.plans:
         _create(rt, plan, {**common, **plan.fields}, contractor_id, person,
@@ -163,9 +165,27 @@ def contractor_updated(event: Event, rt: Any) -> None:
         rt.deliveries.release(person.id, contact_of(current))
 
 
+def coverage(event: Event, rt: Any) -> None:
+    """Apply a 1099Policy coverage event to its contractor's document (coverage_store.py)."""
+    rt.coverage.apply(event)
+
+
+def _with_coverage(then: Handler) -> Handler:
+    """Coverage first, then the type's other work (notices); both are idempotent."""
+    if then is _record_only:
+        return coverage
+
+    def both(event: Event, rt: Any) -> None:
+        coverage(event, rt)
+        then(event, rt)
+
+    return both
+
+
 HANDLERS: dict[str, Handler] = {t: _record_only for types in KNOWN_TYPES.values() for t in types}
 HANDLERS.update({t: notify for t in NOTIFYING_TYPES})
 HANDLERS["contractor.updated"] = contractor_updated
+HANDLERS.update({t: _with_coverage(HANDLERS[t]) for t in COVERAGE_TYPES})
 
 
 def handler_for(event_type: str) -> Handler:

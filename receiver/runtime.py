@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from rq import Queue
 
 from .config import Config, load_config
 from .contacts import Contacts
+from .coverage_store import CoverageStore
 from .deliveries import Deliveries
 from .inbox import Inbox
 from .jobs import Jobs
@@ -63,6 +65,12 @@ class Runtime:
         """Why a scheduled reminder should not go out any more (None: send it)."""
         premium = self.ledger.invoice_premium(str(guard.get("invoice", "")))
         return self.settlements.moot_reason(guard, premium)
+
+    @cached_property
+    def coverage(self) -> CoverageStore:
+        """Coverage documents and their push (built on first use, on this runtime's clock)."""
+        return CoverageStore(self.redis, self.queue, self.cfg.PLATFORM_CALLBACK_URL,
+                             self.cfg.EVENT_RETENTION_DAYS * 86400, clock=lambda: self.clock())
 
 
 def build(cfg: Config) -> Runtime:

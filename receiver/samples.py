@@ -85,4 +85,9 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
         failed_at=1709753412,
         failure_reason="Your card was declined.",
     ),
+    # Alerts carry no coverage link: the rep is asked to fix an address, not to read coverage.
+    "address_suppressed_rep": {
+        **_rep_notice(address=_MAYA["email"], reason="bounced", suppressed_at=1709667000),
+        "coverage_url": None,
+    },
 }

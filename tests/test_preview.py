@@ -22,7 +22,8 @@ def test_preview_writes_html_and_text(tmp_path, notice):
     html = (tmp_path / f"{notice}.html").read_text()
     text = (tmp_path / f"{notice}.txt").read_text()
     assert "Gigly" in html and "Gigly" in text
-    assert "$" in text and "$" in html
+    if notice != "address_suppressed_rep":  # the one notice about an address, not money
+        assert "$" in text and "$" in html
     assert proc.stdout.startswith("Subject: ")
 
 

@@ -1,0 +1,141 @@
+"""The contractor's coverage page behind signed, time-limited links; the link in the emails."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import requests
+from itsdangerous import URLSafeTimedSerializer
+
+from receiver.config import load_config
+from receiver.coverage_links import coverage_link, make_token
+from receiver.coverage_store import CoverageStore
+from tests.coverage_events import DAY, T0, assignment, certificate, parse, policy, session
+from tests.events import charge_succeeded
+
+SECRET_KEY = "page-secret-key-0123456789"
+BASE = "https://coverage.example.com/"
+NOW = T0 + 3 * DAY
+clock = [NOW]
+
+
+@pytest.fixture(autouse=True)
+def page_config(config: dict[str, Any]) -> None:
+    clock[0] = NOW
+    config.update(SECRET_KEY=SECRET_KEY, PUBLIC_BASE_URL=BASE, CLOCK=lambda: clock[0])
+
+
+@pytest.fixture
+def page(live_server: str) -> Any:
+    def get(token: str) -> requests.Response:
+        return requests.get(f"{live_server}/coverage/{token}", timeout=5)
+
+    return get
+
+
+@pytest.fixture
+def known(app: Any) -> None:
+    store = CoverageStore(app.extensions["redis"], None, None, 86400)  # type: ignore[arg-type]
+    evil = certificate("approved", T0, shape="A")
+    evil["data"]["filename"] = "<script>alert(1)</script>.pdf"
+    for env in (session("application.complete", T0 - 10), policy("policy.active", T0),
+                assignment("assignment.active", T0 + 5), evil):
+        store.apply(parse(env))
+
+
+def token_at(when: int, contractor: str = "cn_1") -> str:
+    return make_token(SECRET_KEY, contractor, now=when)
+
+
+def assert_html(response: requests.Response, status: int) -> str:
+    assert response.status_code == status
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert "Traceback" not in response.text
+    return response.text
+
+
+def test_link_is_absolute_on_the_public_base_url(config):
+    cfg = load_config(config)
+    link = coverage_link(cfg, "cn_1", now=NOW)
+    assert link is not None and link.startswith("https://coverage.example.com/coverage/")
+    assert "//coverage/" not in link.removeprefix("https://")
+    assert coverage_link(load_config({**config, "PUBLIC_BASE_URL": ""}), "cn_1") is None
+    assert coverage_link(load_config({**config, "SECRET_KEY": ""}), "cn_1") is None
+    assert coverage_link(cfg, "") is None
+
+
+def test_valid_link_shows_coverage_and_certificate_links(page, known):
+    html = assert_html(page(token_at(NOW - DAY)), 200)
+    assert "You are covered today" in html
+    assert 'href="https://storage.googleapis.com/bound-policies/pl_1-gl.pdf"' in html
+    assert 'href="https://storage.googleapis.com/bound-policies/prod/pl_1-wc.pdf"' in html
+    assert 'href="https://example.com/an_1-gl.pdf"' in html
+    assert "job jb_2" in html and "general, workers-comp" in html
+    assert "<script>alert(1)</script>" not in html  # autoescaped
+    assert "&lt;script&gt;" in html
+
+
+def test_a_cancelled_assignment_offers_no_certificate(page, known, app):
+    store = CoverageStore(app.extensions["redis"], None, None, 86400)  # type: ignore[arg-type]
+    store.apply(parse(assignment("assignment.cancelled", T0 + DAY)))
+    html = assert_html(page(token_at(NOW)), 200)
+    assert "cancelled" in html and "an_1-gl.pdf" not in html
+    assert "pl_1-gl.pdf" in html and "Policy for job jb_1" in html
+
+
+def test_valid_link_without_coverage_yet(page, known):
+    html = assert_html(page(token_at(NOW, "cn_new")), 200)
+    assert "no coverage on record" in html
+
+
+def test_link_expires_after_max_age(page, known):
+    max_age = 30 * DAY
+    assert_html(page(token_at(NOW - max_age)), 200)
+    html = assert_html(page(token_at(NOW - max_age - 1)), 410)
+    assert "expired" in html
+
+
+def test_max_age_is_configurable(config, page):
+    config["COVERAGE_LINK_MAX_AGE_DAYS"] = "1"  # read when the app is built, below
+    from receiver import create_app
+
+    client = create_app(config).test_client()
+    assert client.get(f"/coverage/{token_at(NOW - DAY - 1)}").status_code == 410
+    assert client.get(f"/coverage/{token_at(NOW - DAY + 1)}").status_code == 200
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda t: t[:-10] + ("A" if t[-10] != "A" else "B") + t[-9:],  # signature changed
+    lambda t: t[:-6],  # truncated
+    lambda t: "x" + t,  # payload changed
+    lambda t: make_token("another-secret-key-0123456", "cn_1", now=NOW),  # other key
+    lambda t: URLSafeTimedSerializer(SECRET_KEY).dumps({"c": "cn_1"}),  # other salt
+    lambda t: "not-a-token",
+])
+def test_tampered_links_are_404(page, known, mangle):
+    html = assert_html(page(mangle(token_at(NOW))), 404)
+    assert "not valid" in html
+
+
+def test_no_secret_key_means_no_pages(config, redis):
+    from receiver import create_app
+
+    config["SECRET_KEY"] = ""
+    client = create_app(config).test_client()
+    response = client.get(f"/coverage/{token_at(NOW)}")
+    assert response.status_code == 404 and b"not valid" in response.data
+
+
+def test_contractor_emails_carry_a_working_link(config, send, rt, drain, sendgrid, client):
+    clock[0] = rt.clock()  # emails are signed on the worker's clock
+    send.ten99(charge_succeeded("in_1"))
+    drain()
+    [mail] = sendgrid.accepted
+    text = mail["body"]["content"][0]["value"]
+    [link] = re.findall(r"https://coverage\.example\.com/coverage/[\w.\-]+", text)
+    response = client.get(link.removeprefix(BASE.rstrip("/")))
+    assert response.status_code == 200 and b"Your coverage" in response.data
