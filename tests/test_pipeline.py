@@ -139,3 +139,29 @@ def test_inbox_writes_the_job_exactly_as_rq_would(send, rt, redis):
         k: v for k, v in theirs.items() if k not in stamps}
     assert stamps <= set(ours)
     assert redis.sismember("rq:queues", "rq:queue:events")
+
+
+def test_failing_event_is_retried_with_backoff_then_lands_in_failed_registry(
+    send, rt, drain, redis
+):
+    from rq.job import Job
+    from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+
+    event = charge_succeeded("in_bad")
+    send.ten99(event)
+    key = event_key("1099policy", event["id"])
+    redis.hset(key, "body", b"{corrupted")  # stored state went bad: processing must fail
+    drain()
+    record = event_record(redis, event["id"])
+    assert (record["status"], record["attempts"]) == ("received", "1")
+    assert record["last_error"] == "PayloadError"  # the class, never the payload
+    [job_id] = ScheduledJobRegistry(queue=rt.queue).get_job_ids()  # retried with backoff
+    job = Job.fetch(job_id, connection=redis, serializer=rt.queue.serializer)
+    assert job.retries_left == 4
+    job.retries_left = 0  # fast-forward to the last attempt
+    job.save()
+    rt.queue.enqueue_job(job)
+    drain()
+    assert event_record(redis, event["id"])["status"] == "failed"
+    assert job_id in FailedJobRegistry(queue=rt.queue).get_job_ids()
+    assert redis.zscore("events:pending", key) is None  # the sweeper leaves it to operators
