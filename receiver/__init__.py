@@ -46,14 +46,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         )
     app.extensions["delivery_events"] = DeliveryEvents(redis, queue)
 
-    from .views import health, sendgrid_events, webhooks
+    from .views import coverage_api, coverage_page, health, sendgrid_events, webhooks
 
-    app.register_blueprint(webhooks.bp)
-    app.register_blueprint(sendgrid_events.bp)
-    app.register_blueprint(health.bp)
-    from .views import coverage_api, coverage_page
-
-    app.register_blueprint(coverage_api.bp)
-    app.register_blueprint(coverage_page.bp)
+    for view in (webhooks, sendgrid_events, health, coverage_api, coverage_page):
+        app.register_blueprint(view.bp)
     register_error_handlers(app)
     return app

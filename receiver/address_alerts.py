@@ -7,7 +7,7 @@ address, rep), so however often it is queued the rep gets it once. A corrected a
 fails too is a new address, hence a new alert.
 
 The rep is the job's PO contact (`custom_metadata.po_contact_email`, as remembered from the
-events that embedded the job), else ORG_REP_EMAILS: the rule handlers.py applies to every rep
+events that embedded the job), else ORG_REP_EMAILS: `Jobs.reps`, as for every other rep
 notice. Alerts go to reps only; a rep address on the list gets its notices held back with no
 further alert (there is nobody else to tell, and it would loop).
 
@@ -24,12 +24,6 @@ from .deliveries import Contact
 from .suppressions import Suppressions, address_hash
 
 ALERT_NOTICE = "address_suppressed_rep"
-
-
-def reps_for(job: dict[str, str], org_reps: tuple[str, ...]) -> list[str]:
-    """The job's PO contact, else the organization's rep addresses."""
-    po = job.get("po_contact_email", "").strip()
-    return [po] if "@" in po else list(org_reps)
 
 
 def alert_rep(rt: Any, rid: str) -> int:
@@ -54,7 +48,7 @@ def alert_rep(rt: Any, rid: str) -> int:
     }
     cause = f"address:{contractor_id}:{address_hash(rec['to_email'])[:16]}"
     created = 0
-    for rep in reps_for(rt.jobs.get(context["job"]["id"]), rt.cfg.ORG_REP_EMAILS) or [""]:
+    for rep in rt.jobs.reps(context["job"]["id"], rt.cfg.ORG_REP_EMAILS) or [""]:
         created += rt.deliveries.create(ALERT_NOTICE, cause, f"rep:{rep.lower() or 'none'}",
                                         Contact(email=rep), context)
     return created

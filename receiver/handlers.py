@@ -62,15 +62,6 @@ def _withhold(obj: dict[str, Any], job: dict[str, str], person: Person | None,
     return default
 
 
-def _reps(obj: dict[str, Any], job: dict[str, str], org_reps: tuple[str, ...]) -> list[str]:
-    """The job's PO contact, else the organization's rep addresses."""
-    embedded_job = _embedded_job(obj)
-    meta = embedded_job.get("custom_metadata")
-    po = meta.get("po_contact_email") if isinstance(meta, dict) else None
-    po = po or job.get("po_contact_email")
-    return [po.strip()] if isinstance(po, str) and "@" in po else list(org_reps)
-
-
 def notify(event: Event, rt: Any) -> None:
     """Apply an event that may cause notices (see notices.py for which and why)."""
     obj = event.object
@@ -117,7 +108,7 @@ def notify(event: Event, rt: Any) -> None:
     }
     for plan in decision.plans:
         _create(rt, plan, {**common, **plan.fields}, contractor_id, person,
-                _reps(obj, job, rt.cfg.ORG_REP_EMAILS), now)
+                rt.jobs.reps(job_id, rt.cfg.ORG_REP_EMAILS), now)
 
 
 def _settle(event: Event, rt: Any) -> None:

@@ -40,6 +40,11 @@ class Jobs:
             pipe.expire(key, self.ttl)
             pipe.execute()
 
+    def reps(self, job_id: str, org_reps: tuple[str, ...]) -> list[str]:
+        """Who hears about a job: its PO contact, else the organization's rep addresses."""
+        po = self.get(job_id).get("po_contact_email", "").strip()
+        return [po] if "@" in po else list(org_reps)
+
     def get(self, job_id: str) -> dict[str, str]:
         if not job_id:
             return {}
