@@ -12,6 +12,7 @@ from procfs, which is what explains a ratio.
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 from dataclasses import asdict
@@ -28,22 +29,20 @@ from .profile import profile_receive
 RECEIVE = "/webhooks/1099policy"
 BARE = "/__bare"
 EVENT_MATCH = "event:1099policy:*"
+GUNICORN_MODEL = "-k gthread -w 2 --threads 4"
 
 
 def start_gunicorn(
     group: Group, redis_url: str, queue: str, name: str = "gunicorn"
 ) -> tuple[Proc, int]:
-    """gthread, 2 workers x 4 threads (docs/perf-baselines.md), access log off, loopback."""
+    """The Procfile's worker model (gthread, 2 workers x 4 threads) unless BENCH_GUNICORN
+    names another (e.g. "-k sync -w 4"), access log off, loopback."""
     port = free_port()
+    model = os.environ.get("BENCH_GUNICORN", GUNICORN_MODEL).split()
     argv = [
         str(VENV_BIN / "gunicorn"),
         "--no-control-socket",
-        "-k",
-        "gthread",
-        "-w",
-        "2",
-        "--threads",
-        "4",
+        *model,
         "-b",
         f"127.0.0.1:{port}",
         "--log-level",
@@ -196,7 +195,7 @@ def run(
     group.stop(gunicorn)
     return {
         "config": {
-            "gunicorn": "gthread -w 2 --threads 4",
+            "gunicorn": os.environ.get("BENCH_GUNICORN", GUNICORN_MODEL),
             "wrk": f"-t2 -c{connections} -d{seconds}s",
             "rounds": rounds,
             "redis": "appendonly yes (everysec)",

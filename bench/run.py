@@ -133,7 +133,7 @@ def report(result: dict[str, Any]) -> None:
     rec = result.get("receive")
     if rec:
         p(
-            f"\nReceive path  (gthread 2x4, wrk {rec['config']['wrk']}, "
+            f"\nReceive path  (gunicorn {rec['config']['gunicorn']}, wrk {rec['config']['wrk']}, "
             f"{rec['config']['body_bytes']} B bodies, every request a new event, AOF on)"
         )
         p(
