@@ -16,12 +16,11 @@ bp = Blueprint("webhooks", __name__)
 def _receive(source: str) -> tuple[dict[str, Any], int]:
     cfg = current_app.config["RECEIVER"]
     body = _read_body(cfg.WEBHOOK_MAX_BYTES)
-    clock = cfg.extra.get("CLOCK", time.time)
-    message_id = current_app.extensions["verifiers"][source].verify(
-        body, request.headers, now=clock()
-    )
+    now = cfg.extra.get("CLOCK", time.time)()
+    headers = request.headers
+    message_id = current_app.extensions["verifiers"][source].verify(body, headers, now=now)
     event = events.parse(body, source, message_id)
-    result = current_app.extensions["inbox"].accept(event, body, request.headers, now=clock())
+    result = current_app.extensions["inbox"].accept(event, body, headers, now=now)
     status = 200 if result.status == "duplicate" else 202
     return {"id": result.id, "status": result.status}, status
 
@@ -29,14 +28,14 @@ def _receive(source: str) -> tuple[dict[str, Any], int]:
 def _read_body(limit: int) -> bytes:
     """Read the raw body, refusing it on its declared length before reading anything, and
     when it is streamed without one (chunked), as soon as it passes `limit`."""
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge()
-    if request.content_length is None:
-        if not request.environ.get("wsgi.input_terminated"):
-            return b""  # neither a length nor a terminated (chunked) stream: no body
-        stream = request.environ["wsgi.input"]
-    else:
-        stream = request.stream
+    length = request.content_length
+    if length is not None:
+        if length > limit:
+            raise PayloadTooLarge()
+        return bytes(request.stream.read())  # bounded by the declared length
+    if not request.environ.get("wsgi.input_terminated"):
+        return b""  # neither a length nor a terminated (chunked) stream: no body
+    stream = request.environ["wsgi.input"]
     chunks: list[bytes] = []
     size = 0
     while True:
