@@ -34,10 +34,19 @@ def dev_secrets() -> dict[str, str]:
         path.write_text(
             f"TEN99POLICY_WEBHOOK_SECRETS=whsec_{secrets.token_hex(16)}\n"
             f"PLATFORM_WEBHOOK_SECRETS=whsec_{key}\n"
+            f"SECRET_KEY={secrets.token_urlsafe(32)}\n"
+            f"API_TOKENS={secrets.token_urlsafe(24)}\n"
         )
         path.chmod(0o600)
     pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
     return {k: v for k, v in pairs}
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -56,15 +65,17 @@ def main() -> None:
         env.setdefault(name, value)
     env.setdefault("OUTBOX_DIR", str(VAR / "outbox"))
     port = env.setdefault("PORT", "8000")
+    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")  # coverage links in emails
     bin_dir = Path(sys.executable).parent
     procs = [
         subprocess.Popen(
             [str(bin_dir / "gunicorn"), "receiver:create_app()", "--bind", f"127.0.0.1:{port}",
              "--worker-class", "gthread", "--workers", "2", "--threads", "4",
              "--no-control-socket"],
-            cwd=ROOT, env=env,
+            cwd=ROOT, env=env, start_new_session=True,
         ),
-        subprocess.Popen([sys.executable, "-u", "worker.py"], cwd=ROOT, env=env),
+        subprocess.Popen([sys.executable, "-u", "worker.py"], cwd=ROOT, env=env,
+                         start_new_session=True),
     ]
     mail = "SendGrid at " + env["SENDGRID_API_HOST"] if env.get("SENDGRID_API_KEY") else (
         f"written to {env['OUTBOX_DIR']}/*.eml"
@@ -74,7 +85,8 @@ def main() -> None:
         f"  health    http://127.0.0.1:{port}/healthz  /readyz\n"
         f"  redis     {env['REDIS_URL']}"
         f"{' (own server, AOF in var/redis)' if redis_server else ''}\n"
-        f"  secrets   {VAR / 'dev-secrets.env'} (unless set in the environment)\n"
+        f"  secrets   {VAR / 'dev-secrets.env'} (webhook secrets, SECRET_KEY, API_TOKENS)\n"
+        f"  api       http://127.0.0.1:{port}/api/openapi.json\n"
         f"  emails    {mail}\n  Ctrl-C stops everything.\n",
         flush=True,
     )
@@ -84,14 +96,18 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        # Each child leads its own process group (so Ctrl-C reaches only this script): stop
+        # the groups, which includes RQ's scheduler process, before their Redis goes away.
         for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
+            _signal_group(p, signal.SIGTERM)
         for p in procs:
             try:
                 p.wait(15)
             except subprocess.TimeoutExpired:
-                p.kill()
+                _signal_group(p, signal.SIGKILL)
+        time.sleep(0.5)
+        for p in procs:
+            _signal_group(p, signal.SIGKILL)  # stragglers of the group, if any
         if redis_server:
             redis_server.stop()
 

@@ -54,6 +54,7 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C is for its owner, which stops it last
         )
         client = redis.Redis(port=self.port)
         deadline = time.monotonic() + 10
