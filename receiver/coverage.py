@@ -133,7 +133,7 @@ def order_key(event: Event) -> Key:
 def _when(value: Any) -> int | None:
     """A timestamp (int, ISO or digits), or None when absent or unreadable."""
     if isinstance(value, float) and math.isfinite(value):
-        return int(value)
+        value = int(value)
     try:
         return to_unix(value, "timestamp")
     except PayloadError:
@@ -234,6 +234,11 @@ def apply(doc: dict[str, Any], event: Event) -> dict[str, Any]:
         else:
             state[name] = value
         state["_as_of"][name] = list(key)
+    if said.get("status") == "active":
+        # The earliest report of it being active (a minimum: order-independent) is when
+        # coverage started for an object whose payloads carry no effective date.
+        first = state.get("_active_since")
+        state["_active_since"] = key[0] if first is None else min(first, key[0])
     last = state["last_event"]
     if last is None or (last["created"], last["id"]) <= key:
         state["last_event"] = {"id": event.id, "type": event.type, "created": key[0]}
@@ -275,15 +280,20 @@ def current(doc: dict[str, Any]) -> dict[str, Any]:
 def window(state: dict[str, Any]) -> tuple[int, int | None] | None:
     """[start, end) in which a bound object covers, or None if it never did.
 
-    Start is `effective_date`, else the time 1099Policy first told us the status (it was
-    active then). End is `end_date`, cut short by a cancellation (`cancellation_date`, else
-    the time of the event that reported it); None is open-ended.
+    Start is `effective_date`, else the first time 1099Policy reported it active. End is
+    `end_date`, cut short by a cancellation (`cancellation_date`, else the time of the event
+    that reported it); None is open-ended.
     """
     status = state.get("status")
     if status not in _BOUND or state.get("bind") is False:
         return None
     told = state["_as_of"].get("status", [None])[0]
-    start = state.get("effective_date") if state.get("effective_date") is not None else told
+    first_active = state.get("_active_since")
+    start = state.get("effective_date")
+    if start is None:
+        start = first_active if first_active is not None else (
+            None if status in _ENDED else told
+        )
     end = state.get("end_date")
     if status in _ENDED:
         stopped = state.get("cancellation_date") or told

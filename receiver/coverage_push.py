@@ -39,8 +39,14 @@ def _canonical(value: Any) -> str:
 
 
 def webhook_id(doc: dict[str, Any]) -> str:
-    """The delivery id of the change that produced `doc` (no '.', as the scheme requires)."""
-    state = _canonical({"contractor": doc["contractor"], "state": coverage.current(doc)})
+    """The delivery id of the change that produced `doc` (no '.', as the scheme requires).
+
+    It hashes the state together with which event gave each field (`_as_of`), so a field that
+    goes X -> Y -> X (a late event filling it back) is a new change with a new id, while a
+    re-run of the same job hashes the same document to the same id.
+    """
+    internal = {k: v for k, v in doc.items() if k != "history"}
+    state = _canonical({"contractor": doc["contractor"], "state": internal})
     return "cov_" + hashlib.sha256(state.encode()).hexdigest()[:32]
 
 

@@ -54,6 +54,13 @@ if state == 'pending' then
 end
 local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0') or 0
 if state == 'sending' and lease < tonumber(ARGV[1]) then
+  if (tonumber(redis.call('HGET', KEYS[1], 'delivery_rank') or '0') or 0) > 0 then
+    -- SendGrid's Event Webhook already reported this mail: it was taken.
+    redis.call('HSET', KEYS[1], 'state', 'accepted', 'updated_at', ARGV[1],
+               'accepted_by', 'evidence: SendGrid reported it during the interrupted call')
+    redis.call('ZREM', KEYS[2], KEYS[1])
+    return 'accepted'
+  end
   redis.call('HSET', KEYS[1], 'state', 'failed', 'updated_at', ARGV[1], 'last_error',
              'interrupted: the worker stopped during the provider call; not resent')
   redis.call('ZREM', KEYS[2], KEYS[1])
@@ -224,7 +231,7 @@ class Deliveries:
         self._enqueue(rid, at=None, job_id=f"{rid}-r{int(time.time())}")
 
     def send(self, rid: str, mailer: Mailer, render: Any, lease: float,
-             now: float | None = None, moot: Any = None) -> str:
+             now: float | None = None, moot: Any = None, link: Any = None) -> str:
         """Render, claim and send the record once; return the state it ends in.
 
         Rendering comes before the claim: it is pure, so a crash there leaves the record
@@ -250,7 +257,7 @@ class Deliveries:
             self._finish(key, "cancelled", last_error=reason)
             return "cancelled"
         try:
-            email = render(rec["notice"], _context(rec))
+            email = render(rec["notice"], _context(rec, link, now))
         except Exception as exc:
             self._finish(key, "failed", last_error=f"render failed: {type(exc).__name__}")
             raise
@@ -277,6 +284,12 @@ class Deliveries:
         return text(self._claim(keys=[key, PENDING_KEY], args=[time.time(), lease]))
 
     def _after_failure(self, key: str, rid: str, attempts: int, failure: SendFailure) -> str:
+        if int(self.redis.hget(key, "delivery_rank") or 0) > 0:
+            # The Event Webhook reported this mail while our call was still open (then timed
+            # out or answered 5xx): SendGrid took it, so a retry would be a second email.
+            self._finish(key, "accepted",
+                         accepted_by="evidence: SendGrid reported it during the failed call")
+            return "accepted"
         errors = json.dumps(failure.errors)[:2000]
         if failure.kind == "permanent" or attempts >= MAX_ATTEMPTS:
             self._finish(key, "failed", last_error=str(failure), errors=errors)
@@ -304,13 +317,16 @@ class Deliveries:
         return {text(k): text(v) for k, v in raw.items()}
 
 
-def _context(rec: dict[str, str]) -> dict[str, Any]:
-    """The template context: what the decision stored, plus who it is addressed to now."""
+def _context(rec: dict[str, str], link: Any = None, now: float | None = None) -> dict[str, Any]:
+    """The template context: what the decision stored, plus who it is addressed to now and,
+    when `link` signs one, a coverage link valid from the moment of sending."""
     context: dict[str, Any] = json.loads(rec["context"])
+    person = context.get("contractor")
+    if link is not None and context.get("coverage_url", 0) is None and isinstance(person, dict):
+        context["coverage_url"] = link(str(person.get("id") or ""), now)
     name = f"{rec['first_name']} {rec['last_name']}".strip()
     context["recipient"] = {"name": name or None, "email": rec["to_email"],
                             "timezone": rec["timezone"] or None}
-    person = context.get("contractor")
     if rec["recipient"].startswith("contractor:") and isinstance(person, dict):
         # The contractor's own name may only have become known when the contact arrived.
         person["first_name"] = person.get("first_name") or rec["first_name"]
@@ -324,4 +340,4 @@ def send_notice_job(rid: str) -> str:
 
     rt = current()
     return rt.deliveries.send(rid, rt.mailer, rt.render, lease=rt.send_lease, now=rt.clock(),
-                              moot=rt.moot_reason)
+                              moot=rt.moot_reason, link=rt.coverage_link)

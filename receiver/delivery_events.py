@@ -48,6 +48,7 @@ from rq import Queue
 
 from .deliveries import PENDING_KEY, record_key
 from .errors import PayloadError, Unavailable
+from .events import load_json
 from .stores import text
 from .suppressions import queue_alert, suppresses, suppression_key
 
@@ -166,10 +167,7 @@ def delivery_event(raw: Any) -> DeliveryEvent | None:
 
 def parse_batch(body: bytes) -> list[Any]:
     """The events of a verified body, which must be a JSON array."""
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        raise PayloadError("body is not JSON") from None
+    doc = load_json(body)
     if not isinstance(doc, list):
         raise PayloadError("body is not a JSON array of events")
     return doc

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +49,8 @@ PLATFORM_TYPES = frozenset(
     {"contractor.updated", "assignment.created", "invoice.created", "invoice.updated"}
 )
 KNOWN_TYPES = {"1099policy": TEN99POLICY_TYPES, "platform": PLATFORM_TYPES}
+MAX_UNIX = 253402300799  # 9999-12-31T23:59:59Z
+_DIGITS = re.compile(r"[0-9]{1,15}")
 
 
 @dataclass(frozen=True)
@@ -67,19 +70,22 @@ class Event:
 
 
 def to_unix(value: Any, field: str) -> int | None:
-    """Accept Unix seconds (int, or digits in a string) or an ISO-8601 string; None stays None."""
+    """Accept Unix seconds (int, or ASCII digits in a string) or an ISO-8601 string, within
+    years 1970-9999 (so milliseconds are refused, not misread); None stays None."""
     if value is None:
         return None
     if isinstance(value, bool):
         raise PayloadError(f"{field} is not a timestamp")
-    if isinstance(value, int):
-        return value
     if isinstance(value, float) and value.is_integer():
-        return int(value)
+        value = int(value)
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        value = int(value.strip())
+    if isinstance(value, int):
+        if not 0 <= value <= MAX_UNIX:
+            raise PayloadError(f"{field} is not a timestamp in seconds")
+        return value
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
-            return int(text)
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
@@ -87,7 +93,7 @@ def to_unix(value: Any, field: str) -> int | None:
         if parsed.tzinfo is None:
             # 1099Policy's ISO examples carry no zone; its API is UTC throughout.
             parsed = parsed.replace(tzinfo=UTC)
-        return int(parsed.timestamp())
+        return to_unix(int(parsed.timestamp()), field)
     raise PayloadError(f"{field} is not a timestamp")
 
 
@@ -103,15 +109,13 @@ def _object_of(data: Any) -> dict[str, Any]:
 
 def parse(body: bytes, source: str, message_id: str | None = None) -> Event:
     """Parse a verified body into an Event, or raise PayloadError naming the problem."""
-    try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise PayloadError("body is not JSON") from None
+    doc = load_json(body)
     if not isinstance(doc, dict):
         raise PayloadError("body is not a JSON object")
     etype = doc.get("type")
     if not isinstance(etype, str) or not etype.strip():
         raise PayloadError("no event type")
+    _encodable(etype, "type")
     obj = _object_of(doc.get("data"))
     created = to_unix(doc.get("created"), "created")
     if source == "platform":
@@ -123,12 +127,30 @@ def parse(body: bytes, source: str, message_id: str | None = None) -> Event:
         event_id = derived_id(etype, obj.get("id"), created)
     elif not isinstance(event_id, str) or not event_id or len(event_id) > 255:
         raise PayloadError("id is not a string")
-    return Event(source, event_id, etype, created, obj)
+    return Event(source, _encodable(event_id, "id"), etype, created, obj)
+
+
+def load_json(body: bytes) -> Any:
+    """json.loads that fails only with PayloadError (non-UTF-8, malformed, absurdly nested)."""
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise PayloadError("body is not JSON") from None
+
+
+def _encodable(value: str, field: str) -> str:
+    """A string that becomes part of a key must be valid Unicode (no lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PayloadError(f"{field} is not valid Unicode") from None
+    return value
 
 
 def derived_id(etype: str, object_id: Any, created: int | None) -> str:
     """The de-duplication id of an envelope without a top-level `id` (shape C)."""
     if not isinstance(object_id, str) or created is None:
         raise PayloadError("event has no id, and no data id and created to derive one from")
+    _encodable(object_id, "data id")
     digest = hashlib.sha256(f"{etype}|{object_id}|{created}".encode()).hexdigest()
     return "derived_" + digest[:32]

@@ -13,7 +13,6 @@ from typing import Any
 
 from .contacts import Person, person_from
 from .coverage import COVERAGE_TYPES
-from .coverage_links import coverage_link
 from .deliveries import Contact
 from .events import KNOWN_TYPES, Event
 from .notices import NOTIFYING_TYPES, Facts, Plan, cents, decide, invoice_paid, ref
@@ -104,7 +103,7 @@ def notify(event: Event, rt: Any) -> None:
                        "first_name": person.first_name if person else "",
                        "last_name": person.last_name if person else ""},
         "job": {"id": job_id, "name": job.get("name")},
-        "coverage_url": coverage_link(rt.cfg, contractor_id, now),
+        "coverage_url": None,  # signed when the email is sent, so a reminder's is fresh
     }
     for plan in decision.plans:
         _create(rt, plan, {**common, **plan.fields}, contractor_id, person,

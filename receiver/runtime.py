@@ -18,6 +18,7 @@ from typing import Any
 from redis import Redis
 from rq import Queue
 
+from . import coverage_links
 from .config import Config, load_config
 from .contacts import Contacts
 from .coverage_store import CoverageStore
@@ -60,6 +61,10 @@ class Runtime:
     def timing(self) -> Timing:
         return Timing(lead=self.cfg.REMINDER_LEAD_HOURS * 3600,
                       remit_before=self.cfg.REMIT_REMINDER_DAYS * 86400)
+
+    def coverage_link(self, contractor_id: str, now: float | None = None) -> str | None:
+        """A signed link to the contractor's coverage page (None when links are off)."""
+        return coverage_links.coverage_link(self.cfg, contractor_id, now)
 
     def moot_reason(self, guard: dict[str, Any]) -> str | None:
         """Why a scheduled reminder should not go out any more (None: send it)."""

@@ -39,7 +39,10 @@ _DOCUMENT_NAMES = {"gl_coi_pdf_url": "General liability certificate",
 def _day(timestamp: int | None) -> str:
     if timestamp is None:
         return "—"
-    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%B %-d, %Y")
+    try:
+        return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%B %-d, %Y")
+    except (ValueError, OverflowError, OSError):  # a date Python cannot represent
+        return "—"
 
 
 def _rows(doc: dict[str, Any], kind: str) -> list[dict[str, Any]]:
