@@ -36,6 +36,7 @@ from rq import Queue
 from .atomic import CreateIfAbsent
 from .emails import one_line
 from .mailer import Mailer, OutgoingEmail, SendFailure
+from .reminders import send_time
 from .stores import text
 from .suppressions import Suppressions
 
@@ -43,6 +44,7 @@ SEND_JOB = "receiver.deliveries.send_notice_job"
 PENDING_KEY = "notices:pending"
 AWAITING_KEY = "notices:awaiting"  # contractor ids with notices waiting, scored by next lookup
 MAX_ATTEMPTS = 6
+MAX_THROTTLE_WAIT = 3600.0
 
 _CLAIM = """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -78,6 +80,21 @@ if redis.call('HGET', KEYS[1], 'state') ~= 'awaiting_contact' then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'pending', 'to_email', ARGV[2], 'first_name', ARGV[3],
            'last_name', ARGV[4], 'timezone', ARGV[5], 'updated_at', ARGV[6])
 redis.call('ZADD', KEYS[2], ARGV[6], KEYS[1])
+return 1
+"""
+
+# Forget a contractor in the lookup index only if nothing of theirs waits any more, in one
+# step, so a notice created meanwhile cannot be orphaned.
+_FORGET_IF_DONE = """
+if redis.call('SCARD', KEYS[1]) == 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
+"""
+
+# Finish only a record still in the state the caller read, so a stale decision (a guard
+# checked before another job claimed the record) cannot overwrite a send.
+_FINISH_IF = """
+if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('ZREM', KEYS[2], KEYS[1])
 return 1
 """
 
@@ -122,6 +139,8 @@ class Deliveries:
         self._create = CreateIfAbsent(redis)
         self._claim = redis.register_script(_CLAIM)
         self._release = redis.register_script(_RELEASE)
+        self._forget_if_done = redis.register_script(_FORGET_IF_DONE)
+        self._finish_if = redis.register_script(_FINISH_IF)
         self.suppressions = Suppressions(redis, queue)
 
     def create(
@@ -135,6 +154,8 @@ class Deliveries:
         waiting_for: str = "",
         send_at: float | None = None,
         guard: dict[str, Any] | None = None,
+        remind_at: float | None = None,
+        deadline: float | None = None,
     ) -> bool:
         """Record a notice and queue its send, unless a record with this identity exists.
 
@@ -176,9 +197,12 @@ class Deliveries:
                 "updated_at": now,
                 "send_at": send_at or "",
                 "guard": json.dumps(guard) if guard else "",
+                "remind_at": remind_at or "",
+                "deadline": deadline or "",
             },
         )
-        pipe.expire(key, self.retention)
+        # A reminder's record must outlive its send time by the usual retention.
+        pipe.expire(key, self.retention + int(max(0.0, (send_at or now) - now)))
         if state == "pending":
             due = send_at if send_at and send_at > now else None
             # Scored by when it is due, so the sweeper never sends a reminder early.
@@ -202,11 +226,23 @@ class Deliveries:
                       contact.timezone or "", time.time()],
             )
             if moved:
+                self._retime(key, contact.timezone)
                 self._enqueue(rid, job_id=f"{rid}-released")
                 released += 1
-        if not self.redis.scard(awaiting_key(contractor_id)):
-            self.redis.zrem(AWAITING_KEY, contractor_id)
+        self._forget_if_done(keys=[awaiting_key(contractor_id), AWAITING_KEY],
+                             args=[contractor_id])
         return released
+
+    def _retime(self, key: str, zone: str | None) -> None:
+        """A reminder planned before its recipient's zone was known: redo its quiet hours."""
+        remind_at, deadline = self.redis.hmget(key, "remind_at", "deadline")
+        if not (remind_at or deadline):
+            return
+        now = time.time()
+        at = send_time(float(remind_at) if remind_at else None,
+                       float(deadline) if deadline else None, zone, now)
+        self.redis.hset(key, "send_at", at)
+        self.redis.zadd(PENDING_KEY, {key: max(at, now)})
 
     def awaiting_due(self, now: float, limit: int = 100) -> list[str]:
         """Contractor ids whose waiting notices are due another contact lookup."""
@@ -252,14 +288,14 @@ class Deliveries:
             self.redis.zadd(PENDING_KEY, {key: send_at})
             self._enqueue(rid, at=send_at)
             return "scheduled"
-        reason = moot(json.loads(rec["guard"])) if moot and rec.get("guard") else None
+        reason = moot(json.loads(rec["guard"]), now) if moot and rec.get("guard") else None
         if reason:
-            self._finish(key, "cancelled", last_error=reason)
+            self._finish_pending(key, "cancelled", last_error=reason)
             return "cancelled"
         try:
             email = render(rec["notice"], _context(rec, link, now))
         except Exception as exc:
-            self._finish(key, "failed", last_error=f"render failed: {type(exc).__name__}")
+            self._finish_pending(key, "failed", last_error=f"render failed: {type(exc).__name__}")
             raise
         held = self.suppressions.hold(key, rec, PENDING_KEY, now)
         if held:  # the address bounced, was dropped or reported spam: see suppressions.py
@@ -294,15 +330,24 @@ class Deliveries:
         if failure.kind == "permanent" or attempts >= MAX_ATTEMPTS:
             self._finish(key, "failed", last_error=str(failure), errors=errors)
             return "failed"
+        now = time.time()
         if failure.kind == "throttled" and failure.retry_at:
-            at = failure.retry_at
+            # An absurd X-RateLimit-Reset (milliseconds, years ahead) must not park the record.
+            at = min(max(failure.retry_at, now), now + MAX_THROTTLE_WAIT)
         else:
-            at = time.time() + self.backoff_base * 2 ** (attempts - 1) * random.uniform(0.8, 1.2)
+            at = now + self.backoff_base * 2 ** (attempts - 1) * random.uniform(0.8, 1.2)
+        self._enqueue(rid, at=at)  # first: if this fails the record stays `sending`, then swept
         self.redis.hset(key, mapping={"state": "pending", "last_error": str(failure),
-                                      "updated_at": time.time()})
+                                      "updated_at": now})
         self.redis.zadd(PENDING_KEY, {key: at})
-        self._enqueue(rid, at=at)
         return "pending"
+
+    def _finish_pending(self, key: str, state: str, **fields: Any) -> None:
+        """Finish a record this job read as `pending`, unless another job moved it since."""
+        args: list[Any] = ["pending", "state", state, "updated_at", time.time()]
+        for name, value in fields.items():
+            args += [name, value]
+        self._finish_if(keys=[key, PENDING_KEY], args=args)
 
     def _finish(self, key: str, state: str, **fields: Any) -> None:
         pipe = self.redis.pipeline()

@@ -41,7 +41,20 @@ def _embedded_person(event: Event, rt: Any) -> Person | None:
         return None
     person = person_from(raw)
     rt.contacts.remember(person, event.created)
-    return person
+    stored = rt.contacts.stored(person.id)
+    if stored is None:
+        return person
+    # The event's own contact comes first; what it leaves out (1099Policy objects carry no
+    # time zone) comes from what contractor.updated told us.
+    return Person(
+        id=person.id,
+        email=person.email or stored.email,
+        first_name=person.first_name or stored.first_name,
+        last_name=person.last_name or stored.last_name,
+        timezone=person.timezone or stored.timezone,
+        withhold_premium=person.withhold_premium if person.withhold_premium is not None
+        else stored.withhold_premium,
+    )
 
 
 def _embedded_job(obj: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +79,7 @@ def notify(event: Event, rt: Any) -> None:
     obj = event.object
     embedded = _embedded_person(event, rt)
     if _embedded_job(obj):
-        rt.jobs.remember(_embedded_job(obj))
+        rt.jobs.remember(_embedded_job(obj), event.created)
     contractor_id, job_id = ref(obj.get("contractor")), ref(obj.get("job"))
     person = embedded if embedded and embedded.email else (
         rt.contacts.lookup(contractor_id) if contractor_id else None
@@ -132,7 +145,9 @@ def _create(rt: Any, plan: Plan, context: dict[str, Any], contractor_id: str,
         if plan.notice not in REMINDER_NOTICES:
             return {"now": now}
         at = send_time(plan.remind_at, plan.deadline, zone, now)
-        return {"now": now, "send_at": at, "guard": plan.guard}
+        guard = {**(plan.guard or {}), "deadline": plan.deadline}
+        return {"now": now, "send_at": at, "guard": guard, "remind_at": plan.remind_at,
+                "deadline": plan.deadline}
 
     if plan.audience == "contractor":
         rt.deliveries.create(plan.notice, plan.cause, f"contractor:{contractor_id}",

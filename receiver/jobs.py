@@ -14,14 +14,26 @@ from redis import Redis
 
 from .stores import text
 
+# Newest wins: an event older than the one that last described the job changes nothing, so
+# a late delivery cannot send rep notices back to a former PO contact.
+_REMEMBER = """
+local stored = tonumber(redis.call('HGET', KEYS[1], '_created') or '-2')
+if tonumber(ARGV[1]) < stored then return 0 end
+redis.call('HSET', KEYS[1], '_created', ARGV[1], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
 
 class Jobs:
     def __init__(self, redis: Redis, retention_seconds: int) -> None:
         self.redis = redis
         self.ttl = retention_seconds
+        self._remember = redis.register_script(_REMEMBER)
 
-    def remember(self, job: Mapping[str, Any]) -> None:
-        """Store the useful fields of an embedded job object (fields absent are left alone)."""
+    def remember(self, job: Mapping[str, Any], created: int | None = None) -> None:
+        """Store the useful fields of an embedded job object (fields absent are left alone),
+        unless a newer event (by `created`; None counts as oldest) already stored the job."""
         job_id = job.get("id")
         if not isinstance(job_id, str) or not job_id:
             return
@@ -34,11 +46,10 @@ class Jobs:
         if isinstance(job.get("withhold_premium"), bool):
             fields["withhold_premium"] = "1" if job["withhold_premium"] else "0"
         if fields:
-            key = f"job:{job_id}"
-            pipe = self.redis.pipeline()
-            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]  # redis-py: invariant key
-            pipe.expire(key, self.ttl)
-            pipe.execute()
+            args: list[Any] = [-1 if created is None else created, self.ttl]
+            for name, value in fields.items():
+                args += [name, value]
+            self._remember(keys=[f"job:{job_id}"], args=args)
 
     def reps(self, job_id: str, org_reps: tuple[str, ...]) -> list[str]:
         """Who hears about a job: its PO contact, else the organization's rep addresses."""

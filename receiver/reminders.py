@@ -67,8 +67,12 @@ class Settlements:
     def has(self, kind: str, object_id: str) -> bool:
         return bool(object_id) and bool(self.redis.exists(f"settled:{kind}:{object_id}"))
 
-    def moot_reason(self, guard: dict[str, Any], current_premium: int | None) -> str | None:
+    def moot_reason(self, guard: dict[str, Any], current_premium: int | None,
+                    now: float) -> str | None:
         """Why a reminder with this guard should no longer be sent, or None if it should."""
+        deadline = guard.get("deadline")
+        if isinstance(deadline, (int, float)) and now >= deadline:
+            return "too late: what it reminds about is already past"
         invoice = guard.get("invoice", "")
         if invoice and self.has("invoice_paid", invoice):
             return "settled: the invoice was paid"

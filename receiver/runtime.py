@@ -66,10 +66,10 @@ class Runtime:
         """A signed link to the contractor's coverage page (None when links are off)."""
         return coverage_links.coverage_link(self.cfg, contractor_id, now)
 
-    def moot_reason(self, guard: dict[str, Any]) -> str | None:
+    def moot_reason(self, guard: dict[str, Any], now: float) -> str | None:
         """Why a scheduled reminder should not go out any more (None: send it)."""
         premium = self.ledger.invoice_premium(str(guard.get("invoice", "")))
-        return self.settlements.moot_reason(guard, premium)
+        return self.settlements.moot_reason(guard, premium, now)
 
     @cached_property
     def coverage(self) -> CoverageStore:

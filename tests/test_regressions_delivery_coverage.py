@@ -1,4 +1,5 @@
-"""Review findings (issue 4): each test fails because of a real defect; see the comment on each."""
+"""Regressions from a review of coverage and delivery truth: each test failed on a real
+defect (described in its comment) and passes since the fix."""
 
 from __future__ import annotations
 
