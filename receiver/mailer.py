@@ -13,6 +13,7 @@ SendGrid notes (see shared/docs/anchors/anchors-notifications.md §3):
 from __future__ import annotations
 
 import email.policy
+import http.client
 import json
 import logging
 import os
@@ -147,7 +148,7 @@ class SendGridMailer:
             response = self.client.client.mail.send.post(request_body=payload)
         except HTTPError as exc:
             raise classify(int(exc.status_code), exc.headers, exc.body) from None
-        except (TimeoutError, urllib.error.URLError, OSError):
+        except (TimeoutError, urllib.error.URLError, OSError, http.client.HTTPException):
             raise SendFailure("transient") from None
         return str(response.headers.get("X-Message-Id") or "")
 

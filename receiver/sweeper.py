@@ -46,6 +46,8 @@ def sweep_events(rt: Any, now: float) -> int:
             rt.redis.zrem(inbox.PENDING_KEY, key)
             continue
         if status == "processing" and float(lease or 0) > now:
+            # Busy: look again when the lease ends (keeps the oldest-first window moving).
+            rt.redis.zadd(inbox.PENDING_KEY, {key: float(lease or 0)})
             continue
         if status == "received" and job_id and _job_waiting(rt, job_id.decode()):
             rt.redis.zadd(inbox.PENDING_KEY, {key: now})
@@ -65,6 +67,7 @@ def sweep_notices(rt: Any, now: float) -> int:
         state, lease = rt.redis.hmget(key, "state", "lease_until")
         state = state.decode() if state else ""
         if state == "sending" and float(lease or 0) > now:
+            rt.redis.zadd(deliveries.PENDING_KEY, {key: float(lease or 0)})
             continue
         if state not in ("pending", "sending"):
             rt.redis.zrem(deliveries.PENDING_KEY, key)
