@@ -25,16 +25,15 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
-from rq.utils import utcformat
 
 from .errors import Unavailable
 from .events import Event
+from .stores import DirectScript
 
 PROCESS_JOB = "receiver.processing.process_event"
 PENDING_KEY = "events:pending"
@@ -128,7 +127,7 @@ class Inbox:
                 queues_key=_lua(self.queue.redis_queues_keys),
                 pending_key=_lua(PENDING_KEY),
             )
-            self._script = self.redis.register_script(source)
+            self._script = DirectScript(self.redis, source)
         return self._script
 
     def accept(
@@ -146,10 +145,11 @@ class Inbox:
             "status", "received" if event.known else "ignored",
             "attempts", 0, "duplicates", 0, "job_id", job_id,
         )
-        stamp = utcformat(datetime.fromtimestamp(now, tz=UTC))
+        # RQ's own timestamp format (utcformat), built without a datetime.
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
         try:
             script = self._accept_script()
-            created = script(keys=[key], args=[self.retention, job_id, stamp, now, *record])
+            created = script(key, self.retention, job_id, stamp, now, *record)
         except RedisError as exc:
             raise Unavailable("storage unavailable") from exc
         if not created:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import threading
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
 from rq import Queue
 from rq.serializers import JSONSerializer
 
@@ -30,3 +34,43 @@ def build_redis(url: str) -> Redis:
 def build_queue(redis: Redis, name: str) -> Queue:
     """The event queue: JSON-serialized jobs only (RQ's pickle default is unsafe)."""
     return Queue(name, connection=redis, serializer=JSONSerializer)
+
+
+class DirectScript:
+    """One Lua script run on a connection of this thread's own, past redis-py's call layers.
+
+    The receive path is bound by Python work per Redis call (see bench/ and the README):
+    redis-py's pool checkout, retry wrapper and argument filtering cost as much again as
+    packing the command. This keeps what matters of them: a script missing after a Redis
+    restart is loaded again; a broken connection is dropped and the call tried once more on
+    a new one (safe for create-if-absent scripts: a repeat finds the key). Errors are
+    redis-py's own exception classes.
+    """
+
+    def __init__(self, redis: Redis, source: str) -> None:
+        self.pool = redis.connection_pool
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+        self._local = threading.local()
+
+    def _connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.pid != os.getpid():
+            conn = self._local.conn = self.pool.make_connection()
+        return conn
+
+    def __call__(self, key: str, *args: Any) -> Any:
+        for attempt in range(3):
+            conn = self._connection()
+            try:
+                conn.send_command("EVALSHA", self.sha, 1, key, *args)
+                return conn.read_response()
+            except NoScriptError:
+                conn.send_command("SCRIPT", "LOAD", self.source)
+                conn.read_response()
+            except (ConnectionError, TimeoutError):
+                conn.disconnect()
+                self._local.conn = None
+                if attempt:
+                    raise
+        raise ConnectionError("script could not be run")

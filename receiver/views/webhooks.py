@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
-from typing import Any
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, Response, current_app, request
 
 from .. import events
 from ..errors import PayloadTooLarge
@@ -13,7 +13,7 @@ from ..errors import PayloadTooLarge
 bp = Blueprint("webhooks", __name__)
 
 
-def _receive(source: str) -> tuple[dict[str, Any], int]:
+def _receive(source: str) -> Response:
     cfg = current_app.config["RECEIVER"]
     body = _read_body(cfg.WEBHOOK_MAX_BYTES)
     now = cfg.extra.get("CLOCK", time.time)()
@@ -22,7 +22,8 @@ def _receive(source: str) -> tuple[dict[str, Any], int]:
     event = events.parse(body, source, message_id)
     result = current_app.extensions["inbox"].accept(event, body, headers, now=now)
     status = 200 if result.status == "duplicate" else 202
-    return {"id": result.id, "status": result.status}, status
+    answer = json.dumps({"id": result.id, "status": result.status})
+    return current_app.response_class(answer, status=status, mimetype="application/json")
 
 
 def _read_body(limit: int) -> bytes:
@@ -32,7 +33,8 @@ def _read_body(limit: int) -> bytes:
     if length is not None:
         if length > limit:
             raise PayloadTooLarge()
-        return bytes(request.stream.read())  # bounded by the declared length
+        # The server's input stream, read for exactly the declared length.
+        return bytes(request.environ["wsgi.input"].read(length)) if length else b""
     if not request.environ.get("wsgi.input_terminated"):
         return b""  # neither a length nor a terminated (chunked) stream: no body
     stream = request.environ["wsgi.input"]
@@ -50,12 +52,12 @@ def _read_body(limit: int) -> bytes:
 
 
 @bp.post("/webhooks/1099policy")
-def ten99policy() -> tuple[dict[str, Any], int]:
+def ten99policy() -> Response:
     """Receive a 1099Policy event (t/v1 signature)."""
     return _receive("1099policy")
 
 
 @bp.post("/webhooks/platform")
-def platform() -> tuple[dict[str, Any], int]:
+def platform() -> Response:
     """Receive a platform event (Standard Webhooks signature)."""
     return _receive("platform")
