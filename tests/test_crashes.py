@@ -95,3 +95,14 @@ def test_worker_killed_after_sendgrid_accepted_sends_no_second_email(
     finally:
         worker.terminate()
         worker.wait(10)
+
+
+def test_receive_survives_script_flush_and_killed_connections(send, redis):
+    """The accept script re-loads itself and reconnects (Redis restarted, failover, idle kill)."""
+    assert send.ten99(charge_succeeded("in_a")).status_code == 202
+    redis.script_flush()
+    assert send.ten99(charge_succeeded("in_b")).status_code == 202
+    redis.client_kill_filter(_type="normal", skipme=True)  # drop every other connection
+    assert send.ten99(charge_succeeded("in_c")).status_code == 202
+    assert len(redis.keys("event:*")) == 3
+    assert redis.llen("rq:queue:events") == 3
