@@ -69,9 +69,7 @@ def main() -> None:
     bin_dir = Path(sys.executable).parent
     procs = [
         subprocess.Popen(
-            [str(bin_dir / "gunicorn"), "receiver:create_app()", "--bind", f"127.0.0.1:{port}",
-             "--worker-class", "gthread", "--workers", "2", "--threads", "4",
-             "--no-control-socket"],
+            [str(bin_dir / "gunicorn"), "receiver:create_app()", "--bind", f"127.0.0.1:{port}"],
             cwd=ROOT, env=env, start_new_session=True,
         ),
         subprocess.Popen([sys.executable, "-u", "worker.py"], cwd=ROOT, env=env,
