@@ -38,7 +38,7 @@ from .emails import one_line
 from .mailer import Mailer, OutgoingEmail, SendFailure
 from .reminders import send_time
 from .stores import text
-from .suppressions import Suppressions
+from .suppressions import Suppressions, suppression_key
 
 SEND_JOB = "receiver.deliveries.send_notice_job"
 PENDING_KEY = "notices:pending"
@@ -46,8 +46,17 @@ AWAITING_KEY = "notices:awaiting"  # contractor ids with notices waiting, scored
 MAX_ATTEMPTS = 6
 MAX_THROTTLE_WAIT = 3600.0
 
+# Claim a pending record for sending, unless its address is on the suppression list
+# (KEYS[3]; see suppressions.py): then it ends `suppressed`, in the same step.
 _CLAIM = """
 local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'pending' and redis.call('EXISTS', KEYS[3]) == 1 then
+  local reason = redis.call('HGET', KEYS[3], 'reason') or ''
+  redis.call('HSET', KEYS[1], 'state', 'suppressed', 'updated_at', ARGV[1], 'last_error',
+             'not sent: the address is on the suppression list (' .. reason .. ')')
+  redis.call('ZREM', KEYS[2], KEYS[1])
+  return 'suppressed'
+end
 if state == 'pending' then
   redis.call('HSET', KEYS[1], 'state', 'sending', 'lease_until', ARGV[1] + ARGV[2],
              'updated_at', ARGV[1])
@@ -297,10 +306,9 @@ class Deliveries:
         except Exception as exc:
             self._finish_pending(key, "failed", last_error=f"render failed: {type(exc).__name__}")
             raise
-        held = self.suppressions.hold(key, rec, PENDING_KEY, now)
-        if held:  # the address bounced, was dropped or reported spam: see suppressions.py
-            return held
-        claimed = self._claim_state(key, lease)
+        claimed = self._claim_state(key, lease, rec.get("to_email", ""))
+        if claimed == "suppressed":  # the address bounced, was dropped or reported spam
+            self.suppressions.held(rec)
         if claimed != "claimed":
             return claimed
         message = OutgoingEmail(
@@ -316,8 +324,9 @@ class Deliveries:
         self._finish(key, "accepted", message_id=message_id)
         return "accepted"
 
-    def _claim_state(self, key: str, lease: float) -> str:
-        return text(self._claim(keys=[key, PENDING_KEY], args=[time.time(), lease]))
+    def _claim_state(self, key: str, lease: float, email: str = "") -> str:
+        listed = suppression_key(email) if email else "suppressed:none"
+        return text(self._claim(keys=[key, PENDING_KEY, listed], args=[time.time(), lease]))
 
     def _after_failure(self, key: str, rid: str, attempts: int, failure: SendFailure) -> str:
         if int(self.redis.hget(key, "delivery_rank") or 0) > 0:

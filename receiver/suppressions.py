@@ -23,7 +23,6 @@ address is a different key, and `remove()` lifts a suppression on purpose.
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,18 +36,6 @@ ALERT_JOB = "receiver.address_alerts.alert_job"
 SUPPRESSING_EVENTS = ("bounce", "dropped", "spamreport")
 # Drop reasons that say the address itself is the problem (compared lower-cased).
 SUPPRESSING_DROP_REASONS = frozenset({"invalid", "bounced address", "spam reporting address"})
-
-# pending -> suppressed, only from `pending`: a concurrent run that already claimed the
-# record (or a record in any other state) is left alone and its state returned.
-_HOLD = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if state ~= 'pending' then return state or 'missing' end
-redis.call('HSET', KEYS[1], 'state', 'suppressed', 'updated_at', ARGV[1], 'last_error',
-           'not sent: the address is on the suppression list (' .. ARGV[2] .. ')')
-redis.call('ZREM', KEYS[2], KEYS[1])
-return 'suppressed'
-"""
-
 
 def address_hash(email: str) -> str:
     """The SHA-256 hex digest of the trimmed, lower-cased address."""
@@ -85,7 +72,6 @@ class Suppressions:
     def __init__(self, redis: Redis, queue: Queue | None = None) -> None:
         self.redis = redis
         self.queue = queue
-        self._hold = redis.register_script(_HOLD)
 
     def contains(self, email: str) -> bool:
         return bool(email) and bool(self.redis.exists(suppression_key(email)))
@@ -110,23 +96,12 @@ class Suppressions:
         """Lift a suppression (an operator confirmed the address works again)."""
         return bool(self.redis.delete(suppression_key(email)))
 
-    def hold(self, record_key: str, rec: dict[str, str], pending_key: str,
-             now: float | None = None) -> str:
-        """Mark a pending notice to a listed address `suppressed` instead of sending it.
-
-        Returns "" when the address is not listed (send it), else the state the record is in
-        now: `suppressed`, or whatever a concurrent run already moved it to. A contractor's
-        notice also queues the rep alert; the alert's own identity makes it one per
-        contractor and address, however many notices are held.
-        """
-        entry = self.get(rec.get("to_email", ""))
-        if entry is None:
-            return ""
-        state = text(self._hold(keys=[record_key, pending_key],
-                                args=[time.time() if now is None else now, entry.reason]))
-        if state == "suppressed" and rec.get("recipient", "").startswith("contractor:"):
+    def held(self, rec: dict[str, str]) -> None:
+        """A notice was just held back (deliveries.py's claim found its address listed): a
+        contractor's notice queues the rep alert, whose own identity makes it one per
+        contractor and address, however many notices are held."""
+        if rec.get("recipient", "").startswith("contractor:"):
             queue_alert(self.queue, rec["id"])
-        return state
 
 
 def queue_alert(queue: Queue | None, rid: str, pipeline: Any = None) -> None:
