@@ -132,3 +132,13 @@ def drain(rt: Any) -> Any:
         worker.work(burst=True, logging_level="WARNING")
 
     return run
+
+
+@pytest.fixture
+def clock(rt: Any) -> dict[str, float]:
+    """The runtime's clock, fixed at the real 'now' and moved by the test (no sleeping)."""
+    import time
+
+    state = {"now": float(int(time.time()))}
+    rt.clock = lambda: state["now"]
+    return state

@@ -16,29 +16,13 @@ import pytest
 from receiver.deliveries import Contact, record_key
 from receiver.sweeper import sweep
 from tests.events import JOB, invoice, platform_event
+from tests.records import at, records
 from tests.signing import tv1_header
 
-NY = ZoneInfo("America/New_York")
 HNL = ZoneInfo("Pacific/Honolulu")
 
 
-def at(y, mo, d, h, mi=0, zone=NY):
-    return datetime(y, mo, d, h, mi, tzinfo=zone).timestamp()
 
-
-def records(redis, notice):
-    out = []
-    for key in redis.keys("notice:*"):
-        if redis.hget(key, "notice") == notice.encode():
-            out.append({k.decode(): v.decode() for k, v in redis.hgetall(key).items()})
-    return out
-
-
-@pytest.fixture
-def clock(rt):
-    state = {"now": float(int(time.time()))}
-    rt.clock = lambda: state["now"]
-    return state
 
 
 # --- 500s from signed but malformed bodies (receiver/events.py, views/webhooks.py) ----------

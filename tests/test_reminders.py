@@ -6,10 +6,6 @@ and runs the send job RQ's scheduler would run then.
 
 from __future__ import annotations
 
-import time
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
 import pytest
 from rq.registry import ScheduledJobRegistry
 
@@ -17,13 +13,7 @@ from receiver.deliveries import send_notice_job
 from receiver.reminders import after_quiet_hours, send_time
 from receiver.sweeper import sweep
 from tests.events import JOB, MAYA, assignment_created, invoice, platform_event
-
-NY = ZoneInfo("America/New_York")
-
-
-def at(y, mo, d, h, mi=0, zone=NY):
-    return datetime(y, mo, d, h, mi, tzinfo=zone).timestamp()
-
+from tests.records import at, records
 
 # --- pure timing --------------------------------------------------------------------------
 
@@ -62,26 +52,12 @@ def test_send_time_never_waits_past_what_it_reminds_about():
 # --- scheduled reminders end to end ---------------------------------------------------------
 
 
-def records(redis, notice):
-    out = []
-    for key in redis.keys("notice:*"):
-        if redis.hget(key, "notice") == notice.encode():
-            out.append({k.decode(): v.decode() for k, v in redis.hgetall(key).items()})
-    return out
-
 
 def scheduled_at(rt):
     registry = ScheduledJobRegistry(queue=rt.queue)
     return {job_id: registry.get_scheduled_time(job_id).timestamp()
             for job_id in registry.get_job_ids()}
 
-
-@pytest.fixture
-def clock(rt):
-    """The runtime's clock, fixed at the real 'now' and moved by the test."""
-    state = {"now": float(int(time.time()))}
-    rt.clock = lambda: state["now"]
-    return state
 
 
 def card_invoice(premium, created, charge_at, **extra):
