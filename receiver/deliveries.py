@@ -43,7 +43,8 @@ from .suppressions import Suppressions, suppression_key
 SEND_JOB = "receiver.deliveries.send_notice_job"
 PENDING_KEY = "notices:pending"
 AWAITING_KEY = "notices:awaiting"  # contractor ids with notices waiting, scored by next lookup
-MAX_ATTEMPTS = 6
+MAX_ATTEMPTS = 6  # sends that ended in a 5xx or a timeout
+MAX_THROTTLED_ATTEMPTS = 30  # 429s only say "later": they get a longer leash
 MAX_THROTTLE_WAIT = 3600.0
 
 # Claim a pending record for sending, unless its address is on the suppression list
@@ -336,7 +337,8 @@ class Deliveries:
                          accepted_by="evidence: SendGrid reported it during the failed call")
             return "accepted"
         errors = json.dumps(failure.errors)[:2000]
-        if failure.kind == "permanent" or attempts >= MAX_ATTEMPTS:
+        limit = MAX_THROTTLED_ATTEMPTS if failure.kind == "throttled" else MAX_ATTEMPTS
+        if failure.kind == "permanent" or attempts >= limit:
             self._finish(key, "failed", last_error=str(failure), errors=errors)
             return "failed"
         now = time.time()

@@ -361,3 +361,14 @@ def test_contact_from_1099policy_api_when_no_event_names_it(send, config, redis,
             runtime.install(None)
     assert kinds(sendgrid) == [("payment_confirmation", "lee@example.com")]
     assert "Lee" in text_of(sendgrid.accepted[0])
+
+
+def test_sustained_throttling_is_not_a_failure(send, rt, drain, sendgrid, redis):
+    """Six 429s in a row (more than the 5xx budget) still end in one accepted email."""
+    reset = str(int(time.time()))
+    sendgrid.script(*[("status", 429, {"X-RateLimit-Reset": reset})] * 7)
+    send.ten99(charge_succeeded("in_throttle"))
+    wait_and_drain(rt, sendgrid, 1, timeout=30)
+    record = the_record(redis)
+    assert record["state"] == "accepted" and record["attempts"] == "8"
+    assert len(sendgrid.accepted) == 1
