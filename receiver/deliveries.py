@@ -277,7 +277,8 @@ class Deliveries:
         self._enqueue(rid, at=None, job_id=f"{rid}-r{int(time.time())}")
 
     def send(self, rid: str, mailer: Mailer, render: Any, lease: float,
-             now: float | None = None, moot: Any = None, link: Any = None) -> str:
+             now: float | None = None, moot: Any = None, link: Any = None,
+             contact: Any = None) -> str:
         """Render, claim and send the record once; return the state it ends in.
 
         Rendering comes before the claim: it is pure, so a crash there leaves the record
@@ -302,6 +303,10 @@ class Deliveries:
         if reason:
             self._finish_pending(key, "cancelled", last_error=reason)
             return "cancelled"
+        if contact is not None and rec.get("send_at") and rec["recipient"].startswith(
+            "contractor:"
+        ):
+            self._readdress(key, rec, contact(rec["recipient"].removeprefix("contractor:")))
         try:
             email = render(rec["notice"], _context(rec, link, now))
         except Exception as exc:
@@ -324,6 +329,15 @@ class Deliveries:
             return self._after_failure(key, rid, int(rec["attempts"]) + 1, failure)
         self._finish(key, "accepted", message_id=message_id)
         return "accepted"
+
+    def _readdress(self, key: str, rec: dict[str, str], current: Contact | None) -> None:
+        """A reminder planned days ago goes to the contractor's address as known now."""
+        if current is None or not current.email or current.email == rec["to_email"]:
+            return
+        fields = {"to_email": current.email, "first_name": current.first_name,
+                  "last_name": current.last_name, "timezone": current.timezone or ""}
+        self.redis.hset(key, mapping=fields)  # type: ignore[arg-type]  # invariant key type
+        rec.update(fields)
 
     def _claim_state(self, key: str, lease: float, email: str = "") -> str:
         listed = suppression_key(email) if email else "suppressed:none"
@@ -396,4 +410,5 @@ def send_notice_job(rid: str) -> str:
 
     rt = current()
     return rt.deliveries.send(rid, rt.mailer, rt.render, lease=rt.send_lease, now=rt.clock(),
-                              moot=rt.moot_reason, link=rt.coverage_link)
+                              moot=rt.moot_reason, link=rt.coverage_link,
+                              contact=rt.current_contact)

@@ -22,7 +22,7 @@ from . import coverage_links
 from .config import Config, load_config
 from .contacts import Contacts
 from .coverage_store import CoverageStore
-from .deliveries import Deliveries
+from .deliveries import Contact, Deliveries
 from .inbox import Inbox
 from .jobs import Jobs
 from .ledger import Ledger
@@ -61,6 +61,13 @@ class Runtime:
     def timing(self) -> Timing:
         return Timing(lead=self.cfg.REMINDER_LEAD_HOURS * 3600,
                       remit_before=self.cfg.REMIT_REMINDER_DAYS * 86400)
+
+    def current_contact(self, contractor_id: str) -> Contact | None:
+        """The contractor's contact as events last told it (no API call on the send path)."""
+        person = self.contacts.stored(contractor_id)
+        if person is None:
+            return None
+        return Contact(person.email, person.first_name, person.last_name, person.timezone)
 
     def coverage_link(self, contractor_id: str, now: float | None = None) -> str | None:
         """A signed link to the contractor's coverage page (None when links are off)."""

@@ -181,3 +181,22 @@ def test_a_lost_scheduled_reminder_is_sent_by_the_sweeper_when_due(
     assert sweep(rt, now=clock["now"]) == (0, 1)
     drain()
     assert [m["body"]["categories"] for m in sendgrid.accepted] == [["payment_reminder"]]
+
+
+def test_scheduled_reminder_goes_to_the_address_known_when_it_is_sent(
+    send, rt, drain, sendgrid, redis, clock
+):
+    now = clock["now"]
+    send.platform(card_invoice(4325, int(now), now + 3 * 86400), "msg_i1")
+    drain()
+    [rec] = records(redis, "payment_reminder")
+    assert rec["to_email"] == "maya@example.com"
+    moved = platform_event("contractor.updated", {**MAYA, "email": "maya@new.example"},
+                           created=int(now) + 60)
+    send.platform(moved, "msg_c9")
+    drain()
+    clock["now"] = float(rec["send_at"]) + 1
+    assert send_notice_job(rec["id"]) == "accepted"
+    [mail] = sendgrid.accepted
+    assert mail["body"]["personalizations"][0]["to"][0]["email"] == "maya@new.example"
+    assert records(redis, "payment_reminder")[0]["to_email"] == "maya@new.example"
