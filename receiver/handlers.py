@@ -78,8 +78,9 @@ def notify(event: Event, rt: Any) -> None:
     """Apply an event that may cause notices (see notices.py for which and why)."""
     obj = event.object
     embedded = _embedded_person(event, rt)
-    if _embedded_job(obj):
-        rt.jobs.remember(_embedded_job(obj), event.created)
+    embedded_job = _embedded_job(obj)
+    if embedded_job:
+        rt.jobs.remember(embedded_job, event.created)
     contractor_id, job_id = ref(obj.get("contractor")), ref(obj.get("job"))
     person = embedded if embedded and embedded.email else (
         rt.contacts.lookup(contractor_id) if contractor_id else None

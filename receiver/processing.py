@@ -54,7 +54,8 @@ def process_event(key: str | None = None) -> str:
             raise RuntimeError("process_event needs a key outside an RQ job")
         key = key_for_job(job.id)
     now = time.time()
-    claimed = text(rt.redis.eval(_CLAIM, 1, key, now, LEASE_SECONDS))
+    # EVALSHA of the registered script, not EVAL: the source is not resent with every job.
+    claimed = text(rt.redis.register_script(_CLAIM)(keys=[key], args=[now, LEASE_SECONDS]))
     if claimed != "claimed":
         return claimed
     source, event_id, body = rt.redis.hmget(key, "source", "event_id", "body")
