@@ -67,16 +67,22 @@ def _lua(value: Any) -> str:
     return '"' + "".join(chr(c) if c in safe else f"\\{c:03d}" for c in data) + '"'
 
 
-# ARGV: retention, job id ('' for ignored types), RQ timestamp, score, record field/values...
+# ARGV: retention, job id ('' for ignored types), RQ timestamp, received time (also the
+# pending score), source, event id, type, created, body, headers. Field names and constant
+# values live in the script: every argument is packed and sent per request, the script is not.
 _ACCEPT = """
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 1 then
   redis.call('HINCRBY', key, 'duplicates', 1)
   return 0
 end
-redis.call('HSET', key, unpack(ARGV, 5))
+local queued = ARGV[2] ~= ''
+redis.call('HSET', key, 'source', ARGV[5], 'event_id', ARGV[6], 'type', ARGV[7],
+           'created', ARGV[8], 'received_at', ARGV[4], 'updated_at', ARGV[4], 'body', ARGV[9],
+           'headers', ARGV[10], 'status', queued and 'received' or 'ignored',
+           'attempts', 0, 'duplicates', 0, 'job_id', ARGV[2])
 redis.call('EXPIRE', key, ARGV[1])
-if ARGV[2] ~= '' then
+if queued then
   redis.call('HSET', {job_prefix} .. ARGV[2], {template},
              'created_at', ARGV[3], 'enqueued_at', ARGV[3])
   redis.call('RPUSH', {queue_key}, ARGV[2])
@@ -138,21 +144,18 @@ class Inbox:
         key = event_key(event.source, event.id)
         job_id = job_id_for(key) if event.known else ""
         kept = {k: v for k, v in headers.items() if k.lower() not in self._drop}
-        record = (
-            "source", event.source, "event_id", event.id, "type", event.type,
-            "created", "" if event.created is None else event.created,
-            "received_at", now, "updated_at", now, "body", body, "headers", json.dumps(kept),
-            "status", "received" if event.known else "ignored",
-            "attempts", 0, "duplicates", 0, "job_id", job_id,
-        )
+        created = "" if event.created is None else event.created
         # RQ's own timestamp format (utcformat), built without a datetime.
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
         try:
             script = self._accept_script()
-            created = script(key, self.retention, job_id, stamp, now, *record)
+            stored = script(
+                key, self.retention, job_id, stamp, now,
+                event.source, event.id, event.type, created, body, json.dumps(kept),
+            )  # fmt: skip
         except RedisError as exc:
             raise Unavailable("storage unavailable") from exc
-        if not created:
+        if not stored:
             return Accepted(event.id, "duplicate")
         return Accepted(event.id, "queued" if event.known else "ignored")
 

@@ -36,41 +36,65 @@ def build_queue(redis: Redis, name: str) -> Queue:
     return Queue(name, connection=redis, serializer=JSONSerializer)
 
 
+try:  # hiredis packs a whole command in C; redis-py's serializer wraps it in a Python loop
+    from hiredis import pack_command as _pack_command
+except ImportError:  # pragma: no cover - hiredis is a dependency; redis-py's packer still works
+    _pack_command = None
+
+
 class DirectScript:
     """One Lua script run on a connection of this thread's own, past redis-py's call layers.
 
     The receive path is bound by Python work per Redis call (see bench/ and the README):
-    redis-py's pool checkout, retry wrapper and argument filtering cost as much again as
-    packing the command. This keeps what matters of them: a script missing after a Redis
-    restart is loaded again; a broken connection is dropped and the call tried once more on
-    a new one (safe for create-if-absent scripts: a repeat finds the key). Errors are
-    redis-py's own exception classes.
+    redis-py's pool checkout, retry wrapper, argument filtering and per-call health check cost
+    as much again as packing the command. This keeps what matters of them: a script missing
+    after a Redis restart is loaded again; a broken or stale connection is dropped and the
+    call tried once more on a new one (safe for create-if-absent scripts: a repeat finds the
+    key). Errors are redis-py's own exception classes. A forked child never inherits a
+    parent's connection: the per-thread connections are tagged with the fork generation.
     """
 
+    _generation = 0  # bumped in every forked child
+    _fork_hook = False
+
     def __init__(self, redis: Redis, source: str) -> None:
+        if not DirectScript._fork_hook:
+            os.register_at_fork(after_in_child=_forked)
+            DirectScript._fork_hook = True
         self.pool = redis.connection_pool
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
         self._local = threading.local()
 
     def _connection(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.pid != os.getpid():
-            conn = self._local.conn = self.pool.make_connection()
-        return conn
+        local = self._local
+        if getattr(local, "generation", -1) != DirectScript._generation:
+            local.conn = self.pool.make_connection()
+            local.generation = DirectScript._generation
+        return local.conn
+
+    def _send(self, conn: Any, args: tuple[Any, ...]) -> None:
+        if _pack_command is None:
+            conn.send_command(*args)
+        else:
+            conn.send_packed_command([_pack_command(args)], check_health=False)
 
     def __call__(self, key: str, *args: Any) -> Any:
         for attempt in range(3):
             conn = self._connection()
             try:
-                conn.send_command("EVALSHA", self.sha, 1, key, *args)
+                self._send(conn, ("EVALSHA", self.sha, 1, key, *args))
                 return conn.read_response()
             except NoScriptError:
-                conn.send_command("SCRIPT", "LOAD", self.source)
+                self._send(conn, ("SCRIPT", "LOAD", self.source))
                 conn.read_response()
             except (ConnectionError, TimeoutError):
                 conn.disconnect()
-                self._local.conn = None
+                self._local.generation = -1
                 if attempt:
                     raise
         raise ConnectionError("script could not be run")
+
+
+def _forked() -> None:
+    DirectScript._generation += 1

@@ -18,7 +18,7 @@ from typing import Any
 from flask import Blueprint, current_app, request
 
 from ..errors import NotConfigured
-from .webhooks import _read_body
+from .webhooks import read_body
 
 bp = Blueprint("sendgrid_events", __name__)
 
@@ -31,6 +31,7 @@ def sendgrid_events() -> tuple[dict[str, Any], int]:
         raise NotConfigured("SENDGRID_WEBHOOK_PUBLIC_KEY is not set")
     cfg = current_app.config["RECEIVER"]
     clock = cfg.extra.get("CLOCK", time.time)
-    body = _read_body(cfg.WEBHOOK_MAX_BYTES)
-    verifier.verify(body, request.headers, now=clock())
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    body = read_body(req, cfg.WEBHOOK_MAX_BYTES)
+    verifier.verify(body, req.headers, now=clock())
     return current_app.extensions["delivery_events"].apply(body, now=clock()), 200
