@@ -7,6 +7,7 @@ import os
 import threading
 from typing import Any
 
+from hiredis import pack_command
 from redis import Redis
 from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
 from rq import Queue
@@ -34,12 +35,6 @@ def build_redis(url: str) -> Redis:
 def build_queue(redis: Redis, name: str) -> Queue:
     """The event queue: JSON-serialized jobs only (RQ's pickle default is unsafe)."""
     return Queue(name, connection=redis, serializer=JSONSerializer)
-
-
-try:  # hiredis packs a whole command in C; redis-py's serializer wraps it in a Python loop
-    from hiredis import pack_command as _pack_command
-except ImportError:  # pragma: no cover - hiredis is a dependency; redis-py's packer still works
-    _pack_command = None
 
 
 class DirectScript:
@@ -74,10 +69,9 @@ class DirectScript:
         return local.conn
 
     def _send(self, conn: Any, args: tuple[Any, ...]) -> None:
-        if _pack_command is None:
-            conn.send_command(*args)
-        else:
-            conn.send_packed_command([_pack_command(args)], check_health=False)
+        # hiredis (a dependency) packs the whole command in C; redis-py's own serializer
+        # wraps that in a per-argument Python loop first.
+        conn.send_packed_command([pack_command(args)], check_health=False)
 
     def __call__(self, key: str, *args: Any) -> Any:
         for attempt in range(3):
