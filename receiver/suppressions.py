@@ -8,6 +8,9 @@ alert per contractor (receiver/address_alerts.py) so a person can correct the ad
 Why these and not others:
 - `bounce` of type `blocked` is left out: a block is about the sender (IP reputation,
   content), not the address, and SendGrid itself does not suppress blocks.
+- `bounce` of type `expired` is left out too: SendGrid gave up after 72 hours of temporary
+  (4xx) refusals, so the receiving server was down or busy, which says nothing about the
+  address. Suppressing it would silence every later payment notice to a good address.
 - Drops for "Unsubscribed Address", "Invalid SMTPAPI header", "Spam Content" and the like are
   left out for the same reason: the address may be fine.
 - The list is account-wide like SendGrid's own: an address bounced by any sender on the
@@ -34,6 +37,8 @@ from .stores import text
 ALERT_JOB = "receiver.address_alerts.alert_job"
 # The event kinds, as SendGrid names them, that can suppress an address.
 SUPPRESSING_EVENTS = ("bounce", "dropped", "spamreport")
+# Bounce types that are not about the address (compared lower-cased; see the module docstring).
+NON_SUPPRESSING_BOUNCE_TYPES = frozenset({"blocked", "expired"})
 # Drop reasons that say the address itself is the problem (compared lower-cased).
 SUPPRESSING_DROP_REASONS = frozenset({"invalid", "bounced address", "spam reporting address"})
 
@@ -51,7 +56,7 @@ def suppresses(event: str, reason: str, bounce_type: str) -> bool:
     if event == "spamreport":
         return True
     if event == "bounce":
-        return bounce_type.lower() != "blocked"
+        return bounce_type.strip().lower() not in NON_SUPPRESSING_BOUNCE_TYPES
     if event == "dropped":
         return reason.strip().lower() in SUPPRESSING_DROP_REASONS
     return False

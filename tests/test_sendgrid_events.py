@@ -424,6 +424,7 @@ def test_unmatched_bounce_suppresses_and_the_first_held_notice_alerts(
     sg_event("dropped", None, reason="Unsubscribed Address"),
     sg_event("dropped", None, reason="Invalid SMTPAPI header"),
     sg_event("bounce", None, type="blocked", reason="554 IP listed"),
+    sg_event("bounce", None, type="expired", reason="421 try again later (72 hours)"),
     sg_event("deferred", None, response="421 busy"),
 ])
 def test_sender_side_problems_do_not_suppress(send, rt, drain, sendgrid, redis, post, event):
