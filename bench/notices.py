@@ -318,7 +318,8 @@ def throughput(
         for i in range(rounds):
             noop = _noop_round(group, r, redis_pid, noop_env, m, startup)
             notices = _notice_round(group, r, redis_pid, notice_env, m, startup, sg, sg_url)
-            ratio = round(notices["jobs_per_s"] / max(noop["jobs_per_s"], 1e-9), 3)
+            rate = noop["jobs_per_s"]
+            ratio = round(notices["jobs_per_s"] / rate, 3) if rate else 0.0
             pairs.append({"round": i + 1, "noop": noop, "notices": notices, "ratio": ratio})
     finally:
         group.stop(sg)

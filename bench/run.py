@@ -221,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--strict", action="store_true", help="exit 2 when a target is missed")
     args = parser.parse_args(argv)
+    if args.rounds < 1 or args.notice_rounds < 1:
+        parser.error("--rounds and --notice-rounds must be at least 1")
     if (2 * args.rounds + 1) * args.seconds > 240:
         # Deliveries are signed once, up front; the receiver refuses them 300 s later.
         parser.error("(2 x rounds + 1) x seconds must stay within 240 s")

@@ -111,7 +111,7 @@ class DeliveryEvent:
     timestamp: int | None
     email: str  # only ever hashed
     reason: str  # addresses masked
-    kind: str  # a bounce's type: bounce or blocked
+    kind: str  # a bounce's type: bounce, blocked or expired
     id_key: str
     fingerprint_key: str
 

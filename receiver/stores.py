@@ -9,7 +9,7 @@ from typing import Any
 
 from hiredis import pack_command
 from redis import Redis
-from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
+from redis.exceptions import ConnectionError, DataError, NoScriptError, TimeoutError
 from rq import Queue
 from rq.serializers import JSONSerializer
 
@@ -44,8 +44,8 @@ class DirectScript:
     redis-py's pool checkout, retry wrapper, argument filtering and per-call health check cost
     as much again as packing the command. This keeps what matters of them: a script missing
     after a Redis restart is loaded again; a broken or stale connection is dropped and the
-    call tried once more on a new one (safe for create-if-absent scripts: a repeat finds the
-    key). Errors are redis-py's own exception classes. A forked child never inherits a
+    call tried once more on a new one; a reply that timed out is not retried (the script may
+    have run). Errors are redis-py's own exception classes. A forked child never inherits a
     parent's connection: the per-thread connections are tagged with the fork generation.
     """
 
@@ -71,20 +71,36 @@ class DirectScript:
     def _send(self, conn: Any, args: tuple[Any, ...]) -> None:
         # hiredis (a dependency) packs the whole command in C; redis-py's own serializer
         # wraps that in a per-argument Python loop first.
-        conn.send_packed_command([pack_command(args)], check_health=False)
+        try:
+            packed = pack_command(args)
+        except TypeError as exc:  # as redis-py reports an argument it cannot encode
+            raise DataError(str(exc)) from exc
+        conn.send_packed_command([packed], check_health=False)
+
+    def _drop(self, conn: Any) -> None:
+        conn.disconnect()
+        self._local.generation = -1
 
     def __call__(self, key: str, *args: Any) -> Any:
         for attempt in range(3):
             conn = self._connection()
             try:
-                self._send(conn, ("EVALSHA", self.sha, 1, key, *args))
-                return conn.read_response()
-            except NoScriptError:
-                self._send(conn, ("SCRIPT", "LOAD", self.source))
-                conn.read_response()
-            except (ConnectionError, TimeoutError):
-                conn.disconnect()
-                self._local.generation = -1
+                try:
+                    self._send(conn, ("EVALSHA", self.sha, 1, key, *args))
+                    return conn.read_response()
+                except NoScriptError:
+                    self._send(conn, ("SCRIPT", "LOAD", self.source))
+                    conn.read_response()
+            except TimeoutError:
+                # Redis is slow, not gone: the script may well have run. Running it again
+                # would report a create-if-absent call as a repeat of itself, so fail and
+                # let the caller answer 503 (the sender retries and is told "duplicate").
+                self._drop(conn)
+                raise
+            except ConnectionError:
+                # A connection Redis had closed (restart, idle timeout, CLIENT KILL) fails
+                # on first use, before the command ran: once more on a new connection.
+                self._drop(conn)
                 if attempt:
                     raise
         raise ConnectionError("script could not be run")

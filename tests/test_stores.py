@@ -2,20 +2,33 @@
 
 It bypasses redis-py's pool and retry layers for speed, so what those layers would have done
 for us is tested here: a script flushed from Redis is loaded again, a connection Redis closed
-is replaced, and a forked child never talks over its parent's socket.
+is replaced, a reply that timed out is not retried, and a forked child never talks over its
+parent's socket.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import pytest
 import redis as redis_lib
 
 from receiver.stores import DirectScript
+from tests.redis_server import RedisServer
 
 # Create-if-absent, like the inbox: returns 1 the first time a key is seen, else 0.
 SOURCE = "return redis.call('SET', KEYS[1], ARGV[1], 'NX') and 1 or 0"
+# Keeps Redis (single-threaded) busy for ARGV[1] microseconds.
+BUSY = """
+local t = redis.call('TIME')
+local start = tonumber(t[1]) * 1000000 + tonumber(t[2])
+while true do
+  t = redis.call('TIME')
+  if tonumber(t[1]) * 1000000 + tonumber(t[2]) - start > tonumber(ARGV[1]) then return 1 end
+end
+"""
 
 
 @pytest.fixture
@@ -42,9 +55,49 @@ def test_connection_closed_by_redis_is_replaced(
     script: DirectScript, redis: redis_lib.Redis
 ) -> None:
     assert script("k1", 1) == 1
+    before = script._connection()
+    assert redis.client_kill_filter(_type="normal", skipme=True) >= 1
+    assert script("k2", 2) == 1
+    assert script._connection() is not before
+    assert redis.get("k2") == b"2"
+
+
+def test_restarted_redis_needs_a_new_connection_and_the_script_again(
+    script: DirectScript, redis: redis_lib.Redis
+) -> None:
+    """What a Redis restart looks like to the web process: the old connection is dead and
+    the script cache is empty. Both are mended within one call."""
+    assert script("k1", 1) == 1
     redis.client_kill_filter(_type="normal", skipme=True)
+    redis.script_flush()
     assert script("k2", 2) == 1
     assert redis.get("k2") == b"2"
+
+
+def test_reply_timeout_is_not_retried_into_a_false_repeat(
+    redis_server: RedisServer, redis: redis_lib.Redis
+) -> None:
+    """Redis busy past the socket timeout: the call fails (the caller answers 503) instead of
+    running again and reporting its own write as a duplicate."""
+    slow = DirectScript(redis_lib.Redis.from_url(redis_server.url, socket_timeout=0.3), SOURCE)
+    assert slow("warm", 1) == 1  # connection open and script loaded before Redis is busy
+    # Busy past the first timeout (0.15 + 0.3 s) but not past a retry's: a retry would get
+    # an answer, and the wrong one.
+    busy = threading.Thread(target=redis.eval, args=(BUSY, 0, 600_000))
+    busy.start()
+    time.sleep(0.15)
+    try:
+        with pytest.raises(redis_lib.exceptions.TimeoutError):
+            slow("k-timeout", 1)
+    finally:
+        busy.join()
+    assert redis.get("k-timeout") == b"1"  # the timed-out call did run, once
+    assert slow("k-timeout", 2) == 0
+
+
+def test_an_argument_redis_cannot_take_is_a_data_error(script: DirectScript) -> None:
+    with pytest.raises(redis_lib.exceptions.DataError):
+        script("k1", None)
 
 
 def test_forked_child_uses_its_own_connection(script: DirectScript) -> None:
@@ -62,6 +115,7 @@ def test_forked_child_uses_its_own_connection(script: DirectScript) -> None:
     answer = os.read(read, 1)
     os.waitpid(pid, 0)
     assert answer == b"1"
-    # The parent's connection is untouched: its replies still line up with its commands.
+    # The parent's connection is untouched: still the same one, its replies in line.
     assert script("parent-2", 1) == 1
     assert script("parent-2", 1) == 0
+    assert script._connection() is parent_conn
