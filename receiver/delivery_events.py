@@ -62,7 +62,14 @@ REASON_CHARS = 300
 OUTCOMES = ("applied", "stale", "duplicate", "unmatched", "ignored")
 
 _RECORD_ID = re.compile(r"nt_[0-9a-f]{32}")
-_ADDRESS = re.compile(r"<?[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+>?")
+# Bounded like real addresses (local part <= 64, domain <= 255 characters): unbounded `+` here
+# made a long reason without an `@` cost quadratic time (200 KB held a worker past its timeout).
+# An apostrophe is allowed in the local part (o'neil@...), so no part of such a name stays.
+_ADDRESS = re.compile(r"<?[^\s<>()\[\]\",;:@]{1,64}@[^\s<>()\[\]\"',;:@]{1,255}>?")
+# The fields an event is read by; a lone surrogate in any of them (valid JSON, invalid
+# Unicode) makes the event junk: it can be neither hashed nor stored.
+_READ_FIELDS = ("event", "notice_record", "reason", "response", "sg_message_id", "type",
+                "email", "sg_event_id")
 
 # KEYS: id dedupe key, fingerprint dedupe key, record, suppression entry, pending set
 # ARGV: rank, delivery state, event time, reason, type, now, dedupe ttl, suppress (1/0),
@@ -130,8 +137,22 @@ def _string(raw: dict[str, Any], name: str) -> str:
 
 
 def mask_addresses(value: str) -> str:
-    """The text with every email address replaced by `<address>`, cut to REASON_CHARS."""
-    return _ADDRESS.sub("<address>", value)[:REASON_CHARS]
+    """The text with every email address replaced by `<address>`, cut to REASON_CHARS.
+
+    Only a prefix is searched: what lies past three times the kept length is cut anyway, and an
+    address (at most 320 characters) that starts inside the kept part is still matched."""
+    return _ADDRESS.sub("<address>", value[: REASON_CHARS * 3])[:REASON_CHARS]
+
+
+def _valid_unicode(raw: dict[str, Any]) -> bool:
+    try:
+        for name in _READ_FIELDS:
+            value = raw.get(name)
+            if isinstance(value, str):
+                value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _digest(value: str) -> str:
@@ -141,6 +162,8 @@ def _digest(value: str) -> str:
 def delivery_event(raw: Any) -> DeliveryEvent | None:
     """Read one array item; None for what we do not track (engagement events, junk)."""
     if not isinstance(raw, dict) or _string(raw, "event") not in RANKS:
+        return None
+    if not _valid_unicode(raw):
         return None
     timestamp = raw.get("timestamp")
     if isinstance(timestamp, bool) or not isinstance(timestamp, int):

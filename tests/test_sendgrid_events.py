@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from receiver import create_app
 from receiver.config import load_config
+from receiver.delivery_events import REASON_CHARS, mask_addresses
 from receiver.errors import ConfigError
 from receiver.suppressions import Suppressions, address_hash
 from tests.events import assignment_created, charge_succeeded
@@ -460,3 +461,40 @@ def test_lifting_a_suppression_sends_again(post, redis, rid, send, drain, sendgr
     send.ten99(charge_succeeded("in_after_fix"))
     drain()
     assert [m["body"]["categories"] for m in sendgrid.accepted] == [["payment_confirmation"]]
+
+
+def test_event_with_invalid_unicode_is_ignored_and_the_rest_applied(post, redis, rid):
+    """Valid JSON can carry a lone surrogate; such an event can be neither hashed nor stored,
+    so it is skipped as junk (never a 500) and the batch's other events still count."""
+    junk = [
+        sg_event("delivered", rid, sg_event_id="\ud800"),
+        sg_event("bounce", None, email="victim\udc00@example.com", type="bounce"),
+        sg_event("deferred", rid, reason="x\ud800"),
+    ]
+    r = post([*junk, sg_event("delivered", rid)])
+    assert r.status_code == 200
+    assert r.get_json()["ignored"] == 3 and r.get_json()["applied"] == 1
+    assert record(redis, rid)["delivery"] == "delivered"
+    assert not redis.keys("suppressed:*")
+
+
+def test_huge_reason_is_masked_and_cut_without_stalling(post, redis, rid):
+    """200 KB of reason without an `@` used to take minutes in the address mask (quadratic
+    backtracking), holding the worker past gunicorn's timeout; only a prefix is searched now."""
+    reason = f"450 <{MAYA}> busy " + "a" * 200_000
+    r = post([sg_event("deferred", rid, response=reason)])
+    assert r.status_code == 200 and r.get_json()["applied"] == 1
+    kept = record(redis, rid)["delivery_reason"]
+    assert kept.startswith("450 <address> busy aaa") and len(kept) == REASON_CHARS
+    assert MAYA not in kept
+
+
+@pytest.mark.parametrize(("text", "masked"), [
+    ("550 <maya@example.com>: unknown", "550 <address>: unknown"),
+    ("to maya.o'neil+tag@mail.example.co.uk, cc x@y.z", "to <address>, cc <address>"),
+    ("refused: 'maya@example.com'", "refused: <address>'"),
+    ("no address here", "no address here"),
+    ("@@@ a@ @b", "@@@ a@ @b"),
+])
+def test_mask_addresses(text: str, masked: str) -> None:
+    assert mask_addresses(text) == masked
