@@ -110,12 +110,12 @@ def _object_of(data: Any) -> dict[str, Any]:
 def parse(body: bytes, source: str, message_id: str | None = None) -> Event:
     """Parse a verified body into an Event, or raise PayloadError naming the problem."""
     doc = load_json(body)
+    _check_text(body, doc)
     if not isinstance(doc, dict):
         raise PayloadError("body is not a JSON object")
     etype = doc.get("type")
     if not isinstance(etype, str) or not etype.strip():
         raise PayloadError("no event type")
-    _encodable(etype, "type")
     obj = _object_of(doc.get("data"))
     created = to_unix(doc.get("created"), "created")
     if source == "platform":
@@ -127,7 +127,7 @@ def parse(body: bytes, source: str, message_id: str | None = None) -> Event:
         event_id = derived_id(etype, obj.get("id"), created)
     elif not isinstance(event_id, str) or not event_id or len(event_id) > 255:
         raise PayloadError("id is not a string")
-    return Event(source, _encodable(event_id, "id"), etype, created, obj)
+    return Event(source, event_id, etype, created, obj)
 
 
 def load_json(body: bytes) -> Any:
@@ -138,19 +138,26 @@ def load_json(body: bytes) -> Any:
         raise PayloadError("body is not JSON") from None
 
 
-def _encodable(value: str, field: str) -> str:
-    """A string that becomes part of a key must be valid Unicode (no lone surrogates)."""
+def _check_text(body: bytes, doc: Any) -> None:
+    """Refuse unpaired UTF-16 surrogates anywhere in the document.
+
+    JSON can carry one as an escape (`"\\ud800"`), and Python's JSON reader also lets through
+    a surrogate encoded in the bytes themselves. Either is valid JSON but not text: no later
+    step could store, render or send it, so such an event would be accepted with a 2xx and
+    then fail every retry. Only bodies that could hold one (an escape, or any non-ASCII byte)
+    are walked, so the common body costs a substring search and an ASCII check.
+    """
+    if b"\\u" not in body and body.isascii():
+        return
     try:
-        value.encode("utf-8")
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        raise PayloadError(f"{field} is not valid Unicode") from None
-    return value
+        raise PayloadError("body contains an unpaired surrogate, which is not text") from None
 
 
 def derived_id(etype: str, object_id: Any, created: int | None) -> str:
     """The de-duplication id of an envelope without a top-level `id` (shape C)."""
     if not isinstance(object_id, str) or created is None:
         raise PayloadError("event has no id, and no data id and created to derive one from")
-    _encodable(object_id, "data id")
     digest = hashlib.sha256(f"{etype}|{object_id}|{created}".encode()).hexdigest()
     return "derived_" + digest[:32]

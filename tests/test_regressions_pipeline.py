@@ -39,15 +39,37 @@ def _post_signed(app, body: bytes):
     {"id": "ev_\ud800", "type": "policy.active", "created": 1, "data": {"id": "pl_1"}},
     {"id": "ev_ok", "type": "policy.\ud800", "created": 1, "data": {"id": "pl_1"}},
     {"type": "policy.active", "created": 1, "data": {"id": "pl_\ud800"}},  # shape C
+    # Anywhere else too: accepted, it would fail every processing retry (UnicodeEncodeError).
+    {"id": "ev_c", "type": "invoice.charge_card_succeeded", "created": 1,
+     "data": {"id": "in_1", "contractor": {"id": "cn_1", "email": "m\udc00@example.com"}}},
+    {"id": "ev_k", "type": "policy.active", "created": 1, "data": {"id": "pl_1", "\ud800": 1}},
 ])
-def test_lone_surrogate_in_id_or_type_is_400_not_500(app, redis, doc):
+def test_lone_surrogate_anywhere_is_400_not_500(app, redis, doc):
     # Was: events.py:122-134,139 / inbox.py:150-153: JSON "\ud800" escapes are valid JSON and
     # json.loads yields a str with a lone surrogate; it passes every check, then encoding it
     # (the Redis key / HSET args in inbox.accept, or sha256 in derived_id) raises
     # UnicodeEncodeError (not RedisError / PayloadError) -> 500.
-    # Expected: 400 invalid_payload (reject ids/types that are not encodable UTF-8).
+    # Expected: 400 invalid_payload (reject any text that is not encodable UTF-8).
     r = _post_signed(app, json.dumps(doc).encode())
     assert r.status_code == 400, r.status_code
+
+
+def test_surrogate_encoded_in_the_bytes_is_400_and_nothing_is_stored(app, redis):
+    # Python's JSON reader decodes bytes with "surrogatepass": no escape needed.
+    body = (b'{"id": "ev_raw", "type": "policy.active", "created": 1, '
+            b'"data": {"id": "pl_1", "note": "\xed\xa0\x80"}}')
+    r = _post_signed(app, body)
+    assert r.status_code == 400 and "surrogate" in r.get_json()["detail"]
+    assert not redis.keys("event:*")
+
+
+def test_non_ascii_text_and_escaped_pairs_are_accepted(app, redis):
+    doc = {"id": "ev_text", "type": "policy.active", "created": 1,
+           "data": {"id": "pl_1", "holder": "Zoë Ñúñez 김", "mood": "\U0001F600"}}
+    for body in (json.dumps(doc).encode(), json.dumps(doc, ensure_ascii=False).encode()):
+        r = _post_signed(app, body)
+        assert r.status_code in (200, 202), r.get_json()
+    assert redis.hget("event:1099policy:ev_text", "status") == b"received"
 
 
 def test_deeply_nested_json_is_400_not_500(app, redis):
