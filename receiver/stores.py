@@ -40,7 +40,8 @@ def build_queue(redis: Redis, name: str) -> Queue:
 class DirectScript:
     """One Lua script run on a connection of this thread's own, past redis-py's call layers.
 
-    The receive path is bound by Python work per Redis call (see bench/ and the README):
+    Called as `script(*keys, *args)` with `numkeys` keys first. The receive path and the
+    notice send job are bound by Python work per Redis call (see bench/ and the README):
     redis-py's pool checkout, retry wrapper, argument filtering and per-call health check cost
     as much again as packing the command. This keeps what matters of them: a script missing
     after a Redis restart is loaded again; a broken or stale connection is dropped and the
@@ -52,13 +53,14 @@ class DirectScript:
     _generation = 0  # bumped in every forked child
     _fork_hook = False
 
-    def __init__(self, redis: Redis, source: str) -> None:
+    def __init__(self, redis: Redis, source: str, numkeys: int = 1) -> None:
         if not DirectScript._fork_hook:
             os.register_at_fork(after_in_child=_forked)
             DirectScript._fork_hook = True
         self.pool = redis.connection_pool
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
+        self.numkeys = numkeys
         self._local = threading.local()
 
     def _connection(self) -> Any:
@@ -81,12 +83,12 @@ class DirectScript:
         conn.disconnect()
         self._local.generation = -1
 
-    def __call__(self, key: str, *args: Any) -> Any:
+    def __call__(self, *keys_and_args: Any) -> Any:
         for attempt in range(3):
             conn = self._connection()
             try:
                 try:
-                    self._send(conn, ("EVALSHA", self.sha, 1, key, *args))
+                    self._send(conn, ("EVALSHA", self.sha, self.numkeys, *keys_and_args))
                     return conn.read_response()
                 except NoScriptError:
                     self._send(conn, ("SCRIPT", "LOAD", self.source))

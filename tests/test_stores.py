@@ -119,3 +119,8 @@ def test_forked_child_uses_its_own_connection(script: DirectScript) -> None:
     assert script("parent-2", 1) == 1
     assert script("parent-2", 1) == 0
     assert script._connection() is parent_conn
+
+
+def test_several_keys_come_first(redis: redis_lib.Redis) -> None:
+    script = DirectScript(redis, "return {KEYS[1], KEYS[2], ARGV[1]}", numkeys=2)
+    assert script("a", "b", "c") == [b"a", b"b", b"c"]
