@@ -48,7 +48,7 @@ from rq import Queue
 
 from .deliveries import PENDING_KEY, record_key
 from .errors import PayloadError, Unavailable
-from .events import load_json
+from .events import is_text, load_json
 from .stores import text
 from .suppressions import queue_alert, suppresses, suppression_key
 
@@ -66,10 +66,6 @@ _RECORD_ID = re.compile(r"nt_[0-9a-f]{32}")
 # made a long reason without an `@` cost quadratic time (200 KB held a worker past its timeout).
 # An apostrophe is allowed in the local part (o'neil@...), so no part of such a name stays.
 _ADDRESS = re.compile(r"<?[^\s<>()\[\]\",;:@]{1,64}@[^\s<>()\[\]\"',;:@]{1,255}>?")
-# The fields an event is read by; a lone surrogate in any of them (valid JSON, invalid
-# Unicode) makes the event junk: it can be neither hashed nor stored.
-_READ_FIELDS = ("event", "notice_record", "reason", "response", "sg_message_id", "type",
-                "email", "sg_event_id")
 
 # KEYS: id dedupe key, fingerprint dedupe key, record, suppression entry, pending set
 # ARGV: rank, delivery state, event time, reason, type, now, dedupe ttl, suppress (1/0),
@@ -144,17 +140,6 @@ def mask_addresses(value: str) -> str:
     return _ADDRESS.sub("<address>", value[: REASON_CHARS * 3])[:REASON_CHARS]
 
 
-def _valid_unicode(raw: dict[str, Any]) -> bool:
-    try:
-        for name in _READ_FIELDS:
-            value = raw.get(name)
-            if isinstance(value, str):
-                value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
 
@@ -163,7 +148,7 @@ def delivery_event(raw: Any) -> DeliveryEvent | None:
     """Read one array item; None for what we do not track (engagement events, junk)."""
     if not isinstance(raw, dict) or _string(raw, "event") not in RANKS:
         return None
-    if not _valid_unicode(raw):
+    if not is_text(raw):  # a lone surrogate: the event can be neither hashed nor stored
         return None
     timestamp = raw.get("timestamp")
     if isinstance(timestamp, bool) or not isinstance(timestamp, int):

@@ -138,21 +138,27 @@ def load_json(body: bytes) -> Any:
         raise PayloadError("body is not JSON") from None
 
 
-def _check_text(body: bytes, doc: Any) -> None:
-    """Refuse unpaired UTF-16 surrogates anywhere in the document.
+def is_text(doc: Any) -> bool:
+    """Whether every string in a parsed JSON document is text.
 
-    JSON can carry one as an escape (`"\\ud800"`), and Python's JSON reader also lets through
-    a surrogate encoded in the bytes themselves. Either is valid JSON but not text: no later
-    step could store, render or send it, so such an event would be accepted with a 2xx and
-    then fail every retry. Only bodies that could hold one (an escape, or any non-ASCII byte)
-    are walked, so the common body costs a substring search and an ASCII check.
+    JSON can carry an unpaired UTF-16 surrogate as an escape (`"\\ud800"`), and Python's JSON
+    reader also lets through one encoded in the bytes themselves. Either is valid JSON but not
+    text: nothing later could hash, store, render or send it.
     """
-    if b"\\u" not in body and body.isascii():
-        return
     try:
         json.dumps(doc, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        raise PayloadError("body contains an unpaired surrogate, which is not text") from None
+        return False
+    return True
+
+
+def _check_text(body: bytes, doc: Any) -> None:
+    """Refuse a document that is not text (see `is_text`): accepted with a 2xx, it would fail
+    every processing retry. Only bodies that could hold a surrogate (an escape, or any
+    non-ASCII byte) are walked, so the common body costs a substring search and an ASCII
+    check."""
+    if (b"\\u" in body or not body.isascii()) and not is_text(doc):
+        raise PayloadError("body contains an unpaired surrogate, which is not text")
 
 
 def derived_id(etype: str, object_id: Any, created: int | None) -> str:
