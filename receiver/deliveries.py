@@ -379,21 +379,23 @@ class Deliveries:
 
     def _finish_pending(self, key: str, state: str, **fields: Any) -> None:
         """Finish a record this job read as `pending`, unless another job moved it since."""
-        args: list[Any] = ["pending", "state", state, "updated_at", time.time()]
-        for name, value in fields.items():
-            args += [name, value]
-        self._finish_if(keys=[key, PENDING_KEY], args=args)
+        self._finish_if(keys=[key, PENDING_KEY], args=["pending", *_finished(state, fields)])
 
     def _finish(self, key: str, state: str, **fields: Any) -> None:
-        args: list[Any] = ["state", state, "updated_at", time.time()]
-        for name, value in fields.items():
-            args += [name, value]
-        self._finish_script(key, PENDING_KEY, *args)
+        self._finish_script(key, PENDING_KEY, *_finished(state, fields))
 
     def get(self, rid: str) -> dict[str, str]:
         """The record as strings (empty dict when unknown)."""
         flat = self._read(record_key(rid))
         return {text(k): text(v) for k, v in zip(flat[::2], flat[1::2], strict=True)}
+
+
+def _finished(state: str, fields: dict[str, Any]) -> list[Any]:
+    """HSET's field/value list for a record's final state, stamped now."""
+    out: list[Any] = ["state", state, "updated_at", time.time()]
+    for name, value in fields.items():
+        out += [name, value]
+    return out
 
 
 def _context(rec: dict[str, str], link: Any = None, now: float | None = None) -> dict[str, Any]:
