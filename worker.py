@@ -1,8 +1,8 @@
 """The worker process: RQ jobs (events, notices), RQ's scheduler, and the sweeper.
 
 `python -u worker.py` reads every setting from the environment. It uses RQ's SimpleWorker,
-which runs jobs in-process instead of forking per job (3x the throughput here; see
-docs/perf-baselines.md), so templates and the HTTP client are built once.
+which runs tasks in-process instead of forking per task (3x the throughput here; see the
+README's Speed section), so templates and the HTTP client are built once.
 """
 
 from __future__ import annotations
@@ -13,14 +13,15 @@ import threading
 
 from rq import SimpleWorker
 
-from receiver import runtime
 from receiver.config import load_config
-from receiver.sweeper import sweep
+from receiver.pipeline import tasks
+from receiver.pipeline.runtime import Runtime, build
+from receiver.pipeline.sweeper import sweep
 
 SWEEP_INTERVAL_SECONDS = 30.0
 
 
-def _sweep_forever(rt: runtime.Runtime, stop: threading.Event, interval: float) -> None:
+def _sweep_forever(rt: Runtime, stop: threading.Event, interval: float) -> None:
     log = logging.getLogger("receiver.sweeper")
     while not stop.wait(interval):
         try:
@@ -41,8 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     # The HTTP client logs the API key and the payload at DEBUG; never let it.
     logging.getLogger("python_http_client").setLevel(logging.WARNING)
 
-    rt = runtime.build(load_config())
-    runtime.install(rt)
+    rt = build(load_config())
+    tasks.install(rt)
     stop = threading.Event()
     sweeper = threading.Thread(
         target=_sweep_forever, args=(rt, stop, args.sweep_interval), daemon=True

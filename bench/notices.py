@@ -4,9 +4,9 @@
     `python worker.py --burst` processes: the service's own worker (RQ SimpleWorker, its
     runtime, sweeper thread and scheduler), so the baseline is RQ's per-job cost in exactly
     the process that sends notices.
-(b) Notices: M `payment_confirmation` records created with `Deliveries.create` (one Lua call
+(b) Notices: M `payment_confirmation` records created with `NoticeRecords.create` (one Lua call
     each), drained by the same two workers, each sending through the real `SendGridMailer`
-    to the SendGrid test server started standalone (`tests/sendgrid_server.py`).
+    to the SendGrid stand-in started standalone (`tests/sendgrid_server.py`).
     jobs/s = finished jobs / (last ended_at - first started_at), as in the baselines doc, so
     worker start-up is excluded; the ratio notices/no-op is the figure to track.
 (c) End to end: the bench app under gunicorn plus two long-running workers; K signed
@@ -21,7 +21,6 @@ stand-in is recorded so that a low ratio can be attributed.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import resource
 import statistics
@@ -34,9 +33,11 @@ from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 from rq.utils import utcparse
 
-from receiver.deliveries import Contact, Deliveries, record_id
-from receiver.samples import SAMPLE_CONTEXTS
-from receiver.stores import build_queue
+from receiver.clock import system_clock
+from receiver.delivery.records import NoticeRecords, record_id
+from receiver.delivery.samples import SAMPLE_CONTEXTS
+from receiver.notices.contacts import Contact
+from receiver.store.connection import build_queue
 
 from . import app as bench_app
 from .load import charge_events, paced, percentile
@@ -193,22 +194,18 @@ def enqueue_noops(r: redis_lib.Redis, m: int) -> float:
 
 
 def _contact(email: str, i: int) -> Contact:
-    """A Contact for recipient i, for either shape of the class (name, or first/last name)."""
-    names = {f.name for f in dataclasses.fields(Contact)}
-    if "first_name" in names:
-        return Contact(email=email, first_name="Contractor", last_name=str(i))  # type: ignore[call-arg]
-    return Contact(email=email, name=f"Contractor {i}")  # type: ignore[call-arg]
+    return Contact(email=email, first_name="Contractor", last_name=str(i))
 
 
 def create_notices(r: redis_lib.Redis, m: int) -> float:
-    deliveries = Deliveries(r, build_queue(r, NOTICE_QUEUE), 30)
+    notices = NoticeRecords(r, build_queue(r, NOTICE_QUEUE), 30, system_clock)
     base = SAMPLE_CONTEXTS["payment_confirmation"]
     t0 = time.monotonic()
     for i in range(m):
         context = copy.deepcopy(base)
         email = f"c{i}@example.com"
         context["recipient"]["email"] = email
-        created = deliveries.create(
+        created = notices.create(
             "payment_confirmation",
             f"charge:in_{i}",
             f"contractor:cn_{i}",

@@ -45,7 +45,7 @@ import redis as redis_lib  # noqa: E402
 from bench import notices, receive  # noqa: E402
 from bench.load import ensure_wrk  # noqa: E402
 from bench.procs import Group  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
+from receiver.store.embedded import RedisServer  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 PROFILE = ROOT / "bench" / "results" / "profile-receive.txt"

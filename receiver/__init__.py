@@ -10,16 +10,19 @@ from typing import Any
 
 from flask import Flask
 
+from .clock import Clock, system_clock
 from .config import load_config
-from .delivery_events import DeliveryEvents
+from .delivery.sendgrid_events import SendGridEvents
 from .errors import register_error_handlers
-from .inbox import Inbox
-from .stores import build_queue, build_redis
-from .verify import SendGridEventVerifier, StandardWebhooksVerifier, TV1Verifier
+from .ingest.inbox import Inbox
+from .ingest.verify import SendGridEventVerifier, StandardWebhooksVerifier, TV1Verifier
+from .store.connection import build_queue, build_redis
+from .views import coverage_api, coverage_page, health, sendgrid_events, webhooks
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the Flask app: config from the environment (then `test_config`), Redis, routes."""
+def create_app(test_config: Mapping[str, Any] | None = None, clock: Clock = system_clock) -> Flask:
+    """Build the Flask app: config from the environment (then `test_config`), Redis, routes;
+    every view reads the time from `clock`."""
     cfg = load_config(test_config)
     app = Flask(__name__)
     app.config["RECEIVER"] = cfg
@@ -27,6 +30,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     redis = build_redis(cfg.REDIS_URL)
     queue = build_queue(redis, cfg.QUEUE_NAME)
     app.extensions["redis"] = redis
+    app.extensions["clock"] = clock
     app.extensions["inbox"] = Inbox(
         redis, queue, cfg.EVENT_RETENTION_DAYS, cfg.TEN99POLICY_SIGNATURE_HEADER
     )
@@ -44,10 +48,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.extensions["sendgrid_verifier"] = SendGridEventVerifier(
             cfg.SENDGRID_WEBHOOK_PUBLIC_KEY, cfg.WEBHOOK_TOLERANCE_SECONDS
         )
-    app.extensions["delivery_events"] = DeliveryEvents(redis, queue)
-
-    from .views import coverage_api, coverage_page, health, sendgrid_events, webhooks
-
+    app.extensions["sendgrid_events"] = SendGridEvents(redis, queue)
     for view in (webhooks, sendgrid_events, health, coverage_api, coverage_page):
         app.register_blueprint(view.bp)
     register_error_handlers(app)

@@ -1,61 +1,11 @@
-"""One alert to the organization rep per suppressed contractor address, so a person fixes it.
+"""Old home of the rep address-alert task, kept so jobs queued before the move still run.
 
-Queued when a contractor's address goes on the suppression list (a bounce, drop or spam report
-for one of their notices) and again whenever a notice to it is held back; the alert is an
-ordinary notice record (`address_suppressed_rep`) whose identity is (contractor, hash of the
-address, rep), so however often it is queued the rep gets it once. A corrected address that
-fails too is a new address, hence a new alert.
-
-The rep is the job's PO contact (`custom_metadata.po_contact_email`, as remembered from the
-events that embedded the job), else ORG_REP_EMAILS: `Jobs.reps`, as for every other rep
-notice. Alerts go to reps only; a rep address on the list gets its notices held back with no
-further alert (there is nobody else to tell, and it would loop).
-
-The bad address is in the email body (the rep needs it) but never in SendGrid's categories or
-custom args, which only carry the notice id and the opaque record id.
+Alert jobs queued by the previous release name `receiver.address_alerts.alert_job`. Remove
+after one release (the new path is `receiver.pipeline.tasks.alert_rep`).
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from .pipeline.tasks import alert_rep as alert_job
 
-from .deliveries import Contact
-from .suppressions import Suppressions, address_hash
-
-ALERT_NOTICE = "address_suppressed_rep"
-
-
-def alert_rep(rt: Any, rid: str) -> int:
-    """Create the alert record(s) for contractor notice `rid`; return how many were new."""
-    rec = rt.deliveries.get(rid)
-    if not rec.get("recipient", "").startswith("contractor:") or not rec.get("to_email"):
-        return 0
-    entry = Suppressions(rt.redis).get(rec["to_email"])
-    if entry is None:  # lifted since the alert was queued
-        return 0
-    contractor_id = rec["recipient"].partition(":")[2]
-    stored = json.loads(rec.get("context") or "{}")
-    job = stored.get("job") if isinstance(stored.get("job"), dict) else {}
-    context = {
-        "contractor": {"id": contractor_id, "first_name": rec.get("first_name", ""),
-                       "last_name": rec.get("last_name", "")},
-        "job": {"id": job.get("id") or "", "name": job.get("name")},
-        "coverage_url": None,
-        "address": rec["to_email"],
-        "reason": entry.reason,
-        "suppressed_at": entry.at,
-    }
-    cause = f"address:{contractor_id}:{address_hash(rec['to_email'])[:16]}"
-    created = 0
-    for rep in rt.jobs.reps(context["job"]["id"], rt.cfg.ORG_REP_EMAILS) or [""]:
-        created += rt.deliveries.create(ALERT_NOTICE, cause, f"rep:{rep.lower() or 'none'}",
-                                        Contact(email=rep), context)
-    return created
-
-
-def alert_job(rid: str) -> int:
-    """RQ entry point (queued by suppressions.queue_alert)."""
-    from .runtime import current
-
-    return alert_rep(current(), rid)
+__all__ = ["alert_job"]

@@ -13,20 +13,24 @@ from pathlib import Path
 import click
 
 from .config import Config
-from .emails import NOTICES, EmailRenderer
-from .runtime import TEMPLATES_DIR
-from .samples import SAMPLE_CONTEXTS
+from .delivery.emails import EMAIL_TEMPLATES, NOTICES, EmailRenderer
+from .delivery.samples import SAMPLE_CONTEXTS
 
 
 @click.command("preview")
 @click.argument("notice", type=click.Choice(NOTICES))
-@click.option("--out", "out_dir", default="var/preview", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for NOTICE.html, NOTICE.txt and NOTICE.subject.txt.")
+@click.option(
+    "--out",
+    "out_dir",
+    default="var/preview",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for NOTICE.html, NOTICE.txt and NOTICE.subject.txt.",
+)
 def preview(notice: str, out_dir: Path) -> None:
     """Render NOTICE with sample data to HTML and text files."""
     renderer = EmailRenderer(
-        TEMPLATES_DIR,
+        EMAIL_TEMPLATES,
         brand_name=os.environ.get("BRAND_NAME", Config.BRAND_NAME),
         support_email=os.environ.get("SUPPORT_EMAIL", Config.SUPPORT_EMAIL),
     )

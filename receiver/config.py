@@ -11,11 +11,11 @@ import base64
 import binascii
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from .errors import ConfigError
-from .verify import sendgrid_public_key
+from .ingest.verify import sendgrid_public_key
 
 SENDGRID_DEFAULT_HOST = "https://api.sendgrid.com"
 
@@ -57,7 +57,6 @@ class Config:
     SECRET_KEY: str | None = None
     PUBLIC_BASE_URL: str | None = None
     COVERAGE_LINK_MAX_AGE_DAYS: int = 30
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 _INT = {
@@ -75,10 +74,16 @@ _FLOAT = {
     "SENDGRID_RETRY_BASE_SECONDS",
     "TEN99POLICY_API_TIMEOUT_SECONDS",
 }
-_LISTS = {"TEN99POLICY_WEBHOOK_SECRETS", "PLATFORM_WEBHOOK_SECRETS", "ORG_REP_EMAILS",
-          "API_TOKENS"}
-_OPTIONAL = {"SENDGRID_API_KEY", "TEN99POLICY_API_KEY", "SENDGRID_WEBHOOK_PUBLIC_KEY",
-             "PLATFORM_CALLBACK_URL", "PLATFORM_CALLBACK_SECRET", "SECRET_KEY", "PUBLIC_BASE_URL"}
+_LISTS = {"TEN99POLICY_WEBHOOK_SECRETS", "PLATFORM_WEBHOOK_SECRETS", "ORG_REP_EMAILS", "API_TOKENS"}
+_OPTIONAL = {
+    "SENDGRID_API_KEY",
+    "TEN99POLICY_API_KEY",
+    "SENDGRID_WEBHOOK_PUBLIC_KEY",
+    "PLATFORM_CALLBACK_URL",
+    "PLATFORM_CALLBACK_SECRET",
+    "SECRET_KEY",
+    "PUBLIC_BASE_URL",
+}
 _BOOL = {"ORG_WITHHOLD_PREMIUM"}
 REQUIRED = ("TEN99POLICY_WEBHOOK_SECRETS", "PLATFORM_WEBHOOK_SECRETS")
 
@@ -192,19 +197,20 @@ def load_config(
     """Read defaults, then the environment, then `overrides` (tests), into a checked Config."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    known = {f.name for f in fields(Config)} - {"extra"}
+    known = {f.name for f in fields(Config)}
     for name in known:
         if name in env:
             values[name] = _parse(name, env[name])
     for name, raw in (overrides or {}).items():
-        if name in known:
-            values[name] = _parse(name, raw)
-        else:
-            extra[name] = raw
-    cfg = replace(Config(), **values, extra=extra)
+        if name not in known:  # a typo in a test or an embedding app must not pass silently
+            raise ConfigError(name, "is not a setting")
+        values[name] = _parse(name, raw)
+    cfg = replace(Config(), **values)
     # The sendgrid client builds "<host>/v3/..."; a trailing slash would make "//v3".
-    cfg = replace(cfg, SENDGRID_API_HOST=cfg.SENDGRID_API_HOST.rstrip("/"),
-                  TEN99POLICY_API_BASE=cfg.TEN99POLICY_API_BASE.rstrip("/"))
+    cfg = replace(
+        cfg,
+        SENDGRID_API_HOST=cfg.SENDGRID_API_HOST.rstrip("/"),
+        TEN99POLICY_API_BASE=cfg.TEN99POLICY_API_BASE.rstrip("/"),
+    )
     _validate(cfg)
     return cfg

@@ -1,94 +1,12 @@
-"""`coverage.updated` to the platform: one Standard Webhooks delivery per coverage change.
+"""Old home of the coverage push task, kept so jobs queued before the move still run.
 
-The store queues `deliver` inside the transaction that records a change (coverage_store.py),
-with the body already built, so a re-run of the job sends the same bytes. The `webhook-id` is
-a hash of the contractor's new current state: states never repeat (each carries the newest
-event per object), so one change is one id, however often the job runs; the platform can
-de-duplicate on it as Standard Webhooks intends. Each attempt is signed afresh (the timestamp
-must be recent), with the `standardwebhooks` package. Any answer other than 2xx, a redirect
-included, or a network error fails the job, and RQ retries it with backoff (`RETRY`), then
-keeps it in the failed registry.
+Push jobs (retried for hours) queued by the previous release name
+`receiver.coverage_push.deliver`. Remove after one release (the new path is
+`receiver.pipeline.tasks.push_coverage`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
-from datetime import UTC, datetime
-from typing import Any
+from .pipeline.tasks import push_coverage as deliver
 
-import requests
-from rq import Retry
-from standardwebhooks import Webhook
-
-from . import coverage
-
-DELIVER_JOB = "receiver.coverage_push.deliver"
-EVENT_TYPE = "coverage.updated"
-TIMEOUT_SECONDS = 10
-RETRY = Retry(max=8, interval=[10, 30, 120, 600, 1800, 3600, 7200, 14400])
-
-
-class CallbackFailed(Exception):
-    """The platform did not accept a delivery; the message names the status, not the body."""
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def webhook_id(doc: dict[str, Any]) -> str:
-    """The delivery id of the change that produced `doc` (no '.', as the scheme requires).
-
-    It hashes the state together with which event gave each field (`_as_of`), so a field that
-    goes X -> Y -> X (a late event filling it back) is a new change with a new id, while a
-    re-run of the same job hashes the same document to the same id.
-    """
-    internal = {k: v for k, v in doc.items() if k != "history"}
-    state = _canonical({"contractor": doc["contractor"], "state": internal})
-    return "cov_" + hashlib.sha256(state.encode()).hexdigest()[:32]
-
-
-def announcement(doc: dict[str, Any], now: int) -> tuple[str, str]:
-    """The webhook id and JSON body announcing `doc`'s current state."""
-    body = {
-        "type": EVENT_TYPE,
-        "timestamp": datetime.fromtimestamp(now, tz=UTC).isoformat().replace("+00:00", "Z"),
-        "data": {**coverage.current(doc), "covered_now": coverage.covered_now(doc, now)},
-    }
-    return webhook_id(doc), _canonical(body)
-
-
-def send(url: str, secret: str, msg_id: str, body: str, now: float,
-         timeout: float = TIMEOUT_SECONDS) -> int:
-    """POST one signed delivery; return the status, or raise CallbackFailed."""
-    when = datetime.fromtimestamp(int(now), tz=UTC)
-    headers = {
-        "content-type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(now)),
-        "webhook-signature": Webhook(secret).sign(msg_id, when, body),
-    }
-    try:
-        response = requests.post(url, data=body.encode(), headers=headers, timeout=timeout,
-                                 allow_redirects=False)
-    except requests.RequestException as exc:
-        raise CallbackFailed(f"{type(exc).__name__} posting {EVENT_TYPE}") from None
-    if not 200 <= response.status_code < 300:
-        raise CallbackFailed(f"platform answered {response.status_code} to {EVENT_TYPE}")
-    return response.status_code
-
-
-def deliver(msg_id: str, body: str) -> str:
-    """RQ entry point: deliver one queued change to PLATFORM_CALLBACK_URL."""
-    from .runtime import current
-
-    rt = current()
-    cfg = rt.cfg
-    if not cfg.PLATFORM_CALLBACK_URL or not cfg.PLATFORM_CALLBACK_SECRET:
-        return "skipped"  # the callback was switched off after the change was queued
-    # Signed with the real time: the receiver checks it against its own clock.
-    status = send(cfg.PLATFORM_CALLBACK_URL, cfg.PLATFORM_CALLBACK_SECRET, msg_id, body,
-                  time.time())
-    return f"delivered {status}"
+__all__ = ["deliver"]

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 sys.path.insert(0, str(ROOT))
 
-from tests.redis_server import RedisServer  # noqa: E402  (shared with the test suite)
+from receiver.store.embedded import RedisServer  # noqa: E402  (shared with the test suite)
 
 
 def dev_secrets() -> dict[str, str]:
@@ -70,13 +70,18 @@ def main() -> None:
     procs = [
         subprocess.Popen(
             [str(bin_dir / "gunicorn"), "receiver:create_app()", "--bind", f"127.0.0.1:{port}"],
-            cwd=ROOT, env=env, start_new_session=True,
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
         ),
-        subprocess.Popen([sys.executable, "-u", "worker.py"], cwd=ROOT, env=env,
-                         start_new_session=True),
+        subprocess.Popen(
+            [sys.executable, "-u", "worker.py"], cwd=ROOT, env=env, start_new_session=True
+        ),
     ]
-    mail = "SendGrid at " + env["SENDGRID_API_HOST"] if env.get("SENDGRID_API_KEY") else (
-        f"written to {env['OUTBOX_DIR']}/*.eml"
+    mail = (
+        "SendGrid at " + env["SENDGRID_API_HOST"]
+        if env.get("SENDGRID_API_KEY")
+        else (f"written to {env['OUTBOX_DIR']}/*.eml")
     )
     print(
         f"\n  webhooks  http://127.0.0.1:{port}/webhooks/1099policy  and  /webhooks/platform\n"

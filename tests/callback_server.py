@@ -51,8 +51,12 @@ class CallbackServer:
         except Exception:
             payload, verified = None, False
         with self.lock:
-            attempt = {"id": headers.get("webhook-id"), "verified": verified,
-                       "body": json.loads(body) if verified else None, "raw": body}
+            attempt = {
+                "id": headers.get("webhook-id"),
+                "verified": verified,
+                "body": json.loads(body) if verified else None,
+                "raw": body,
+            }
             self.attempts.append(attempt)
             if not verified:
                 return 401

@@ -10,7 +10,11 @@ import pytest
 import redis as redis_lib
 
 from receiver import create_app
-from tests.redis_server import RedisServer
+from receiver.config import load_config
+from receiver.pipeline import tasks
+from receiver.pipeline.runtime import Runtime, build
+from receiver.store.embedded import RedisServer
+from tests.clocks import TestClock
 from tests.signing import PLATFORM_SECRET, TEN99_SECRET, body_of, sw_headers, tv1_header
 
 
@@ -41,8 +45,14 @@ def config(redis_server: RedisServer, tmp_path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(config: dict[str, Any], redis: redis_lib.Redis) -> Any:
-    app = create_app(config)
+def test_clock() -> TestClock:
+    """The one clock of a test: the app and the runtime both read it."""
+    return TestClock()
+
+
+@pytest.fixture
+def app(config: dict[str, Any], redis: redis_lib.Redis, test_clock: TestClock) -> Any:
+    app = create_app(config, clock=test_clock)
     app.config["TESTING"] = True
     return app
 
@@ -53,26 +63,30 @@ def client(app: Any) -> Any:
 
 
 class Sender:
-    """Posts signed deliveries to the app, as 1099Policy and the platform would."""
+    """Posts signed deliveries to the app, as 1099Policy and the platform would, signed at the
+    test clock's time unless a test says otherwise."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, clock: TestClock) -> None:
         self.client = client
+        self.clock = clock
 
     def ten99(self, event: dict[str, Any] | bytes, **kw: Any) -> Any:
         body = body_of(event)
+        kw.setdefault("t", int(self.clock()))
         headers = {"Ten99Policy-Signature": tv1_header(body, **kw)}
         return self.client.post("/webhooks/1099policy", data=body, headers=headers)
 
     def platform(self, event: dict[str, Any] | bytes, msg_id: str, **kw: Any) -> Any:
         body = body_of(event)
+        kw.setdefault("t", int(self.clock()))
         return self.client.post(
             "/webhooks/platform", data=body, headers=sw_headers(body, msg_id, **kw)
         )
 
 
 @pytest.fixture
-def send(client: Any) -> Sender:
-    return Sender(client)
+def send(client: Any, test_clock: TestClock) -> Sender:
+    return Sender(client, test_clock)
 
 
 @pytest.fixture
@@ -111,15 +125,14 @@ def sendgrid(sendgrid_server: Any, config: dict[str, Any]) -> Any:
 
 
 @pytest.fixture
-def rt(config: dict[str, Any], redis: redis_lib.Redis, sendgrid: Any) -> Iterator[Any]:
-    """The worker runtime, installed for in-process jobs."""
-    from receiver import runtime
-    from receiver.config import load_config
-
-    built = runtime.build(load_config(config))
-    runtime.install(built)
+def rt(
+    config: dict[str, Any], redis: redis_lib.Redis, sendgrid: Any, test_clock: TestClock
+) -> Iterator[Runtime]:
+    """The worker runtime on the test's clock, installed for in-process tasks."""
+    built = build(load_config(config), clock=test_clock)
+    tasks.install(built)
     yield built
-    runtime.install(None)
+    tasks.install(None)
 
 
 @pytest.fixture
@@ -135,10 +148,6 @@ def drain(rt: Any) -> Any:
 
 
 @pytest.fixture
-def clock(rt: Any) -> dict[str, float]:
-    """The runtime's clock, fixed at the real 'now' and moved by the test (no sleeping)."""
-    import time
-
-    state = {"now": float(int(time.time()))}
-    rt.clock = lambda: state["now"]
-    return state
+def clock(test_clock: TestClock) -> TestClock:
+    """The test's clock, frozen at this second and moved by the test (no sleeping)."""
+    return test_clock.freeze()

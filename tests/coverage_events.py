@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from receiver import events
+from receiver.ingest import events
 
 T0 = 1_700_000_000
 DAY = 86400
 
 
-def envelope(etype: str, obj: dict[str, Any], created: int, event_id: str | None,
-             shape: str = "A") -> dict[str, Any]:
+def envelope(
+    etype: str, obj: dict[str, Any], created: int, event_id: str | None, shape: str = "A"
+) -> dict[str, Any]:
     """Shape A: `data` is the object; B: `data.object`; C: no top-level id."""
     data: dict[str, Any] = {"object": obj} if shape == "B" else obj
     env: dict[str, Any] = {"type": etype, "created": created, "data": data}
@@ -27,15 +28,24 @@ def envelope(etype: str, obj: dict[str, Any], created: int, event_id: str | None
     return env
 
 
-def event(etype: str, obj: dict[str, Any], created: int, event_id: str | None = None,
-          shape: str = "A") -> events.Event:
+def event(
+    etype: str, obj: dict[str, Any], created: int, event_id: str | None = None, shape: str = "A"
+) -> events.Event:
     env = envelope(etype, obj, created, event_id or f"ev_{etype}_{created}", shape)
     return events.parse(json.dumps(env).encode(), "1099policy")
 
 
-def session(etype: str, created: int, *, contractor: str | None = "cn_1", sid: str = "ias_1",
-            quote: str = "qt_1", policy: str | None = "pl_1", job: str = "jb_1",
-            **extra: Any) -> dict[str, Any]:
+def session(
+    etype: str,
+    created: int,
+    *,
+    contractor: str | None = "cn_1",
+    sid: str = "ias_1",
+    quote: str = "qt_1",
+    policy: str | None = "pl_1",
+    job: str = "jb_1",
+    **extra: Any,
+) -> dict[str, Any]:
     obj: dict[str, Any] = {"id": sid, "quote": quote, "job": job, **extra}
     if contractor:
         obj["contractor"] = contractor
@@ -44,13 +54,27 @@ def session(etype: str, created: int, *, contractor: str | None = "cn_1", sid: s
     return envelope(etype, obj, created, f"ev_{etype}_{sid}_{created}")
 
 
-def policy(etype: str, created: int, *, pid: str = "pl_1", quote: str = "qt_1",
-           shape: str = "A", **extra: Any) -> dict[str, Any]:
-    obj = {"id": pid, "quote": quote, "effective_date": T0, "expiration_date": T0 + 30 * DAY,
-           "certificates": {"gl_coi_pdf_url": f"https://storage.googleapis.com/bound-policies/"
-                                              f"{pid}-gl.pdf",
-                            "wc_coi_pdf_url": f"/bound-policies/prod/{pid}-wc.pdf"},
-           "created": created, **extra}
+def policy(
+    etype: str,
+    created: int,
+    *,
+    pid: str = "pl_1",
+    quote: str = "qt_1",
+    shape: str = "A",
+    **extra: Any,
+) -> dict[str, Any]:
+    obj = {
+        "id": pid,
+        "quote": quote,
+        "effective_date": T0,
+        "expiration_date": T0 + 30 * DAY,
+        "certificates": {
+            "gl_coi_pdf_url": f"https://storage.googleapis.com/bound-policies/{pid}-gl.pdf",
+            "wc_coi_pdf_url": f"/bound-policies/prod/{pid}-wc.pdf",
+        },
+        "created": created,
+        **extra,
+    }
     if shape == "C":
         obj.pop("status", None)
         obj["is_active"] = etype != "policy.cancelled"
@@ -59,29 +83,51 @@ def policy(etype: str, created: int, *, pid: str = "pl_1", quote: str = "qt_1",
     return envelope(etype, obj, created, f"ev_{etype}_{pid}_{created}", shape)
 
 
-def assignment(etype: str, created: int, *, aid: str = "an_1", contractor: str = "cn_1",
-               job: str = "jb_2", **extra: Any) -> dict[str, Any]:
-    obj = {"id": aid, "contractor": contractor, "job": job, "policy": "pl_1",
-           "coverage_type": ["general", "workers-comp"], "bind": True,
-           "effective_date": T0 + 2 * DAY, "end_date": T0 + 12 * DAY,
-           "certificates": {"gl_coi_pdf_url": f"https://example.com/{aid}-gl.pdf"}, **extra}
+def assignment(
+    etype: str,
+    created: int,
+    *,
+    aid: str = "an_1",
+    contractor: str = "cn_1",
+    job: str = "jb_2",
+    **extra: Any,
+) -> dict[str, Any]:
+    obj = {
+        "id": aid,
+        "contractor": contractor,
+        "job": job,
+        "policy": "pl_1",
+        "coverage_type": ["general", "workers-comp"],
+        "bind": True,
+        "effective_date": T0 + 2 * DAY,
+        "end_date": T0 + 12 * DAY,
+        "certificates": {"gl_coi_pdf_url": f"https://example.com/{aid}-gl.pdf"},
+        **extra,
+    }
     if etype == "assignment.cancelled":
         obj.update(cancelled=True, cancellation_date=created, cancellation_reason="client_request")
     return envelope(etype, obj, created, f"ev_{etype}_{aid}_{created}")
 
 
-def certificate(status: str, created: int, *, cid: str = "ci_1", contractor: str = "cn_1",
-                shape: str = "B") -> dict[str, Any]:
+def certificate(
+    status: str, created: int, *, cid: str = "ci_1", contractor: str = "cn_1", shape: str = "B"
+) -> dict[str, Any]:
     obj = {"id": cid, "contractor": contractor, "status": status, "created": created}
     if shape != "B":  # the full object; shape B is the guide's abbreviated one
         obj.update(filename="my-coi.pdf", pdf_url=f"https://example.com/{cid}.pdf")
     return envelope(f"certificate.{status}", obj, created, f"ev_cert_{cid}_{created}", shape)
 
 
-def charge(result: str, created: int, *, invoice: str = "in_1", contractor: str = "cn_1",
-           job: str = "jb_2") -> dict[str, Any]:
-    obj = {"id": invoice, "object": "invoice", "contractor": contractor, "job": job,
-           "premium_due": 4325}
+def charge(
+    result: str, created: int, *, invoice: str = "in_1", contractor: str = "cn_1", job: str = "jb_2"
+) -> dict[str, Any]:
+    obj = {
+        "id": invoice,
+        "object": "invoice",
+        "contractor": contractor,
+        "job": job,
+        "premium_due": 4325,
+    }
     return envelope(f"invoice.charge_card_{result}", obj, created, f"ev_charge_{invoice}_{created}")
 
 

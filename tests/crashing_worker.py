@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from receiver import deliveries, emails
+from receiver.delivery import emails, records
 
 
 def _die() -> None:
@@ -25,14 +25,14 @@ def main() -> None:
     if point == "render":
         emails.EmailRenderer.render = lambda self, notice, context: _die()  # type: ignore
     elif point == "sent":
-        original = deliveries.Deliveries._finish
+        original = records.NoticeRecords.finish
 
-        def finish_then_die(self, key, state, **fields):  # type: ignore[no-untyped-def]
+        def finish_then_die(self, rid, state, **fields):  # type: ignore[no-untyped-def]
             if state == "accepted":
                 _die()
-            return original(self, key, state, **fields)
+            return original(self, rid, state, **fields)
 
-        deliveries.Deliveries._finish = finish_then_die  # type: ignore[method-assign]
+        records.NoticeRecords.finish = finish_then_die  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown crash point {point}")
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

@@ -7,15 +7,28 @@ from typing import Any
 
 
 def charge_succeeded(invoice: str = "in_1", contractor: Any = None, **extra: Any) -> dict:
-    person = contractor if contractor is not None else {
-        "id": "cn_1", "email": "maya@example.com", "first_name": "Maya", "last_name": "Thompson",
-    }
+    person = (
+        contractor
+        if contractor is not None
+        else {
+            "id": "cn_1",
+            "email": "maya@example.com",
+            "first_name": "Maya",
+            "last_name": "Thompson",
+        }
+    )
     return {
         "id": f"ev_paid_{invoice}",
         "type": "invoice.charge_card_succeeded",
         "created": int(time.time()),
-        "data": {"id": invoice, "object": "invoice", "premium_due": 4325, "job": "jb_1",
-                 "contractor": person, **extra},
+        "data": {
+            "id": invoice,
+            "object": "invoice",
+            "premium_due": 4325,
+            "job": "jb_1",
+            "contractor": person,
+            **extra,
+        },
     }
 
 
@@ -28,26 +41,58 @@ def daytime_zone(now: float | None = None) -> str:
     return "Etc/UTC" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
 
 
-MAYA = {"id": "cn_1", "email": "maya@example.com", "first_name": "Maya",
-        "last_name": "Thompson", "timezone": daytime_zone()}
-JOB = {"id": "jb_1", "name": "Deck repair",
-       "custom_metadata": {"po_contact_email": "rep@agency.example"}}
+MAYA = {
+    "id": "cn_1",
+    "email": "maya@example.com",
+    "first_name": "Maya",
+    "last_name": "Thompson",
+    "timezone": daytime_zone(),
+}
+JOB = {
+    "id": "jb_1",
+    "name": "Deck repair",
+    "custom_metadata": {"po_contact_email": "rep@agency.example"},
+}
 
 
 def platform_event(etype: str, obj: dict, created: int | None = None) -> dict:
-    return {"type": etype, "created": int(time.time()) if created is None else created,
-            "data": obj}
+    return {"type": etype, "created": int(time.time()) if created is None else created, "data": obj}
 
 
 def assignment_created(premium: int = 1200, withhold: bool = False, **extra: Any) -> dict:
-    return platform_event("assignment.created", {
-        "id": "an_1", "contractor": MAYA, "job": JOB, "premium_due": premium,
-        "withhold_premium": withhold, "charge_at": int(time.time()) + 86400, **extra})
+    return platform_event(
+        "assignment.created",
+        {
+            "id": "an_1",
+            "contractor": MAYA,
+            "job": JOB,
+            "premium_due": premium,
+            "withhold_premium": withhold,
+            "charge_at": int(time.time()) + 86400,
+            **extra,
+        },
+    )
 
 
-def invoice(etype: str, premium: int, created: int, invoice_id: str = "in_1",
-            withhold: bool = False, contractor: Any = None, **extra: Any) -> dict:
-    return platform_event(etype, {
-        "id": invoice_id, "contractor": MAYA if contractor is None else contractor,
-        "job": JOB, "premium_due": premium, "withhold_premium": withhold,
-        "charge_at": created + 3600, **extra}, created=created)
+def invoice(
+    etype: str,
+    premium: int,
+    created: int,
+    invoice_id: str = "in_1",
+    withhold: bool = False,
+    contractor: Any = None,
+    **extra: Any,
+) -> dict:
+    return platform_event(
+        etype,
+        {
+            "id": invoice_id,
+            "contractor": MAYA if contractor is None else contractor,
+            "job": JOB,
+            "premium_due": premium,
+            "withhold_premium": withhold,
+            "charge_at": created + 3600,
+            **extra,
+        },
+        created=created,
+    )

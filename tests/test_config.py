@@ -57,8 +57,9 @@ def test_bad_setting_names_itself(name, value):
 
 def test_worker_refuses_to_start_without_secrets():
     env = {"PATH": "/usr/bin:/bin", "REDIS_URL": "redis://127.0.0.1:1/0"}
-    proc = subprocess.run([sys.executable, "worker.py", "--burst"], env=env, capture_output=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "worker.py", "--burst"], env=env, capture_output=True, timeout=60
+    )
     assert proc.returncode != 0
     assert b"TEN99POLICY_WEBHOOK_SECRETS" in proc.stderr
     assert b"whsec_" not in proc.stderr

@@ -22,7 +22,8 @@ import redis as redis_lib
 import ten99policy  # type: ignore[import-untyped]
 from ten99policy import util as t9_util  # type: ignore[import-untyped]
 
-from receiver.contacts import NEGATIVE_SECONDS, Contacts, Person, person_from
+from receiver.notices.contacts import NEGATIVE_SECONDS, Contact, Contacts, contact_from
+from receiver.store import keys
 from tests.ten99policy_server import Ten99PolicyServer
 
 KEY = "t9sk_test_0b3f1c2e-contacts"
@@ -36,7 +37,7 @@ MAYA: dict[str, Any] = {
 }
 
 
-def person(created_tag: str = "", **over: Any) -> Person:
+def person(created_tag: str = "", **over: Any) -> Contact:
     fields: dict[str, Any] = {
         "id": "cn_1",
         "email": f"maya{created_tag}@example.com",
@@ -46,7 +47,7 @@ def person(created_tag: str = "", **over: Any) -> Person:
         "withhold_premium": None,
     }
     fields.update(over)
-    return Person(**fields)
+    return Contact(**fields)
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +107,7 @@ def test_a_field_missing_from_the_newest_event_keeps_its_newest_known_value(
     )
     for order in ([(platform, 100), (embedded, 200)], [(embedded, 200), (platform, 100)]):
         contacts = make()
-        contacts.redis.delete(Contacts.key("cn_1"))
+        contacts.redis.delete(keys.contractor("cn_1"))
         results = [contacts.remember(p, created) for p, created in order]
         assert all(results)  # each contributed a field
         assert contacts.stored("cn_1") == expected
@@ -153,7 +154,7 @@ def test_remember_needs_an_id(make: ContactsFactory) -> None:
 
 
 def test_person_from_reads_defensively() -> None:
-    p = person_from(
+    p = contact_from(
         {
             "id": "cn_9",
             "email": "  joe@example.com ",
@@ -164,10 +165,17 @@ def test_person_from_reads_defensively() -> None:
             "phone": "415-474-9088",
         }
     )
-    assert p == Person("cn_9", "joe@example.com", "Joe", "", None, None)
+    assert p == Contact(
+        id="cn_9",
+        email="joe@example.com",
+        first_name="Joe",
+        last_name="",
+        timezone=None,
+        withhold_premium=None,
+    )
     assert p.name == "Joe"
-    assert person_from({"id": "cn_9", "email": {"x": 1}, "withhold_premium": True}) == Person(
-        "cn_9", "", "", "", None, True
+    assert contact_from({"id": "cn_9", "email": {"x": 1}, "withhold_premium": True}) == Contact(
+        id="cn_9", email="", first_name="", last_name="", timezone=None, withhold_premium=True
     )
 
 
@@ -187,7 +195,14 @@ def test_api_lookup_when_nothing_stored_and_cached(
 ) -> None:
     api.contractors["cn_1"] = MAYA
     contacts = make(cache_seconds=3600)
-    expected = Person("cn_1", MAYA["email"], "Maya", "Thompson", None, False)
+    expected = Contact(
+        id="cn_1",
+        email=MAYA["email"],
+        first_name="Maya",
+        last_name="Thompson",
+        timezone=None,
+        withhold_premium=False,
+    )
     assert contacts.lookup("cn_1") == expected
     [request] = api.requests
     assert request["method"] == "GET"
@@ -197,7 +212,7 @@ def test_api_lookup_when_nothing_stored_and_cached(
 
     assert contacts.lookup("cn_1") == expected  # from the cache: no second request
     assert len(api.requests) == 1
-    assert 3590 < redis.ttl(Contacts.api_cache_key("cn_1")) <= 3600
+    assert 3590 < redis.ttl(keys.contractor_api("cn_1")) <= 3600
     assert contacts.stored("cn_1") is None  # the API copy never becomes the stored contact
 
 
@@ -208,7 +223,7 @@ def test_event_arriving_after_an_api_copy_wins(
     contacts = make()
     assert contacts.lookup("cn_1").email == MAYA["email"]  # type: ignore[union-attr]
     assert contacts.remember(person("event"), None)  # even an undated event beats the API
-    assert redis.exists(Contacts.api_cache_key("cn_1")) == 0
+    assert redis.exists(keys.contractor_api("cn_1")) == 0
     assert contacts.lookup("cn_1") == person("event")
     assert len(api.requests) == 1
 
@@ -218,14 +233,36 @@ def test_stored_contact_without_email_is_completed_from_the_api(
 ) -> None:
     api.contractors["cn_1"] = MAYA
     contacts = make()
-    contacts.remember(Person("cn_1", "", "Maya", "", "America/Denver", None), 100)
-    assert contacts.lookup("cn_1") == Person(
-        "cn_1", MAYA["email"], "Maya", "Thompson", "America/Denver", False
+    contacts.remember(
+        Contact(
+            id="cn_1",
+            email="",
+            first_name="Maya",
+            last_name="",
+            timezone="America/Denver",
+            withhold_premium=None,
+        ),
+        100,
+    )
+    assert contacts.lookup("cn_1") == Contact(
+        id="cn_1",
+        email=MAYA["email"],
+        first_name="Maya",
+        last_name="Thompson",
+        timezone="America/Denver",
+        withhold_premium=False,
     )
     api.fail_with(500)
-    contacts.redis.delete(Contacts.api_cache_key("cn_1"))
+    contacts.redis.delete(keys.contractor_api("cn_1"))
     # The API down: what the events said, still without an email (the notice waits).
-    assert contacts.lookup("cn_1") == Person("cn_1", "", "Maya", "", "America/Denver", None)
+    assert contacts.lookup("cn_1") == Contact(
+        id="cn_1",
+        email="",
+        first_name="Maya",
+        last_name="",
+        timezone="America/Denver",
+        withhold_premium=None,
+    )
 
 
 def test_live_key_sends_the_production_environment(
@@ -243,15 +280,17 @@ def test_unknown_contractor_is_none_and_negatively_cached(
     assert contacts.lookup("cn_missing") is None
     assert contacts.lookup("cn_missing") is None
     assert len(api.requests) == 1
-    assert 0 < redis.ttl(Contacts.api_cache_key("cn_missing")) <= NEGATIVE_SECONDS
+    assert 0 < redis.ttl(keys.contractor_api("cn_missing")) <= NEGATIVE_SECONDS
 
 
 def test_api_copy_without_email_is_cached_briefly(
     make: ContactsFactory, api: Ten99PolicyServer, redis: redis_lib.Redis
 ) -> None:
     api.contractors["cn_1"] = {"first_name": "Maya", "email": None}
-    assert make().lookup("cn_1") == Person("cn_1", "", "Maya", "", None, None)
-    assert 0 < redis.ttl(Contacts.api_cache_key("cn_1")) <= NEGATIVE_SECONDS
+    assert make().lookup("cn_1") == Contact(
+        id="cn_1", email="", first_name="Maya", last_name="", timezone=None, withhold_premium=None
+    )
+    assert 0 < redis.ttl(keys.contractor_api("cn_1")) <= NEGATIVE_SECONDS
 
 
 def test_server_error_is_none_and_not_cached(
@@ -262,7 +301,7 @@ def test_server_error_is_none_and_not_cached(
     contacts = make()
     assert contacts.lookup("cn_1") is None
     assert len(api.requests) == 1  # the client's own retries are off
-    assert redis.exists(Contacts.api_cache_key("cn_1")) == 0
+    assert redis.exists(keys.contractor_api("cn_1")) == 0
     api.fail_with(503)
     assert contacts.lookup("cn_1") is None
     assert len(api.requests) == 2  # asked again: a 5xx says nothing about the contractor
@@ -384,7 +423,7 @@ def test_untrusted_certificate_is_refused(
         contacts = Contacts(redis, api_key=KEY, api_base=server.url, timeout=2.0)
         assert contacts.lookup("cn_1") is None  # the SDK alone would have accepted it
         assert server.requests == []
-        assert redis.exists(Contacts.api_cache_key("cn_1")) == 0
+        assert redis.exists(keys.contractor_api("cn_1")) == 0
 
         # Trusting that certificate (as an operator would a corporate CA) makes it work,
         # which shows the refusal above was the certificate check and nothing else.

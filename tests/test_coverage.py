@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from receiver import coverage
-from receiver.events import Event
+from receiver.coverage import document as coverage
+from receiver.ingest.events import Event
 from tests.coverage_events import (
     DAY,
     T0,
@@ -34,9 +34,13 @@ def ev(etype: str, obj: dict[str, Any], created: int | None, eid: str) -> Event:
 
 # --- attribution ----------------------------------------------------------------------------
 
+
 def test_assignments_certificates_and_charges_name_their_contractor():
-    for env in (assignment("assignment.active", T0), certificate("approved", T0),
-                charge("succeeded", T0)):
+    for env in (
+        assignment("assignment.active", T0),
+        certificate("approved", T0),
+        charge("succeeded", T0),
+    ):
         assert coverage.attribute(parse(env)).contractor == "cn_1"
 
 
@@ -62,21 +66,34 @@ def test_embedded_objects_and_other_types():
 
 # --- what one event says --------------------------------------------------------------------
 
+
 def test_shape_c_policy_with_is_active_and_iso_dates():
-    env = policy("policy.active", T0, shape="C", effective_date="2023-11-14T22:13:20",
-                 expiration_date="2023-12-14T22:13:20Z")
+    env = policy(
+        "policy.active",
+        T0,
+        shape="C",
+        effective_date="2023-11-14T22:13:20",
+        expiration_date="2023-12-14T22:13:20Z",
+    )
     said = coverage.facts(parse(env))
     assert said["status"] == "active"
     assert said["effective_date"] == T0 and said["end_date"] == T0 + 30 * DAY
     assert said["documents.wc_coi_pdf_url"] == (
-        "https://storage.googleapis.com/bound-policies/prod/pl_1-wc.pdf")
+        "https://storage.googleapis.com/bound-policies/prod/pl_1-wc.pdf"
+    )
     cancelled = coverage.facts(parse(policy("policy.cancelled", T0, shape="C")))
     assert cancelled["status"] == "cancelled"
 
 
 def test_defensive_fields():
-    obj = {"id": "pl_1", "quote": "qt_1", "coverage_type": {"coverage_type": ["WC", "general"]},
-           "effective_date": "not a date", "pdf_url": "javascript:alert(1)", "bind": "yes"}
+    obj = {
+        "id": "pl_1",
+        "quote": "qt_1",
+        "coverage_type": {"coverage_type": ["WC", "general"]},
+        "effective_date": "not a date",
+        "pdf_url": "javascript:alert(1)",
+        "bind": "yes",
+    }
     said = coverage.facts(ev("policy.active", obj, T0, "e"))
     assert said["coverage_types"] == ["general", "wc"]
     assert said["effective_date"] is None
@@ -93,6 +110,7 @@ def test_assignment_cancelled_flag_and_session_status_from_type():
 
 
 # --- merging --------------------------------------------------------------------------------
+
 
 def test_newer_event_wins_and_an_older_one_only_fills_gaps():
     full_old = parse(certificate("flagged", T0, shape="A"))
@@ -111,7 +129,9 @@ def test_a_late_older_event_does_not_replace_the_state():
     assert state["status"] == "cancelled"
     assert state["last_event"]["created"] == T0 + 100
     assert [(h["status"], h["previous"]) for h in doc["history"]] == [
-        ("active", None), ("cancelled", "active")]
+        ("active", None),
+        ("cancelled", "active"),
+    ]
 
 
 def test_same_created_is_ordered_by_event_id():
@@ -167,8 +187,13 @@ def test_story_in_any_order_with_repeats_gives_one_document(events):
 
 
 _TYPES = sorted(coverage.COVERAGE_TYPES)
-_IDS = {"application": ["ias_1", "ias_2"], "policy": ["pl_1", "pl_2"],
-        "assignment": ["an_1", "an_2"], "certificate": ["ci_1"], "invoice": ["in_1"]}
+_IDS = {
+    "application": ["ias_1", "ias_2"],
+    "policy": ["pl_1", "pl_2"],
+    "assignment": ["an_1", "an_2"],
+    "certificate": ["ci_1"],
+    "invoice": ["in_1"],
+}
 
 
 @st.composite
@@ -183,7 +208,9 @@ def random_events(draw: Any) -> list[Event]:
             ("is_active", [True, False]),
             ("effective_date", [T0, T0 + 10, "2023-11-14T22:13:30"]),
             ("end_date", [T0 + 20, T0 + 40]),
-            ("job", ["jb_1", "jb_2"]), ("policy", ["pl_1", "pl_2"]), ("quote", ["qt_1"]),
+            ("job", ["jb_1", "jb_2"]),
+            ("policy", ["pl_1", "pl_2"]),
+            ("quote", ["qt_1"]),
             ("coverage_type", [["general"], ["general", "workers-comp"]]),
             ("pdf_url", ["https://x.example/a.pdf", "https://x.example/b.pdf"]),
         ):
@@ -207,6 +234,7 @@ def test_any_events_in_any_order_give_one_document(events, rnd):
 
 # --- covered --------------------------------------------------------------------------------
 
+
 def doc_of(*envelopes: dict[str, Any]) -> dict[str, Any]:
     return fold([parse(e) for e in envelopes])
 
@@ -225,8 +253,9 @@ def test_assignment_covers_its_job_between_its_dates():
 def test_unbound_and_cancelled_assignments_cover_nothing():
     unbound = doc_of(assignment("assignment.active", T0, bind=False))
     assert not coverage.covered(unbound, "jb_2", T0 + 3 * DAY)["covered"]
-    cancelled = doc_of(assignment("assignment.active", T0),
-                       assignment("assignment.cancelled", T0 + DAY))
+    cancelled = doc_of(
+        assignment("assignment.active", T0), assignment("assignment.cancelled", T0 + DAY)
+    )
     assert not coverage.covered(cancelled, "jb_2", T0 + 3 * DAY)["covered"]
 
 
@@ -241,8 +270,11 @@ def test_policy_covers_the_job_its_application_names():
 
 
 def test_policy_cancelled_mid_term_covered_only_before():
-    doc = doc_of(session("application.complete", T0 - 10), policy("policy.active", T0),
-                 policy("policy.cancelled", T0 + 5 * DAY))
+    doc = doc_of(
+        session("application.complete", T0 - 10),
+        policy("policy.active", T0),
+        policy("policy.cancelled", T0 + 5 * DAY),
+    )
     assert coverage.covered(doc, "jb_1", T0 + 5 * DAY - 1)["covered"]
     assert not coverage.covered(doc, "jb_1", T0 + 5 * DAY)["covered"]
     assert not coverage.covered_now(doc, T0 + 6 * DAY)["covered"]
@@ -250,15 +282,19 @@ def test_policy_cancelled_mid_term_covered_only_before():
 
 def test_policy_without_dates_covers_from_when_it_was_reported_active():
     obj = {"id": "pl_1", "quote": "qt_1", "is_active": True}
-    doc = fold([ev("policy.active", obj, T0, "ev_p"),
-                parse(session("application.complete", T0 - 10))])
+    doc = fold(
+        [ev("policy.active", obj, T0, "ev_p"), parse(session("application.complete", T0 - 10))]
+    )
     assert not coverage.covered(doc, "jb_1", T0 - 1)["covered"]
     assert coverage.covered(doc, "jb_1", T0 + 365 * DAY)["by"]["covered_until"] is None
 
 
 def test_assignment_preferred_over_policy_for_the_same_job():
-    doc = doc_of(session("application.complete", T0 - 10, job="jb_2"),
-                 policy("policy.active", T0), assignment("assignment.active", T0))
+    doc = doc_of(
+        session("application.complete", T0 - 10, job="jb_2"),
+        policy("policy.active", T0),
+        assignment("assignment.active", T0),
+    )
     assert coverage.covered(doc, "jb_2", T0 + 3 * DAY)["by"]["kind"] == "assignment"
     assert coverage.covered(doc, "jb_2", T0 + 1)["by"]["kind"] == "policy"
 
@@ -279,4 +315,6 @@ def test_the_whole_story():
     assert not any(k.startswith("_") for p in view["policies"] for k in p)
     now = coverage.covered_now(doc, T0 + 3 * DAY)
     assert sorted((b["kind"], b["id"], b["job"]) for b in now["by"]) == [
-        ("assignment", "an_1", "jb_2"), ("policy", "pl_1", "jb_1")]
+        ("assignment", "an_1", "jb_2"),
+        ("policy", "pl_1", "jb_1"),
+    ]

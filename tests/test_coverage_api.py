@@ -16,7 +16,8 @@ import requests
 from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 
-from receiver.coverage_store import CoverageStore
+from receiver.coverage.store import CoverageStore
+from tests.clocks import TestClock
 from tests.coverage_events import DAY, T0, assignment, parse, policy, session
 
 TOKEN = "tok_" + "a" * 28
@@ -25,8 +26,9 @@ NOW = T0 + 3 * DAY
 
 
 @pytest.fixture(autouse=True)
-def api_config(config: dict[str, Any]) -> None:
-    config.update(API_TOKENS=f"{OTHER_TOKEN}, {TOKEN}", CLOCK=lambda: NOW)
+def api_config(config: dict[str, Any], test_clock: TestClock) -> None:
+    test_clock.freeze(NOW)
+    config.update(API_TOKENS=f"{OTHER_TOKEN}, {TOKEN}")
 
 
 @pytest.fixture
@@ -35,8 +37,9 @@ def api(live_server: str) -> Any:
     assert spec.status_code == 200
     openapi = OpenAPI.from_dict(spec.json())  # validates the document itself
 
-    def call(path: str, token: str | None = TOKEN, valid_request: bool = True,
-             **params: Any) -> requests.Response:
+    def call(
+        path: str, token: str | None = TOKEN, valid_request: bool = True, **params: Any
+    ) -> requests.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         response = requests.get(live_server + path, params=params, headers=headers, timeout=5)
         exchange = RequestsOpenAPIRequest(response.request)
@@ -50,12 +53,15 @@ def api(live_server: str) -> Any:
 
 
 @pytest.fixture
-def known(app: Any) -> None:
+def known(app: Any, test_clock: TestClock) -> None:
     """cn_1 with an application for jb_1, its policy, and an assignment for jb_2."""
     redis = app.extensions["redis"]
-    store = CoverageStore(redis, None, None, 86400)  # type: ignore[arg-type]
-    for env in (session("application.complete", T0 - 10), policy("policy.active", T0),
-                assignment("assignment.active", T0 + 5)):
+    store = CoverageStore(redis, None, None, 86400, test_clock)  # type: ignore[arg-type]
+    for env in (
+        session("application.complete", T0 - 10),
+        policy("policy.active", T0),
+        assignment("assignment.active", T0 + 5),
+    ):
         store.apply(parse(env))
 
 
@@ -66,17 +72,25 @@ def test_everything_current_with_covered_now(api, known):
     assert [a["job"] for a in body["assignments"]] == ["jb_2"]
     assert body["covered_now"]["covered"] is True and body["covered_now"]["at"] == NOW
     assert {(b["kind"], b["job"]) for b in body["covered_now"]["by"]} == {
-        ("assignment", "jb_2"), ("policy", "jb_1")}
+        ("assignment", "jb_2"),
+        ("policy", "jb_1"),
+    }
     assert [h["type"] for h in body["history"]] == [
-        "application.complete", "policy.active", "assignment.active"]
+        "application.complete",
+        "policy.active",
+        "assignment.active",
+    ]
 
 
-@pytest.mark.parametrize("at,covered,kind", [
-    (str(T0 + 3 * DAY), True, "assignment"),
-    ("2023-11-17T22:13:20Z", True, "assignment"),  # the same moment, ISO
-    (str(T0 + 1), False, None),  # before the assignment starts
-    (str(T0 + 12 * DAY), False, None),  # its end is exclusive
-])
+@pytest.mark.parametrize(
+    "at,covered,kind",
+    [
+        (str(T0 + 3 * DAY), True, "assignment"),
+        ("2023-11-17T22:13:20Z", True, "assignment"),  # the same moment, ISO
+        (str(T0 + 1), False, None),  # before the assignment starts
+        (str(T0 + 12 * DAY), False, None),  # its end is exclusive
+    ],
+)
 def test_job_at_a_moment(api, known, at, covered, kind):
     body = api("/api/contractors/cn_1/coverage", job="jb_2", at=at).json()
     assert body["covered"] is covered and body["job"] == "jb_2"
@@ -94,14 +108,17 @@ def test_unknown_contractor_is_404(api, known):
     assert response.status_code == 404 and response.json()["error"] == "not_found"
 
 
-@pytest.mark.parametrize("params", [
-    {"job": "jb_1", "at": "yesterday"},
-    {"job": "jb_1", "at": ""},
-    {"job": "jb_1", "at": "2023-13-45"},
-    {"job": "jb/1"},
-    {"at": str(T0)},  # at without job
-    {"job": "jb_1", "at": "9" * 41},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"job": "jb_1", "at": "yesterday"},
+        {"job": "jb_1", "at": ""},
+        {"job": "jb_1", "at": "2023-13-45"},
+        {"job": "jb/1"},
+        {"at": str(T0)},  # at without job
+        {"job": "jb_1", "at": "9" * 41},
+    ],
+)
 def test_bad_parameters_are_400(api, known, params):
     response = api("/api/contractors/cn_1/coverage", valid_request=False, **params)
     assert response.status_code == 400 and response.json()["error"] == "bad_request"
@@ -122,8 +139,11 @@ def test_without_a_valid_token_is_401_before_anything_else(api, known, token):
 
 def test_any_configured_token_works_and_other_schemes_do_not(api, known, live_server):
     assert api("/api/contractors/cn_1/coverage", token=OTHER_TOKEN).status_code == 200
-    basic = requests.get(live_server + "/api/contractors/cn_1/coverage", timeout=5,
-                         headers={"Authorization": f"Basic {TOKEN}"})
+    basic = requests.get(
+        live_server + "/api/contractors/cn_1/coverage",
+        timeout=5,
+        headers={"Authorization": f"Basic {TOKEN}"},
+    )
     assert basic.status_code == 401
 
 

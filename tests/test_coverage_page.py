@@ -10,21 +10,21 @@ import requests
 from itsdangerous import URLSafeTimedSerializer
 
 from receiver.config import load_config
-from receiver.coverage_links import coverage_link, make_token
-from receiver.coverage_store import CoverageStore
+from receiver.coverage.links import coverage_link, make_token
+from receiver.coverage.store import CoverageStore
+from tests.clocks import TestClock
 from tests.coverage_events import DAY, T0, assignment, certificate, parse, policy, session
 from tests.events import charge_succeeded
 
 SECRET_KEY = "page-secret-key-0123456789"
 BASE = "https://coverage.example.com/"
 NOW = T0 + 3 * DAY
-clock = [NOW]
 
 
 @pytest.fixture(autouse=True)
-def page_config(config: dict[str, Any]) -> None:
-    clock[0] = NOW
-    config.update(SECRET_KEY=SECRET_KEY, PUBLIC_BASE_URL=BASE, CLOCK=lambda: clock[0])
+def page_config(config: dict[str, Any], test_clock: TestClock) -> None:
+    test_clock.freeze(NOW)
+    config.update(SECRET_KEY=SECRET_KEY, PUBLIC_BASE_URL=BASE)
 
 
 @pytest.fixture
@@ -36,12 +36,16 @@ def page(live_server: str) -> Any:
 
 
 @pytest.fixture
-def known(app: Any) -> None:
-    store = CoverageStore(app.extensions["redis"], None, None, 86400)  # type: ignore[arg-type]
+def known(app: Any, test_clock: TestClock) -> None:
+    store = CoverageStore(app.extensions["redis"], None, None, 86400, test_clock)  # type: ignore[arg-type]
     evil = certificate("approved", T0, shape="A")
     evil["data"]["filename"] = "<script>alert(1)</script>.pdf"
-    for env in (session("application.complete", T0 - 10), policy("policy.active", T0),
-                assignment("assignment.active", T0 + 5), evil):
+    for env in (
+        session("application.complete", T0 - 10),
+        policy("policy.active", T0),
+        assignment("assignment.active", T0 + 5),
+        evil,
+    ):
         store.apply(parse(env))
 
 
@@ -63,9 +67,9 @@ def test_link_is_absolute_on_the_public_base_url(config):
     link = coverage_link(cfg, "cn_1", now=NOW)
     assert link is not None and link.startswith("https://coverage.example.com/coverage/")
     assert "//coverage/" not in link.removeprefix("https://")
-    assert coverage_link(load_config({**config, "PUBLIC_BASE_URL": ""}), "cn_1") is None
-    assert coverage_link(load_config({**config, "SECRET_KEY": ""}), "cn_1") is None
-    assert coverage_link(cfg, "") is None
+    assert coverage_link(load_config({**config, "PUBLIC_BASE_URL": ""}), "cn_1", NOW) is None
+    assert coverage_link(load_config({**config, "SECRET_KEY": ""}), "cn_1", NOW) is None
+    assert coverage_link(cfg, "", NOW) is None
 
 
 def test_valid_link_shows_coverage_and_certificate_links(page, known):
@@ -79,8 +83,8 @@ def test_valid_link_shows_coverage_and_certificate_links(page, known):
     assert "&lt;script&gt;" in html
 
 
-def test_a_cancelled_assignment_offers_no_certificate(page, known, app):
-    store = CoverageStore(app.extensions["redis"], None, None, 86400)  # type: ignore[arg-type]
+def test_a_cancelled_assignment_offers_no_certificate(page, known, app, test_clock):
+    store = CoverageStore(app.extensions["redis"], None, None, 86400, test_clock)  # type: ignore[arg-type]
     store.apply(parse(assignment("assignment.cancelled", T0 + DAY)))
     html = assert_html(page(token_at(NOW)), 200)
     assert "cancelled" in html and "an_1-gl.pdf" not in html
@@ -99,23 +103,26 @@ def test_link_expires_after_max_age(page, known):
     assert "expired" in html
 
 
-def test_max_age_is_configurable(config, page):
+def test_max_age_is_configurable(config, page, test_clock):
     config["COVERAGE_LINK_MAX_AGE_DAYS"] = "1"  # read when the app is built, below
     from receiver import create_app
 
-    client = create_app(config).test_client()
+    client = create_app(config, clock=test_clock).test_client()
     assert client.get(f"/coverage/{token_at(NOW - DAY - 1)}").status_code == 410
     assert client.get(f"/coverage/{token_at(NOW - DAY + 1)}").status_code == 200
 
 
-@pytest.mark.parametrize("mangle", [
-    lambda t: t[:-10] + ("A" if t[-10] != "A" else "B") + t[-9:],  # signature changed
-    lambda t: t[:-6],  # truncated
-    lambda t: "x" + t,  # payload changed
-    lambda t: make_token("another-secret-key-0123456", "cn_1", now=NOW),  # other key
-    lambda t: URLSafeTimedSerializer(SECRET_KEY).dumps({"c": "cn_1"}),  # other salt
-    lambda t: "not-a-token",
-])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-10] + ("A" if t[-10] != "A" else "B") + t[-9:],  # signature changed
+        lambda t: t[:-6],  # truncated
+        lambda t: "x" + t,  # payload changed
+        lambda t: make_token("another-secret-key-0123456", "cn_1", now=NOW),  # other key
+        lambda t: URLSafeTimedSerializer(SECRET_KEY).dumps({"c": "cn_1"}),  # other salt
+        lambda t: "not-a-token",
+    ],
+)
 def test_tampered_links_are_404(page, known, mangle):
     html = assert_html(page(mangle(token_at(NOW))), 404)
     assert "not valid" in html
@@ -131,7 +138,6 @@ def test_no_secret_key_means_no_pages(config, redis):
 
 
 def test_contractor_emails_carry_a_working_link(config, send, rt, drain, sendgrid, client):
-    clock[0] = rt.clock()  # emails are signed on the worker's clock
     send.ten99(charge_succeeded("in_1"))
     drain()
     [mail] = sendgrid.accepted

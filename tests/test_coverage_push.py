@@ -11,8 +11,10 @@ from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIWebhookRequest
 from rq import Retry, SimpleWorker
 
-from receiver import coverage, coverage_push
-from receiver.openapi import document
+from receiver.coverage import document as coverage
+from receiver.coverage import push as coverage_push
+from receiver.pipeline.tasks import push_coverage
+from receiver.views.openapi import document
 from tests.callback_server import SECRET, CallbackServer
 from tests.coverage_events import T0, parse, policy, session
 
@@ -26,7 +28,8 @@ def callback(config: dict[str, Any]) -> Any:
 
 def work(rt: Any) -> None:
     SimpleWorker([rt.queue], connection=rt.redis, serializer=rt.queue.serializer).work(
-        burst=True, with_scheduler=True, logging_level="WARNING")
+        burst=True, with_scheduler=True, logging_level="WARNING"
+    )
 
 
 def work_until(rt: Any, done: Any, timeout: float = 15) -> None:
@@ -43,10 +46,15 @@ def push_jobs(rt: Any) -> list[str]:
 
 def check_against_openapi(raw: bytes) -> None:
     """The delivery is what /api/openapi.json documents under `webhooks`."""
-    request = requests.Request("POST", "https://platform.example/hooks", data=raw,
-                               headers={"Content-Type": "application/json"}).prepare()
+    request = requests.Request(
+        "POST",
+        "https://platform.example/hooks",
+        data=raw,
+        headers={"Content-Type": "application/json"},
+    ).prepare()
     OpenAPI.from_dict(document()).validate_request(
-        RequestsOpenAPIWebhookRequest(request, "coverage.updated"))
+        RequestsOpenAPIWebhookRequest(request, "coverage.updated")
+    )
 
 
 def test_each_change_is_pushed_once_and_verifies(callback, send, rt, drain):
@@ -98,7 +106,7 @@ def test_a_rerun_job_sends_the_same_id_and_bytes(callback, rt):
     doc = coverage.apply(coverage.empty("cn_1"), parse(session("application.complete", T0)))
     msg_id, body = coverage_push.announcement(doc, T0)
     for _ in range(2):
-        assert coverage_push.deliver(msg_id, body).startswith("delivered")
+        assert push_coverage(msg_id, body).startswith("delivered")
     first, second = callback.attempts
     assert first["id"] == second["id"] == msg_id and first["raw"] == second["raw"]
 
@@ -109,16 +117,16 @@ def test_no_callback_url_means_no_push(send, rt, drain):
     assert push_jobs(rt) == []
     drain()
     assert rt.coverage.get("cn_1") is not None
-    assert coverage_push.deliver("cov_x", "{}") == "skipped"
+    assert push_coverage("cov_x", "{}") == "skipped"
 
 
 def test_refusals_and_network_errors_fail_the_job(callback):
     with pytest.raises(coverage_push.CallbackFailed, match="401"):
-        coverage_push.send(callback.url, "whsec_" + "QUFBQUFBQUFBQUFBQUFBQQ==", "cov_1", "{}",
-                           time.time())
+        coverage_push.send(
+            callback.url, "whsec_" + "QUFBQUFBQUFBQUFBQUFBQQ==", "cov_1", "{}", time.time()
+        )
     callback.script(302)
     with pytest.raises(coverage_push.CallbackFailed, match="302"):
         coverage_push.send(callback.url, SECRET, "cov_1", "{}", time.time())
     with pytest.raises(coverage_push.CallbackFailed, match="ConnectionError"):
-        coverage_push.send("http://127.0.0.1:9/none", SECRET, "cov_1", "{}", time.time(),
-                           timeout=1)
+        coverage_push.send("http://127.0.0.1:9/none", SECRET, "cov_1", "{}", time.time(), timeout=1)

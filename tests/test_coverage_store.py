@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from receiver import coverage, coverage_store
-from receiver.coverage_store import CoverageStore
+from receiver.coverage import document as coverage
+from receiver.coverage import store as coverage_store
+from receiver.coverage.store import CoverageStore
 from tests.coverage_events import (
     T0,
     assignment,
@@ -94,12 +95,15 @@ def test_events_without_coverage_are_skipped(redis):
 
 # --- order-independence through the real store ----------------------------------------------
 
-STORE_SET = [session("application.created", T0 - 400, contractor=None, sid="ias_0",
-                     policy=None), *story()]
+STORE_SET = [
+    session("application.created", T0 - 400, contractor=None, sid="ias_0", policy=None),
+    *story(),
+]
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.permutations(STORE_SET), st.lists(st.sampled_from(STORE_SET), max_size=3))
 def test_stored_document_is_the_same_in_any_order(redis, order, repeats):
     redis.flushdb()
@@ -111,6 +115,7 @@ def test_stored_document_is_the_same_in_any_order(redis, order, repeats):
 
 
 # --- concurrency ----------------------------------------------------------------------------
+
 
 def test_concurrent_workers_lose_no_update(redis_server, redis):
     envelopes = STORE_SET * 2
@@ -158,7 +163,10 @@ def test_a_write_between_read_and_commit_makes_the_attempt_start_over(
     doc = store_for(redis).get("cn_1")
     assert doc["policies"]["pl_1"]["status"] == "cancelled"
     assert [h["type"] for h in doc["history"]] == [
-        "application.complete", "policy.active", "policy.cancelled"]
+        "application.complete",
+        "policy.active",
+        "policy.cancelled",
+    ]
 
 
 def test_too_many_conflicts_fail_the_event(redis, monkeypatch):
@@ -180,6 +188,7 @@ def test_too_many_conflicts_fail_the_event(redis, monkeypatch):
 
 
 # --- through the webhook and the worker -----------------------------------------------------
+
 
 def test_webhook_events_reach_the_document_and_notices_still_go_out(send, rt, drain, sendgrid):
     assert send.ten99(policy("policy.active", T0)).status_code == 202

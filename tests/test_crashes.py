@@ -12,7 +12,7 @@ import redis as redis_lib
 
 from receiver import create_app
 from tests.events import charge_succeeded
-from tests.redis_server import RedisServer
+from receiver.store.embedded import RedisServer
 from tests.signing import body_of, tv1_header
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,10 +43,14 @@ def test_redis_down_is_503_with_retry_after_and_nothing_stored(config, tmp_path)
 
 
 def start_worker(config, *args):
-    env = {**os.environ, **{k: str(v) for k, v in config.items()},
-           "SWEEP_AFTER_SECONDS": "1"}
-    return subprocess.Popen([sys.executable, *args, "--sweep-interval", "0.3"], cwd=ROOT,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {**os.environ, **{k: str(v) for k, v in config.items()}, "SWEEP_AFTER_SECONDS": "1"}
+    return subprocess.Popen(
+        [sys.executable, *args, "--sweep-interval", "0.3"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def wait_until(predicate, timeout=20.0):
@@ -76,9 +80,7 @@ def test_worker_killed_before_sending_sends_exactly_once_after_restart(
         worker.wait(10)
 
 
-def test_worker_killed_after_sendgrid_accepted_sends_no_second_email(
-    send, config, sendgrid, redis
-):
+def test_worker_killed_after_sendgrid_accepted_sends_no_second_email(send, config, sendgrid, redis):
     event = charge_succeeded("in_kill2")
     send.ten99(event)
     crashing = start_worker(config, "tests/crashing_worker.py", "sent")

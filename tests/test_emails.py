@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 import pytest
 
-from receiver.emails import (
+from receiver.delivery.emails import (
     NOTICES,
     EmailRenderer,
     RenderedEmail,
@@ -19,7 +19,7 @@ from receiver.emails import (
     datetime_words,
     money,
 )
-from receiver.samples import SAMPLE_CONTEXTS
+from receiver.delivery.samples import SAMPLE_CONTEXTS
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "emails"
 BRAND = "Acme Staffing"
@@ -44,9 +44,14 @@ def headline_amount(context: dict[str, Any]) -> int:
 
 def test_every_notice_has_templates_and_a_sample() -> None:
     the_eight = {  # shared/docs/notifications.md; later issues add more
-        "assignment_charge_reminder", "payment_reminder", "payment_confirmation",
-        "premium_increase_contractor", "premium_increase_rep", "premium_decrease_contractor",
-        "premium_decrease_rep", "assignment_charge_failure",
+        "assignment_charge_reminder",
+        "payment_reminder",
+        "payment_confirmation",
+        "premium_increase_contractor",
+        "premium_increase_rep",
+        "premium_decrease_contractor",
+        "premium_decrease_rep",
+        "assignment_charge_failure",
     }
     assert the_eight <= set(NOTICES)
     assert set(SAMPLE_CONTEXTS) == set(NOTICES)
@@ -73,8 +78,10 @@ def test_renders_what_matters_in_both_parts(renderer: EmailRenderer, notice: str
     if "address" in context:  # the undeliverable-address alert: about an address, not money
         expected.append(context["address"])
     else:
-        expected += [context.get("invoice_id") or context["assignment_id"],
-                     money(headline_amount(context))]
+        expected += [
+            context.get("invoice_id") or context["assignment_id"],
+            money(headline_amount(context)),
+        ]
     for key in ("amount_cents", "old_premium_cents", "new_premium_cents"):
         if key in context:
             expected.append(money(context[key]))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from receiver import create_app
-from tests.redis_server import RedisServer
+from receiver.store.embedded import RedisServer
 
 
 def test_healthz(client):

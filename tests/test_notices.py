@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.events import Event
-from receiver.notices import Decision, Facts, Premium, Timing, decide
+from receiver.ingest.events import Event
+from receiver.notices.rules import Decision, Facts, Premium, Timing, decide
 
 CARD = Facts(withhold=False)
 REMIT = Facts(withhold=True)
@@ -13,9 +13,17 @@ REMIT = Facts(withhold=True)
 
 def ev(etype, obj, created=1_700_000_000, event_id="ev_1", source=None):
     if source is None:
-        source = "platform" if etype.split(".")[0] in ("assignment", "invoice", "contractor") \
-            and etype not in ("assignment.active", "invoice.charge_card_succeeded",
-                              "invoice.charge_card_failed") else "1099policy"
+        source = (
+            "platform"
+            if etype.split(".")[0] in ("assignment", "invoice", "contractor")
+            and etype
+            not in (
+                "assignment.active",
+                "invoice.charge_card_succeeded",
+                "invoice.charge_card_failed",
+            )
+            else "1099policy"
+        )
     return Event(source, event_id, etype, created, obj)
 
 
@@ -29,8 +37,12 @@ def notices(decision: Decision):
 def test_charge_succeeded_confirms_the_charge():
     d = decide(ev("invoice.charge_card_succeeded", {"id": "in_1", "premium_due": 4325}), CARD)
     assert notices(d) == [("payment_confirmation", "contractor", "charge:in_1")]
-    assert d.plans[0].fields == {"invoice_id": "in_1", "amount_cents": 4325,
-                                 "paid_at": 1_700_000_000, "payment_method": "card"}
+    assert d.plans[0].fields == {
+        "invoice_id": "in_1",
+        "amount_cents": 4325,
+        "paid_at": 1_700_000_000,
+        "payment_method": "card",
+    }
 
 
 def test_charge_succeeded_is_card_even_if_settings_say_remit():
@@ -62,8 +74,13 @@ def test_coverage_event_without_a_confirmable_charge_sends_nothing(obj, facts):
 
 
 def test_charge_failed_warns_the_contractor():
-    d = decide(ev("invoice.charge_card_failed",
-                  {"id": "in_1", "premium_due": 500, "failure_message": "card declined"}), CARD)
+    d = decide(
+        ev(
+            "invoice.charge_card_failed",
+            {"id": "in_1", "premium_due": 500, "failure_message": "card declined"},
+        ),
+        CARD,
+    )
     assert notices(d) == [("assignment_charge_failure", "contractor", "charge_failed:ev_1")]
     assert d.plans[0].fields["failure_reason"] == "card declined"
     assert d.plans[0].fields["amount_cents"] == 500
@@ -76,8 +93,11 @@ def test_assignment_created_card_payer_gets_reminder_with_charge_time():
     obj = {"id": "an_1", "premium_due": 1200, "charge_at": 1_700_086_400}
     d = decide(ev("assignment.created", obj), CARD)
     assert notices(d) == [("assignment_charge_reminder", "contractor", "assignment:an_1")]
-    assert d.plans[0].fields == {"assignment_id": "an_1", "amount_cents": 1200,
-                                 "charge_at": 1_700_086_400}
+    assert d.plans[0].fields == {
+        "assignment_id": "an_1",
+        "amount_cents": 1200,
+        "charge_at": 1_700_086_400,
+    }
 
 
 def test_assignment_created_without_charge_at_defaults_to_24h_later():
@@ -143,15 +163,21 @@ def test_increase_card_payer_contractor_and_rep():
         ("premium_increase_rep", "rep", "reprice:ev_1"),
     ]
     fields = next(p.fields for p in d.plans if p.notice == "premium_increase_rep")
-    assert fields == {"invoice_id": "in_1", "old_premium_cents": 4000,
-                      "new_premium_cents": 5000, "difference_cents": 1000,
-                      "payment_method": "card"}
+    assert fields == {
+        "invoice_id": "in_1",
+        "old_premium_cents": 4000,
+        "new_premium_cents": 5000,
+        "difference_cents": 1000,
+        "payment_method": "card",
+    }
 
 
 def test_increase_remit_rep_only():
     d = decide(ev("invoice.updated", inv(5000)), Facts(withhold=True, ledger=ledger(4000)))
-    assert notices(d) == [("premium_increase_rep", "rep", "reprice:ev_1"),
-                          ("remit_bill_reminder_rep", "rep", "remit_bill:in_1@5000")]
+    assert notices(d) == [
+        ("premium_increase_rep", "rep", "reprice:ev_1"),
+        ("remit_bill_reminder_rep", "rep", "remit_bill:in_1@5000"),
+    ]
     assert d.plans[0].fields["payment_method"] == "remit"
 
 
@@ -165,8 +191,10 @@ def test_decrease_card_payer_contractor_and_rep_with_refund():
 
 def test_decrease_remit_rep_only():
     d = decide(ev("invoice.updated", inv(3000)), Facts(withhold=True, ledger=ledger(4000)))
-    assert notices(d) == [("premium_decrease_rep", "rep", "reprice:ev_1"),
-                          ("remit_bill_reminder_rep", "rep", "remit_bill:in_1@3000")]
+    assert notices(d) == [
+        ("premium_decrease_rep", "rep", "reprice:ev_1"),
+        ("remit_bill_reminder_rep", "rep", "remit_bill:in_1@3000"),
+    ]
 
 
 def test_equal_premium_sends_no_change_notice():
@@ -184,10 +212,16 @@ def test_older_invoice_arriving_late_changes_nothing():
 
 def test_same_created_ties_broken_by_event_id():
     current = ledger(5000, created=1_700_000_000, event_id="ev_5")
-    assert decide(ev("invoice.updated", inv(3000), event_id="ev_4"),
-                  Facts(ledger=current)) == Decision()
-    assert decide(ev("invoice.updated", inv(3000), event_id="ev_6"),
-                  Facts(ledger=current)).ledger.cents == 3000
+    assert (
+        decide(ev("invoice.updated", inv(3000), event_id="ev_4"), Facts(ledger=current))
+        == Decision()
+    )
+    assert (
+        decide(
+            ev("invoice.updated", inv(3000), event_id="ev_6"), Facts(ledger=current)
+        ).ledger.cents
+        == 3000
+    )
 
 
 def test_rerun_after_ledger_written_rederives_the_same_notices():
@@ -208,12 +242,20 @@ def test_invoice_without_premium_sends_nothing():
 
 @pytest.mark.parametrize(
     "etype",
-    ["policy.active", "certificate.flagged", "contractor.updated", "assignment.cancelled",
-     "application.started", "category_code.added"],
+    [
+        "policy.active",
+        "certificate.flagged",
+        "contractor.updated",
+        "assignment.cancelled",
+        "application.started",
+        "category_code.added",
+    ],
 )
 def test_other_events_send_nothing(etype):
-    assert decide(ev(etype, {"id": "x", "invoice": "in_1", "premium_due": 5}),
-                  Facts(charge_amount=5)) == Decision()
+    assert (
+        decide(ev(etype, {"id": "x", "invoice": "in_1", "premium_due": 5}), Facts(charge_amount=5))
+        == Decision()
+    )
 
 
 # --- reminder timing and guards --------------------------------------------------------------
@@ -226,8 +268,9 @@ def test_payment_reminder_scheduled_lead_hours_before_a_distant_charge():
     [plan] = d.plans
     assert plan.remind_at == now + 2 * 86400 and plan.deadline == now + 3 * 86400
     assert plan.guard == {"invoice": "in_1", "premium": 4325, "job": ""}
-    later = decide(ev("invoice.created", obj, created=now), CARD, now=now,
-                   timing=Timing(lead=6 * 3600))
+    later = decide(
+        ev("invoice.created", obj, created=now), CARD, now=now, timing=Timing(lead=6 * 3600)
+    )
     assert later.plans[0].remind_at == now + 3 * 86400 - 6 * 3600
 
 

@@ -26,8 +26,9 @@ def received(sendgrid):
     out = []
     for mail in sendgrid.accepted:
         body = mail["body"]
-        out.append((body["categories"][0], body["personalizations"][0]["to"][0]["email"],
-                    body["subject"]))
+        out.append(
+            (body["categories"][0], body["personalizations"][0]["to"][0]["email"], body["subject"])
+        )
     return out
 
 
@@ -45,7 +46,7 @@ def test_assignment_charge_reminder_for_card_payer(send, rt, drain, sendgrid):
     [(notice, to, subject)] = received(sendgrid)
     assert (notice, to) == ("assignment_charge_reminder", "maya@example.com")
     assert "$12.00" in subject
-    from receiver.emails import datetime_words
+    from receiver.delivery.emails import datetime_words
 
     charge_at = sendgrid.accepted[0]["time"] + 86400  # assignment_created charges 24 h later
     assert datetime_words(int(charge_at), MAYA["timezone"])[-9:] in text_of(sendgrid.accepted[0])
@@ -126,10 +127,18 @@ def test_replayed_and_duplicate_events_send_once(send, rt, drain, sendgrid, redi
 @pytest.mark.parametrize("first", ["charge", "assignment"])
 def test_one_confirmation_per_charge_in_either_order(send, rt, drain, sendgrid, first):
     charge = charge_succeeded("in_9")
-    active = {"id": "ev_active", "type": "assignment.active", "created": T0,
-              "data": {"id": "an_1", "contractor": MAYA, "job": "jb_1",
-                       "invoice": {"id": "in_9", "premium_due": 4325}}}
-    for event in ([charge, active] if first == "charge" else [active, charge]):
+    active = {
+        "id": "ev_active",
+        "type": "assignment.active",
+        "created": T0,
+        "data": {
+            "id": "an_1",
+            "contractor": MAYA,
+            "job": "jb_1",
+            "invoice": {"id": "in_9", "premium_due": 4325},
+        },
+    }
+    for event in [charge, active] if first == "charge" else [active, charge]:
         assert send.ten99(event).status_code == 202
         drain()
     assert kinds(sendgrid) == [("payment_confirmation", "maya@example.com")]
@@ -137,9 +146,17 @@ def test_one_confirmation_per_charge_in_either_order(send, rt, drain, sendgrid, 
 
 
 def test_charge_failure_warns_contractor(send, rt, drain, sendgrid):
-    event = {"id": "ev_fail", "type": "invoice.charge_card_failed", "created": T0,
-             "data": {"id": "in_3", "premium_due": 2500, "contractor": MAYA,
-                      "failure_message": "card declined"}}
+    event = {
+        "id": "ev_fail",
+        "type": "invoice.charge_card_failed",
+        "created": T0,
+        "data": {
+            "id": "in_3",
+            "premium_due": 2500,
+            "contractor": MAYA,
+            "failure_message": "card declined",
+        },
+    }
     send.ten99(event)
     drain()
     [(notice, to, subject)] = received(sendgrid)
@@ -154,8 +171,10 @@ def test_missing_contact_waits_then_contractor_updated_sends(send, rt, drain, se
     assert sendgrid.accepted == []
     [key] = redis.keys("notice:*")
     assert redis.hget(key, "state") == b"awaiting_contact"
-    update = platform_event("contractor.updated", {
-        "id": "cn_2", "email": "sam@example.com", "first_name": "Sam", "last_name": "Lee"})
+    update = platform_event(
+        "contractor.updated",
+        {"id": "cn_2", "email": "sam@example.com", "first_name": "Sam", "last_name": "Lee"},
+    )
     send.platform(update, "msg_c1")
     drain()
     [(notice, to, _)] = received(sendgrid)
@@ -169,9 +188,19 @@ def test_missing_contact_waits_then_contractor_updated_sends(send, rt, drain, se
 
 
 def test_stored_contact_is_used_for_events_naming_contractor_by_id(send, rt, drain, sendgrid):
-    send.platform(platform_event("contractor.updated", {
-        "id": "cn_3", "email": "ana@example.com", "first_name": "Ana", "last_name": "Ruiz",
-        "timezone": "Europe/Madrid"}), "msg_c3")
+    send.platform(
+        platform_event(
+            "contractor.updated",
+            {
+                "id": "cn_3",
+                "email": "ana@example.com",
+                "first_name": "Ana",
+                "last_name": "Ruiz",
+                "timezone": "Europe/Madrid",
+            },
+        ),
+        "msg_c3",
+    )
     send.ten99(charge_succeeded("in_ana", contractor="cn_3"))
     drain()
     assert kinds(sendgrid) == [("payment_confirmation", "ana@example.com")]
@@ -180,22 +209,25 @@ def test_stored_contact_is_used_for_events_naming_contractor_by_id(send, rt, dra
 def test_rep_falls_back_to_org_rep_emails(send, config, redis, sendgrid):
     from rq import SimpleWorker
 
-    from receiver import runtime
+    from receiver.pipeline import tasks
+    from receiver.pipeline.runtime import build
     from receiver.config import load_config
 
-    rt = runtime.build(load_config({**config, "ORG_REP_EMAILS": "ops@org.example, b@org.example"}))
-    runtime.install(rt)
+    rt = build(load_config({**config, "ORG_REP_EMAILS": "ops@org.example, b@org.example"}))
+    tasks.install(rt)
     try:
         job = {"id": "jb_2", "name": "Shoot"}
         for premium, created, msg in ((5000, T0, "m1"), (4000, T0 + 1, "m2")):
-            send.platform(invoice("invoice.updated", premium, created, withhold=True,
-                                  job=job), msg)
-        SimpleWorker([rt.queue], connection=rt.redis,
-                     serializer=rt.queue.serializer).work(burst=True)
+            send.platform(invoice("invoice.updated", premium, created, withhold=True, job=job), msg)
+        SimpleWorker([rt.queue], connection=rt.redis, serializer=rt.queue.serializer).work(
+            burst=True
+        )
     finally:
-        runtime.install(None)
-    assert kinds(sendgrid) == [("premium_decrease_rep", "b@org.example"),
-                               ("premium_decrease_rep", "ops@org.example")]
+        tasks.install(None)
+    assert kinds(sendgrid) == [
+        ("premium_decrease_rep", "b@org.example"),
+        ("premium_decrease_rep", "ops@org.example"),
+    ]
 
 
 def test_no_rep_address_is_a_visible_failed_record(send, rt, drain, sendgrid, redis):
@@ -204,8 +236,9 @@ def test_no_rep_address_is_a_visible_failed_record(send, rt, drain, sendgrid, re
     send.platform(invoice("invoice.updated", 4000, T0 + 1, withhold=True, job=job), "m2")
     drain()
     assert sendgrid.accepted == []
-    [key] = [k for k in redis.keys("notice:*")
-             if redis.hget(k, "notice") == b"premium_decrease_rep"]
+    [key] = [
+        k for k in redis.keys("notice:*") if redis.hget(k, "notice") == b"premium_decrease_rep"
+    ]
     assert redis.hget(key, "state") == b"failed"
     assert b"ORG_REP_EMAILS" in redis.hget(key, "last_error")
 
@@ -223,7 +256,8 @@ def drain_with_scheduler(rt):
     from rq import SimpleWorker
 
     SimpleWorker([rt.queue], connection=rt.redis, serializer=rt.queue.serializer).work(
-        burst=True, with_scheduler=True, logging_level="WARNING")
+        burst=True, with_scheduler=True, logging_level="WARNING"
+    )
 
 
 def wait_and_drain(rt, sendgrid, count, timeout=15):
@@ -256,7 +290,7 @@ def test_429_waits_for_rate_limit_reset_then_sends_once(
 def test_500_then_success_sends_one_email(send, rt, drain, sendgrid, redis, config, transport):
     sendgrid.script(("status", 500), ("status", 503))
     send.ten99(charge_succeeded("in_500"))
-    rt.deliveries.backoff_base = 0.2
+    rt.sender.backoff_base = 0.2
     wait_and_drain(rt, sendgrid, 1)
     assert len(sendgrid.accepted) == 1
     record = the_record(redis)
@@ -265,7 +299,7 @@ def test_500_then_success_sends_one_email(send, rt, drain, sendgrid, redis, conf
 
 def test_timeout_is_retried(send, rt, drain, sendgrid, redis, transport):
     rt.mailer.client.client.timeout = rt.mailer.timeout = 0.3
-    rt.deliveries.backoff_base = 0.2
+    rt.sender.backoff_base = 0.2
     sendgrid.script(("delay", 1.0))
     send.ten99(charge_succeeded("in_slow"))
     wait_and_drain(rt, sendgrid, 1)
@@ -274,9 +308,22 @@ def test_timeout_is_retried(send, rt, drain, sendgrid, redis, transport):
 
 
 def test_400_fails_permanently_with_errors_kept(send, rt, drain, sendgrid, redis, transport):
-    sendgrid.script(("status", 400, {}, {"errors": [
-        {"message": "The from address does not match a verified Sender Identity.",
-         "field": "from", "help": None}]}))
+    sendgrid.script(
+        (
+            "status",
+            400,
+            {},
+            {
+                "errors": [
+                    {
+                        "message": "The from address does not match a verified Sender Identity.",
+                        "field": "from",
+                        "help": None,
+                    }
+                ]
+            },
+        )
+    )
     send.ten99(charge_succeeded("in_400"))
     drain()
     time.sleep(0.3)
@@ -294,7 +341,7 @@ def test_no_personal_data_or_api_key_in_logs(send, rt, drain, sendgrid, caplog, 
     sendgrid.script(("status", 500))
     send.ten99(charge_succeeded("in_log"))
     send.platform(invoice("invoice.created", 5000, T0), "msg_log")
-    rt.deliveries.backoff_base = 0.1
+    rt.sender.backoff_base = 0.1
     drain()
     wait_and_drain(rt, sendgrid, 2)
     assert len(sendgrid.accepted) == 2
@@ -313,7 +360,8 @@ def test_newlines_in_a_name_never_reach_a_header(send, rt, drain, sendgrid):
     assert "\n" not in to["name"] and "\r" not in to["name"]
     assert "\n" not in mail["body"]["subject"]
     assert [t["email"] for p in mail["body"]["personalizations"] for t in p["to"]] == [
-        "maya@example.com"]
+        "maya@example.com"
+    ]
 
 
 @pytest.mark.parametrize("mode,connections", [("session", 1), ("client", 3)])
@@ -331,34 +379,48 @@ def test_contact_from_1099policy_api_when_no_event_names_it(send, config, redis,
     """Nothing stored, API down at first: the notice waits; a later sweep finds the contact."""
     from rq import SimpleWorker
 
-    from receiver import runtime
+    from receiver.pipeline import tasks
+    from receiver.pipeline.runtime import build
     from receiver.config import load_config
-    from receiver.sweeper import sweep
+    from receiver.pipeline.sweeper import sweep
     from tests.ten99policy_server import Ten99PolicyServer
 
     with Ten99PolicyServer() as api:
         api.fail_with(500)
-        rt = runtime.build(load_config({**config, "TEN99POLICY_API_KEY": "t9sk_test_key",
-                                        "TEN99POLICY_API_BASE": api.url,
-                                        "TEN99POLICY_API_TIMEOUT_SECONDS": "1"}))
-        runtime.install(rt)
+        rt = build(
+            load_config(
+                {
+                    **config,
+                    "TEN99POLICY_API_KEY": "t9sk_test_key",
+                    "TEN99POLICY_API_BASE": api.url,
+                    "TEN99POLICY_API_TIMEOUT_SECONDS": "1",
+                }
+            )
+        )
+        tasks.install(rt)
         try:
+
             def work():
-                SimpleWorker([rt.queue], connection=rt.redis,
-                             serializer=rt.queue.serializer).work(burst=True)
+                SimpleWorker([rt.queue], connection=rt.redis, serializer=rt.queue.serializer).work(
+                    burst=True
+                )
 
             send.ten99(charge_succeeded("in_api", contractor="cn_api"))
             work()
             [key] = redis.keys("notice:*")
             assert redis.hget(key, "state") == b"awaiting_contact"
             api.reset()
-            api.contractors["cn_api"] = {"id": "cn_api", "email": "lee@example.com",
-                                         "first_name": "Lee", "last_name": "Wong"}
+            api.contractors["cn_api"] = {
+                "id": "cn_api",
+                "email": "lee@example.com",
+                "first_name": "Lee",
+                "last_name": "Wong",
+            }
             redis.delete("sweeper:lock")
             sweep(rt, now=time.time() + rt.cfg.SWEEP_AFTER_SECONDS + 1)
             work()
         finally:
-            runtime.install(None)
+            tasks.install(None)
     assert kinds(sendgrid) == [("payment_confirmation", "lee@example.com")]
     assert "Lee" in text_of(sendgrid.accepted[0])
 

@@ -6,16 +6,18 @@ import threading
 
 import requests
 
-from receiver import deliveries
-from receiver.inbox import event_key
-from receiver.sweeper import sweep
+from receiver.store import keys
+from receiver.pipeline.sweeper import sweep
+from receiver.store.keys import event as event_key
 from tests.events import charge_succeeded
 from tests.signing import body_of, tv1_header
 
 
 def event_record(redis, event_id):
-    return {k.decode(): v.decode(errors="replace")
-            for k, v in redis.hgetall(event_key("1099policy", event_id)).items()}
+    return {
+        k.decode(): v.decode(errors="replace")
+        for k, v in redis.hgetall(event_key("1099policy", event_id)).items()
+    }
 
 
 def test_charge_succeeded_sends_one_schema_valid_confirmation(send, rt, drain, sendgrid, redis):
@@ -34,7 +36,7 @@ def test_charge_succeeded_sends_one_schema_valid_confirmation(send, rt, drain, s
     assert "@" not in record_id  # opaque: no personal data in custom args
     text, html = (c["value"] for c in body["content"])
     assert "in_77" in text and "in_77" in html
-    record = rt.deliveries.get(record_id)
+    record = rt.records.get(record_id)
     assert record["state"] == "accepted"
     assert record["message_id"] == mail["message_id"]
 
@@ -62,8 +64,9 @@ def test_twenty_parallel_identical_deliveries(live_server, rt, drain, sendgrid, 
 
     def deliver() -> None:
         barrier.wait()
-        r = requests.post(f"{live_server}/webhooks/1099policy", data=body, headers=headers,
-                          timeout=10)
+        r = requests.post(
+            f"{live_server}/webhooks/1099policy", data=body, headers=headers, timeout=10
+        )
         statuses.append(r.status_code)
 
     threads = [threading.Thread(target=deliver) for _ in range(20)]
@@ -107,7 +110,7 @@ def test_sweeper_leaves_waiting_jobs_alone(send, rt, redis):
 def test_lost_notice_job_is_recovered(send, rt, drain, sendgrid, redis):
     import time
 
-    from receiver.processing import process_event
+    from receiver.pipeline.tasks import process_event
 
     event = charge_succeeded("in_n")
     send.ten99(event)
@@ -118,25 +121,26 @@ def test_lost_notice_job_is_recovered(send, rt, drain, sendgrid, redis):
     assert sweep(rt, now=time.time() + rt.cfg.SWEEP_AFTER_SECONDS + 1) == (0, 1)
     drain()
     assert len(sendgrid.accepted) == 1
-    assert redis.zcard(deliveries.PENDING_KEY) == 0
+    assert redis.zcard(keys.NOTICES_PENDING) == 0
 
 
 def test_inbox_writes_the_job_exactly_as_rq_would(send, rt, redis):
     """The accept script's job hash (from RQ's own template) equals RQ's own enqueue."""
-    from receiver.inbox import job_id_for, key_for_job
+    from receiver.ingest.inbox import key_for_task, task_id_for
 
     send.ten99(charge_succeeded("in_fmt"))
     key = event_key("1099policy", charge_succeeded("in_fmt")["id"])
     [job_id] = redis.lrange("rq:queue:events", 0, -1)
-    assert key_for_job(job_id.decode()) == key
+    assert key_for_task(job_id.decode()) == key
     ours = redis.hgetall(b"rq:job:" + job_id)
     redis.delete(b"rq:job:" + job_id, "rq:queue:events")
     rt.inbox.enqueue(key)  # RQ's own Queue.enqueue_job
-    assert redis.lrange("rq:queue:events", 0, -1) == [job_id] == [job_id_for(key).encode()]
+    assert redis.lrange("rq:queue:events", 0, -1) == [job_id] == [task_id_for(key).encode()]
     theirs = redis.hgetall(b"rq:job:" + job_id)
     stamps = {b"created_at", b"enqueued_at"}
     assert {k: v for k, v in ours.items() if k not in stamps} == {
-        k: v for k, v in theirs.items() if k not in stamps}
+        k: v for k, v in theirs.items() if k not in stamps
+    }
     assert stamps <= set(ours)
     assert redis.sismember("rq:queues", "rq:queue:events")
 

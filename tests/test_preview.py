@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from receiver.emails import NOTICES
+from receiver.delivery.emails import NOTICES
 
 FLASK = str(Path(sys.executable).parent / "flask")
 
@@ -16,8 +16,13 @@ FLASK = str(Path(sys.executable).parent / "flask")
 @pytest.mark.parametrize("notice", NOTICES)
 def test_preview_writes_html_and_text(tmp_path, notice):
     env = {"PATH": "/usr/bin:/bin", "BRAND_NAME": "Gigly"}
-    proc = subprocess.run([FLASK, "--app", "receiver", "preview", notice, "--out", str(tmp_path)],
-                          env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [FLASK, "--app", "receiver", "preview", notice, "--out", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     html = (tmp_path / f"{notice}.html").read_text()
     text = (tmp_path / f"{notice}.txt").read_text()
@@ -28,7 +33,11 @@ def test_preview_writes_html_and_text(tmp_path, notice):
 
 
 def test_preview_unknown_notice_is_a_usage_error(tmp_path):
-    proc = subprocess.run([FLASK, "--app", "receiver", "preview", "nope", "--out", str(tmp_path)],
-                          env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [FLASK, "--app", "receiver", "preview", "nope", "--out", str(tmp_path)],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "nope" in proc.stderr

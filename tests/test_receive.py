@@ -58,15 +58,22 @@ def test_unknown_type_is_stored_as_ignored_and_not_queued(send, redis):
 
 
 def test_shape_b_nested_object(send, redis):
-    event = {"id": "evt_abc", "type": "certificate.flagged", "created": 1706745620,
-             "data": {"object": {"id": "cert_1", "status": "flagged"}}}
+    event = {
+        "id": "evt_abc",
+        "type": "certificate.flagged",
+        "created": 1706745620,
+        "data": {"object": {"id": "cert_1", "status": "flagged"}},
+    }
     assert send.ten99(event).status_code == 202
     assert stored(redis, event_id="evt_abc")["type"] == b"certificate.flagged"
 
 
 def test_shape_c_without_id_gets_a_stable_derived_id(send, redis):
-    event = {"type": "policy.active", "created": "2023-09-29T19:28:51",
-             "data": {"id": "pl_iJ5A9JKnG8", "is_active": True}}
+    event = {
+        "type": "policy.active",
+        "created": "2023-09-29T19:28:51",
+        "data": {"id": "pl_iJ5A9JKnG8", "is_active": True},
+    }
     first = send.ten99(event)
     assert first.status_code == 202
     assert first.json["id"].startswith("derived_")
@@ -80,23 +87,34 @@ def test_rotation_old_secret_still_accepted(app, redis):
     from receiver import create_app
 
     cfg = dict(app.config["RECEIVER"].__dict__)
-    app2 = create_app({"REDIS_URL": cfg["REDIS_URL"],
-                       "TEN99POLICY_WEBHOOK_SECRETS": f"{TEN99_SECRET},{TEN99_OLD_SECRET}",
-                       "PLATFORM_WEBHOOK_SECRETS": f"whsec_AAAA,{PLATFORM_OLD_SECRET}"})
+    app2 = create_app(
+        {
+            "REDIS_URL": cfg["REDIS_URL"],
+            "TEN99POLICY_WEBHOOK_SECRETS": f"{TEN99_SECRET},{TEN99_OLD_SECRET}",
+            "PLATFORM_WEBHOOK_SECRETS": f"whsec_AAAA,{PLATFORM_OLD_SECRET}",
+        }
+    )
     c = app2.test_client()
     body = json.dumps(EVENT).encode()
-    r = c.post("/webhooks/1099policy", data=body,
-               headers={"Ten99Policy-Signature": tv1_header(body, TEN99_OLD_SECRET)})
+    r = c.post(
+        "/webhooks/1099policy",
+        data=body,
+        headers={"Ten99Policy-Signature": tv1_header(body, TEN99_OLD_SECRET)},
+    )
     assert r.status_code == 202
     pbody = json.dumps({"type": "contractor.updated", "data": {"id": "cn_1"}}).encode()
-    r = c.post("/webhooks/platform", data=pbody,
-               headers=sw_headers(pbody, "msg_1", PLATFORM_OLD_SECRET))
+    r = c.post(
+        "/webhooks/platform", data=pbody, headers=sw_headers(pbody, "msg_1", PLATFORM_OLD_SECRET)
+    )
     assert r.status_code == 202
 
 
 def test_platform_event_uses_webhook_id(send, redis):
-    event = {"type": "contractor.updated", "created": 1700000000,
-             "data": {"id": "cn_1", "email": "a@example.com"}}
+    event = {
+        "type": "contractor.updated",
+        "created": 1700000000,
+        "data": {"id": "cn_1", "email": "a@example.com"},
+    }
     r = send.platform(event, "msg_42")
     assert (r.status_code, r.json) == (202, {"id": "msg_42", "status": "queued"})
     assert send.platform(event, "msg_42").status_code == 200
@@ -120,8 +138,11 @@ def test_missing_signature_401(client, redis):
 
 def test_wrong_secret_401(client, redis):
     body = json.dumps(EVENT).encode()
-    r = client.post("/webhooks/1099policy", data=body,
-                    headers={"Ten99Policy-Signature": tv1_header(body, "whsec_wrong")})
+    r = client.post(
+        "/webhooks/1099policy",
+        data=body,
+        headers={"Ten99Policy-Signature": tv1_header(body, "whsec_wrong")},
+    )
     assert r.status_code == 401 and r.json["error"] == "invalid_signature"
     assert_nothing_stored(redis)
 
@@ -137,8 +158,9 @@ def test_timestamp_outside_tolerance_401(send, redis, skew):
     "header", ["t=abc,v1=00", "garbage", "t=1700000000.5,v1=" + "0" * 64, "t=\u00ff,v1=1"]
 )
 def test_malformed_signature_headers_401_never_500(client, redis, header):
-    r = client.post("/webhooks/1099policy", data=json.dumps(EVENT),
-                    headers={"Ten99Policy-Signature": header})
+    r = client.post(
+        "/webhooks/1099policy", data=json.dumps(EVENT), headers={"Ten99Policy-Signature": header}
+    )
     assert r.status_code == 401 and r.json["error"] == "invalid_signature"
     assert_nothing_stored(redis)
 
@@ -176,8 +198,9 @@ def test_signed_but_unusable_body_400(send, redis, body, detail):
 def test_too_large_413_by_content_length(app, client, redis):
     limit = app.config["RECEIVER"].WEBHOOK_MAX_BYTES
     body = b'{"pad": "' + b"x" * limit + b'"}'
-    r = client.post("/webhooks/1099policy", data=body,
-                    headers={"Ten99Policy-Signature": tv1_header(body)})
+    r = client.post(
+        "/webhooks/1099policy", data=body, headers={"Ten99Policy-Signature": tv1_header(body)}
+    )
     assert r.status_code == 413 and r.json == {"error": "payload_too_large"}
     assert_nothing_stored(redis)
 
@@ -190,8 +213,13 @@ def test_too_large_413_when_streamed_without_length(app, live_server, redis):
     url = urlsplit(live_server)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
     chunks = (b"x" * 65536 for _ in range(limit // 65536 + 2))
-    conn.request("POST", "/webhooks/1099policy", body=chunks, encode_chunked=True,
-                 headers={"Ten99Policy-Signature": "t=1,v1=" + "0" * 64})
+    conn.request(
+        "POST",
+        "/webhooks/1099policy",
+        body=chunks,
+        encode_chunked=True,
+        headers={"Ten99Policy-Signature": "t=1,v1=" + "0" * 64},
+    )
     response = conn.getresponse()
     assert response.status == 413
     assert json.loads(response.read())["error"] == "payload_too_large"

@@ -13,9 +13,9 @@ import requests
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from receiver import coverage
-from receiver.coverage_links import LinkExpired, make_token, read_token
-from receiver.coverage_store import CoverageStore
+from receiver.coverage import document as coverage
+from receiver.coverage.links import LinkExpired, make_token, read_token
+from receiver.coverage.store import CoverageStore
 from tests.coverage_events import DAY, T0, assignment, envelope, parse, policy, session
 from tests.events import assignment_created, charge_succeeded
 from tests.test_sendgrid_events import (  # noqa: F401  (fixtures: signed SendGrid batches)
@@ -40,12 +40,16 @@ def store_for(client: Any, url: str | None = None) -> CoverageStore:
 # "²", but `int("²")` raises ValueError, which nobody catches (only PayloadError is). The
 # issue asks for 400 on bad parameters; the API answers 500.
 
+
 def test_api_at_with_a_superscript_digit_is_400_not_500(config, app, live_server):
     assert app.config["RECEIVER"].API_TOKENS == (TOKEN,)
     store_for(app.extensions["redis"]).apply(parse(session("application.complete", T0)))
-    response = requests.get(f"{live_server}/api/contractors/cn_1/coverage",
-                            params={"job": "jb_1", "at": "²"},
-                            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+    response = requests.get(
+        f"{live_server}/api/contractors/cn_1/coverage",
+        params={"job": "jb_1", "at": "²"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=5,
+    )
     assert response.status_code == 400
 
 
@@ -59,6 +63,7 @@ def _api_tokens(config: dict[str, Any]) -> None:
 # handler runs before the notice handler (_with_coverage), so the event's notices are never
 # created either and the event job fails until RQ gives up.
 
+
 def test_coverage_ignores_an_unreadable_date_instead_of_raising():
     env = assignment("assignment.active", T0, end_date="²")
     doc = coverage.apply(coverage.empty("cn_1"), parse(env))
@@ -68,10 +73,12 @@ def test_coverage_ignores_an_unreadable_date_instead_of_raising():
 # And on the webhook itself: a signed 1099Policy event whose `created` is "²" gets a 500
 # (events.parse lets the ValueError out) instead of 400 invalid_payload.
 
+
 def test_webhook_with_a_superscript_created_is_400_not_500(app, send):
     app.config["PROPAGATE_EXCEPTIONS"] = False
-    response = send.ten99({"id": "ev_sup", "type": "policy.active", "created": "²",
-                           "data": {"id": "pl_1"}})
+    response = send.ten99(
+        {"id": "ev_sup", "type": "policy.active", "created": "²", "data": {"id": "pl_1"}}
+    )
     assert response.status_code == 400
 
 
@@ -80,6 +87,7 @@ def test_webhook_with_a_superscript_created_is_400_not_500(app, send):
 # outside Python's range (e.g. a millisecond timestamp, year 55840). coverage._when accepts
 # any integer, so such a value is stored and every visit to the page is a 500 trace instead
 # of a page (dates shown as unknown).
+
 
 def test_page_survives_a_date_out_of_range(config, app, live_server):
     assert app.config["RECEIVER"].SECRET_KEY == SECRET_KEY
@@ -104,10 +112,16 @@ def _page_config(config: dict[str, Any]) -> None:
 # evidence already on the record, so the retry sends the mail a second time. Expected: the
 # retry sends nothing (the record's delivery_rank proves SendGrid took it).
 
+
 def test_evidence_received_during_the_send_call_prevents_the_resend(
-    send, rt, drain, sendgrid, redis, post  # noqa: F811
+    send,
+    rt,
+    drain,
+    sendgrid,
+    redis,
+    post,  # noqa: F811
 ):
-    from receiver.deliveries import send_notice_job
+    from receiver.pipeline.tasks import send_notice
 
     rt.mailer.timeout = 0.5
     sendgrid.script(("delay", 1.5))  # SendGrid takes it, but answers after our timeout
@@ -131,7 +145,7 @@ def test_evidence_received_during_the_send_call_prevents_the_resend(
     [(rid, answer)] = posted
     assert answer["applied"] == 1
     assert record(redis, rid)["delivery"] == "processed"
-    send_notice_job(rid)  # the scheduled retry comes due
+    send_notice(rid)  # the scheduled retry comes due
     time.sleep(1.6)  # let the delayed first request finish too
     assert len(sendgrid.requests) == 1, "the mail SendGrid already reported was sent again"
 
@@ -145,9 +159,9 @@ def test_evidence_received_during_the_send_call_prevents_the_resend(
 # although the current state is X. Expected: a new id per change (e.g. hash the `_as_of` keys
 # or a per-document version too).
 
+
 def _policy_active(created: int, end: int | None, eid: str) -> dict[str, Any]:
-    obj: dict[str, Any] = {"id": "pl_1", "quote": "qt_1", "status": "active",
-                           "effective_date": T0}
+    obj: dict[str, Any] = {"id": "pl_1", "quote": "qt_1", "status": "active", "effective_date": T0}
     if end is not None:
         obj["expiration_date"] = end
     return envelope("policy.active", obj, created, eid)
@@ -173,6 +187,7 @@ def test_every_change_gets_its_own_webhook_id(redis):
 # payload) is answered "not covered" for T0+1d. The same makes a cancelled object without
 # dates cover nothing at all (start == end == the cancellation's time).
 
+
 def test_coverage_starts_when_first_reported_active():
     first = assignment("assignment.active", T0, effective_date=None, end_date=None)
     again = assignment("assignment.active", T0 + 5 * DAY, effective_date=None, end_date=None)
@@ -189,25 +204,28 @@ def test_coverage_starts_when_first_reported_active():
 # after COVERAGE_LINK_MAX_AGE_DAYS (30). The issue wants a working link in every contractor
 # email. Expected: sign the link when the email is rendered/sent (or count from send_at).
 
+
 def test_a_scheduled_reminder_carries_a_link_valid_when_it_is_sent(
-    send, rt, drain, redis, sendgrid
+    send, rt, drain, redis, sendgrid, clock
 ):
     import re
 
-    from receiver.deliveries import send_notice_job
+    from receiver.pipeline.tasks import send_notice
 
-    now = int(time.time())
-    assert send.platform(assignment_created(charge_at=now + 40 * DAY), "msg_far").status_code \
-        == 202
+    now = int(clock.now)
+    assert send.platform(assignment_created(charge_at=now + 40 * DAY), "msg_far").status_code == 202
     drain()
-    [rec] = [r for k in redis.keys("notice:*")
-             if (r := record(redis, k.decode().removeprefix("notice:")))["notice"]
-             == "assignment_charge_reminder"]
+    [rec] = [
+        r
+        for k in redis.keys("notice:*")
+        if (r := record(redis, k.decode().removeprefix("notice:")))["notice"]
+        == "assignment_charge_reminder"
+    ]
     send_at = float(rec["send_at"])
     assert send_at > now + 35 * DAY
     assert json.loads(rec["context"])["coverage_url"] is None  # not signed yet
-    rt.clock = lambda: send_at + 1
-    assert send_notice_job(rec["id"]) == "accepted"
+    clock.now = send_at + 1
+    assert send_notice(rec["id"]) == "accepted"
     [mail] = sendgrid.accepted
     text = mail["body"]["content"][0]["value"]
     token = re.search(r"/coverage/(\S+)", text).group(1)

@@ -13,16 +13,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from receiver.deliveries import Contact, record_key
-from receiver.sweeper import sweep
+from receiver.notices.contacts import Contact
+from receiver.notices.reminders import Guards
+from receiver.pipeline.sweeper import sweep
+from receiver.store.keys import notice as record_key
 from tests.events import JOB, invoice, platform_event
 from tests.records import at, records
 from tests.signing import tv1_header
 
 HNL = ZoneInfo("Pacific/Honolulu")
-
-
-
 
 
 # --- 500s from signed but malformed bodies (receiver/events.py, views/webhooks.py) ----------
@@ -31,19 +30,27 @@ HNL = ZoneInfo("Pacific/Honolulu")
 def _post_signed(app, body: bytes):
     app.config["PROPAGATE_EXCEPTIONS"] = False  # see the 500 a sender would see
     client = app.test_client()
-    return client.post("/webhooks/1099policy", data=body,
-                       headers={"Ten99Policy-Signature": tv1_header(body)})
+    return client.post(
+        "/webhooks/1099policy", data=body, headers={"Ten99Policy-Signature": tv1_header(body)}
+    )
 
 
-@pytest.mark.parametrize("doc", [
-    {"id": "ev_\ud800", "type": "policy.active", "created": 1, "data": {"id": "pl_1"}},
-    {"id": "ev_ok", "type": "policy.\ud800", "created": 1, "data": {"id": "pl_1"}},
-    {"type": "policy.active", "created": 1, "data": {"id": "pl_\ud800"}},  # shape C
-    # Anywhere else too: accepted, it would fail every processing retry (UnicodeEncodeError).
-    {"id": "ev_c", "type": "invoice.charge_card_succeeded", "created": 1,
-     "data": {"id": "in_1", "contractor": {"id": "cn_1", "email": "m\udc00@example.com"}}},
-    {"id": "ev_k", "type": "policy.active", "created": 1, "data": {"id": "pl_1", "\ud800": 1}},
-])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"id": "ev_\ud800", "type": "policy.active", "created": 1, "data": {"id": "pl_1"}},
+        {"id": "ev_ok", "type": "policy.\ud800", "created": 1, "data": {"id": "pl_1"}},
+        {"type": "policy.active", "created": 1, "data": {"id": "pl_\ud800"}},  # shape C
+        # Anywhere else too: accepted, it would fail every processing retry (UnicodeEncodeError).
+        {
+            "id": "ev_c",
+            "type": "invoice.charge_card_succeeded",
+            "created": 1,
+            "data": {"id": "in_1", "contractor": {"id": "cn_1", "email": "m\udc00@example.com"}},
+        },
+        {"id": "ev_k", "type": "policy.active", "created": 1, "data": {"id": "pl_1", "\ud800": 1}},
+    ],
+)
 def test_lone_surrogate_anywhere_is_400_not_500(app, redis, doc):
     # Was: events.py:122-134,139 / inbox.py:150-153: JSON "\ud800" escapes are valid JSON and
     # json.loads yields a str with a lone surrogate; it passes every check, then encoding it
@@ -56,16 +63,22 @@ def test_lone_surrogate_anywhere_is_400_not_500(app, redis, doc):
 
 def test_surrogate_encoded_in_the_bytes_is_400_and_nothing_is_stored(app, redis):
     # Python's JSON reader decodes bytes with "surrogatepass": no escape needed.
-    body = (b'{"id": "ev_raw", "type": "policy.active", "created": 1, '
-            b'"data": {"id": "pl_1", "note": "\xed\xa0\x80"}}')
+    body = (
+        b'{"id": "ev_raw", "type": "policy.active", "created": 1, '
+        b'"data": {"id": "pl_1", "note": "\xed\xa0\x80"}}'
+    )
     r = _post_signed(app, body)
     assert r.status_code == 400 and "surrogate" in r.get_json()["detail"]
     assert not redis.keys("event:*")
 
 
 def test_non_ascii_text_and_escaped_pairs_are_accepted(app, redis):
-    doc = {"id": "ev_text", "type": "policy.active", "created": 1,
-           "data": {"id": "pl_1", "holder": "Zoë Ñúñez 김", "mood": "\U0001F600"}}
+    doc = {
+        "id": "ev_text",
+        "type": "policy.active",
+        "created": 1,
+        "data": {"id": "pl_1", "holder": "Zoë Ñúñez 김", "mood": "\U0001f600"},
+    }
     for body in (json.dumps(doc).encode(), json.dumps(doc, ensure_ascii=False).encode()):
         r = _post_signed(app, body)
         assert r.status_code in (200, 202), r.get_json()
@@ -93,16 +106,32 @@ def test_known_time_zone_is_used_when_the_event_embeds_a_contractor_without_one(
     # is ignored: quiet hours and dates use US Eastern although the recipient's zone is known.
     # Expected: the stored zone (Pacific/Honolulu) is used: a reminder due at 05:00 Honolulu
     # time waits until 08:00 there.
-    clock["now"] = at(2026, 3, 2, 12)
-    maya = {"id": "cn_1", "email": "maya@example.com", "first_name": "Maya",
-            "last_name": "Thompson"}
-    send.platform(platform_event("contractor.updated", {**maya, "timezone": "Pacific/Honolulu"}),
-                  "msg_c1")
+    clock.now = at(2026, 3, 2, 12)
+    maya = {
+        "id": "cn_1",
+        "email": "maya@example.com",
+        "first_name": "Maya",
+        "last_name": "Thompson",
+    }
+    send.platform(
+        platform_event("contractor.updated", {**maya, "timezone": "Pacific/Honolulu"}), "msg_c1"
+    )
     drain()
     charge_at = int(at(2026, 3, 4, 10))  # reminder 24 h before: 10:00 NY = 05:00 Honolulu
-    send.platform(platform_event("assignment.created", {
-        "id": "an_1", "contractor": maya, "job": JOB, "premium_due": 1200,
-        "withhold_premium": False, "charge_at": charge_at}), "msg_a1")
+    send.platform(
+        platform_event(
+            "assignment.created",
+            {
+                "id": "an_1",
+                "contractor": maya,
+                "job": JOB,
+                "premium_due": 1200,
+                "withhold_premium": False,
+                "charge_at": charge_at,
+            },
+        ),
+        "msg_a1",
+    )
     drain()
     [rec] = records(redis, "assignment_charge_reminder")
     assert rec["timezone"] == "Pacific/Honolulu"
@@ -118,17 +147,38 @@ def test_reminder_released_from_awaiting_contact_respects_the_recipients_quiet_h
     # supplies the contact and its zone, the record's timezone is updated but send_at is not
     # recomputed, so it goes out at 05:00 in the recipient's zone.
     # Expected: on release, send_at is re-derived with the recipient's zone (08:00 Honolulu).
-    clock["now"] = at(2026, 3, 2, 12)
+    clock.now = at(2026, 3, 2, 12)
     charge_at = int(at(2026, 3, 4, 10))
-    send.platform(platform_event("assignment.created", {
-        "id": "an_2", "contractor": "cn_2", "job": JOB, "premium_due": 1200,
-        "withhold_premium": False, "charge_at": charge_at}), "msg_a2")
+    send.platform(
+        platform_event(
+            "assignment.created",
+            {
+                "id": "an_2",
+                "contractor": "cn_2",
+                "job": JOB,
+                "premium_due": 1200,
+                "withhold_premium": False,
+                "charge_at": charge_at,
+            },
+        ),
+        "msg_a2",
+    )
     drain()
     [rec] = records(redis, "assignment_charge_reminder")
     assert rec["state"] == "awaiting_contact"
-    send.platform(platform_event("contractor.updated", {
-        "id": "cn_2", "email": "lee@example.com", "first_name": "Lee", "last_name": "Kai",
-        "timezone": "Pacific/Honolulu"}), "msg_c2")
+    send.platform(
+        platform_event(
+            "contractor.updated",
+            {
+                "id": "cn_2",
+                "email": "lee@example.com",
+                "first_name": "Lee",
+                "last_name": "Kai",
+                "timezone": "Pacific/Honolulu",
+            },
+        ),
+        "msg_c2",
+    )
     drain()
     [rec] = records(redis, "assignment_charge_reminder")
     assert rec["state"] == "pending" and rec["timezone"] == "Pacific/Honolulu"
@@ -151,7 +201,7 @@ def test_scheduled_reminder_record_outlives_its_send_time(
     # before its scheduled job runs, which then finds it 'missing' and the sweeper drops it:
     # the reminder is silently lost. Expected: a record lives at least until it is sent
     # (e.g. TTL = max(retention, send_at - now + retention)).
-    clock["now"] = now = at(2026, 3, 2, 12)
+    clock.now = now = at(2026, 3, 2, 12)
     send.platform(invoice("invoice.created", 9900, int(now), withhold=True), "msg_r1")
     drain()
     [rec] = records(redis, "remit_bill_reminder_rep")
@@ -168,13 +218,30 @@ def test_notice_created_while_release_runs_is_not_orphaned(rt, redis):
     # would ever look its contact up again). Now one script forgets the contractor only if
     # nothing waits. Interleaving: release has run its loop; another worker creates a
     # waiting notice; release's last step runs.
-    from receiver.contacts import Person
-    from receiver.deliveries import AWAITING_KEY, awaiting_key
+    from receiver.notices.contacts import Contact
+    from receiver.store.keys import NOTICES_AWAITING as AWAITING_KEY
+    from receiver.store.keys import awaiting as awaiting_key
 
-    rt.contacts.remember(Person("cn_3", "sam@example.com", "Sam", "Ray", None, None), 1)
-    rt.deliveries.create("payment_confirmation", "charge:in_3", "contractor:cn_3",
-                         Contact(email=""), {"x": 1}, waiting_for="cn_3")
-    rt.deliveries._forget_if_done(keys=[awaiting_key("cn_3"), AWAITING_KEY], args=["cn_3"])
+    rt.contacts.remember(
+        Contact(
+            id="cn_3",
+            email="sam@example.com",
+            first_name="Sam",
+            last_name="Ray",
+            timezone=None,
+            withhold_premium=None,
+        ),
+        1,
+    )
+    rt.records.create(
+        "payment_confirmation",
+        "charge:in_3",
+        "contractor:cn_3",
+        Contact(email=""),
+        {"x": 1},
+        waiting_for="cn_3",
+    )
+    rt.records._forget_if_done(keys=[awaiting_key("cn_3"), AWAITING_KEY], args=["cn_3"])
     assert redis.zscore(AWAITING_KEY, "cn_3") is not None
     for later in (60, 3600):
         redis.delete("sweeper:lock")
@@ -190,19 +257,25 @@ def test_stale_moot_check_does_not_overwrite_a_concurrent_send(rt, redis, sendgr
     # reads `pending`, job A claims, sends, records `accepted`; B then cancels it, so the
     # record says `cancelled` for an email SendGrid accepted (or overwrites A's `sending`).
     # Expected: cancel only from `pending`, atomically (like suppressions' _HOLD script).
-    rt.deliveries.create("payment_reminder", "invoice:in_4@100", "contractor:cn_4",
-                         Contact("kim@example.com", "Kim", "Lo"), {"x": 1},
-                         guard={"invoice": "in_4", "premium": 100})
+    rt.records.create(
+        "payment_reminder",
+        "invoice:in_4@100",
+        "contractor:cn_4",
+        Contact(email="kim@example.com", first_name="Kim", last_name="Lo"),
+        {"x": 1},
+        guard={"invoice": "in_4", "premium": 100},
+    )
     [rec] = records(redis, "payment_reminder")
     key = record_key(rec["id"])
 
-    def moot_meanwhile_sent(guard, now):
-        # What job A did while job B was between its read and its cancel:
-        redis.hset(key, mapping={"state": "accepted", "message_id": "msg-A"})
-        return "settled: the invoice was paid"
+    class MeanwhileSent(Guards):
+        def moot_reason(self, guard, now):
+            # What job A did while job B was between its read and its cancel:
+            redis.hset(key, mapping={"state": "accepted", "message_id": "msg-A"})
+            return "settled: the invoice was paid"
 
-    rt.deliveries.send(rec["id"], rt.mailer, rt.render, lease=rt.send_lease,
-                       moot=moot_meanwhile_sent)
+    rt.sender.guards = MeanwhileSent(rt.settlements, rt.ledger)
+    rt.sender.send(rec["id"])
     assert redis.hget(key, "state") == b"accepted"
 
 
@@ -216,12 +289,21 @@ def test_429_with_an_unusable_reset_does_not_leave_the_record_stuck(rt, redis, s
     # ends `failed`, visibly.
     ms_reset = str(int(time.time() * 1000))
     sendgrid.script(("status", 429, {"X-RateLimit-Reset": ms_reset}))
-    rt.deliveries.create("payment_confirmation", "charge:in_5", "contractor:cn_5",
-                         Contact("ana@example.com", "Ana", "Li"),
-                         {"invoice_id": "in_5", "amount_cents": 100, "paid_at": 1,
-                          "payment_method": "card",
-                          "contractor": {"id": "cn_5", "first_name": "Ana", "last_name": "Li"},
-                          "job": {"id": "jb_1", "name": "x"}, "coverage_url": None})
+    rt.records.create(
+        "payment_confirmation",
+        "charge:in_5",
+        "contractor:cn_5",
+        Contact(email="ana@example.com", first_name="Ana", last_name="Li"),
+        {
+            "invoice_id": "in_5",
+            "amount_cents": 100,
+            "paid_at": 1,
+            "payment_method": "card",
+            "contractor": {"id": "cn_5", "first_name": "Ana", "last_name": "Li"},
+            "job": {"id": "jb_1", "name": "x"},
+            "coverage_url": None,
+        },
+    )
     drain()
     [rec] = records(redis, "payment_confirmation")
     assert rec["state"] == "pending"
@@ -242,25 +324,67 @@ def test_an_older_event_arriving_late_does_not_redirect_rep_notices(
     # PO contact, and the next rep notice goes to that former address.
     # Expected: job fields are newest-wins by event `created`; the rep notice goes to new@.
     t0 = int(time.time())
-    job_new = {"id": "jb_9", "name": "Deck",
-               "custom_metadata": {"po_contact_email": "new@agency.example"}}
-    job_old = {"id": "jb_9", "name": "Deck",
-               "custom_metadata": {"po_contact_email": "old@agency.example"}}
+    job_new = {
+        "id": "jb_9",
+        "name": "Deck",
+        "custom_metadata": {"po_contact_email": "new@agency.example"},
+    }
+    job_old = {
+        "id": "jb_9",
+        "name": "Deck",
+        "custom_metadata": {"po_contact_email": "old@agency.example"},
+    }
     maya = {"id": "cn_1", "email": "maya@example.com", "first_name": "Maya", "last_name": "T"}
-    send.platform(platform_event("invoice.created", {
-        "id": "in_9", "contractor": maya, "job": job_new, "premium_due": 5000,
-        "withhold_premium": True}, created=t0 + 20), "msg_i1")
+    send.platform(
+        platform_event(
+            "invoice.created",
+            {
+                "id": "in_9",
+                "contractor": maya,
+                "job": job_new,
+                "premium_due": 5000,
+                "withhold_premium": True,
+            },
+            created=t0 + 20,
+        ),
+        "msg_i1",
+    )
     drain()
-    send.platform(platform_event("assignment.created", {  # older, delivered late
-        "id": "an_9", "contractor": maya, "job": job_old, "premium_due": 4000,
-        "withhold_premium": True}, created=t0 + 10), "msg_a_late")
+    send.platform(
+        platform_event(
+            "assignment.created",
+            {  # older, delivered late
+                "id": "an_9",
+                "contractor": maya,
+                "job": job_old,
+                "premium_due": 4000,
+                "withhold_premium": True,
+            },
+            created=t0 + 10,
+        ),
+        "msg_a_late",
+    )
     drain()
-    send.platform(platform_event("invoice.updated", {
-        "id": "in_9", "contractor": "cn_1", "job": "jb_9", "premium_due": 6000,
-        "withhold_premium": True}, created=t0 + 30), "msg_i2")
+    send.platform(
+        platform_event(
+            "invoice.updated",
+            {
+                "id": "in_9",
+                "contractor": "cn_1",
+                "job": "jb_9",
+                "premium_due": 6000,
+                "withhold_premium": True,
+            },
+            created=t0 + 30,
+        ),
+        "msg_i2",
+    )
     drain()
-    reps = [m["body"]["personalizations"][0]["to"][0]["email"] for m in sendgrid.accepted
-            if m["body"]["categories"] == ["premium_increase_rep"]]
+    reps = [
+        m["body"]["personalizations"][0]["to"][0]["email"]
+        for m in sendgrid.accepted
+        if m["body"]["categories"] == ["premium_increase_rep"]
+    ]
     assert reps == ["new@agency.example"], reps
 
 
@@ -273,14 +397,14 @@ def test_reminder_is_not_sent_after_the_charge_it_announces(
     # awaiting_contact) goes out after the charge moment, saying "we will charge it to your
     # card on <past time>; update it before then". reminders.py itself says "a reminder after
     # the charge is no reminder". Expected: past its deadline the record is `cancelled`.
-    now = clock["now"]
+    now = clock.now
     event = invoice("invoice.created", 4325, int(now))
     event["data"]["charge_at"] = int(now + 3 * 86400)
     send.platform(event, "msg_i1")
     drain()
     [rec] = records(redis, "payment_reminder")
-    clock["now"] = now + 3 * 86400 + 3600  # the job finally runs an hour after the charge
-    from receiver.deliveries import send_notice_job
+    clock.now = now + 3 * 86400 + 3600  # the job finally runs an hour after the charge
+    from receiver.pipeline.tasks import send_notice
 
-    assert send_notice_job(rec["id"]) == "cancelled"
+    assert send_notice(rec["id"]) == "cancelled"
     assert sendgrid.accepted == []

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from rq.registry import ScheduledJobRegistry
 
-from receiver.deliveries import send_notice_job
-from receiver.reminders import after_quiet_hours, send_time
-from receiver.sweeper import sweep
+from receiver.notices.reminders import after_quiet_hours, send_time
+from receiver.pipeline.sweeper import sweep
+from receiver.pipeline.tasks import send_notice
 from tests.events import JOB, MAYA, assignment_created, invoice, platform_event
 from tests.records import at, records
 
@@ -52,12 +52,11 @@ def test_send_time_never_waits_past_what_it_reminds_about():
 # --- scheduled reminders end to end ---------------------------------------------------------
 
 
-
 def scheduled_at(rt):
     registry = ScheduledJobRegistry(queue=rt.queue)
-    return {job_id: registry.get_scheduled_time(job_id).timestamp()
-            for job_id in registry.get_job_ids()}
-
+    return {
+        job_id: registry.get_scheduled_time(job_id).timestamp() for job_id in registry.get_job_ids()
+    }
 
 
 def card_invoice(premium, created, charge_at, **extra):
@@ -69,7 +68,7 @@ def card_invoice(premium, created, charge_at, **extra):
 def test_payment_reminder_goes_out_lead_hours_before_a_distant_charge(
     send, rt, drain, sendgrid, redis, clock
 ):
-    now = clock["now"]
+    now = clock.now
     send.platform(card_invoice(4325, int(now), now + 3 * 86400), "msg_i1")
     drain()
     assert sendgrid.accepted == []
@@ -77,10 +76,10 @@ def test_payment_reminder_goes_out_lead_hours_before_a_distant_charge(
     due = now + 2 * 86400  # MAYA lives where it is early afternoon now: no quiet hours
     assert (rec["state"], float(rec["send_at"])) == ("pending", due)
     assert due in scheduled_at(rt).values()  # RQ's scheduler holds it, in Redis
-    clock["now"] = due - 3600
-    assert send_notice_job(rec["id"]) == "scheduled"  # too early: re-scheduled, not sent
-    clock["now"] = due + 1
-    assert send_notice_job(rec["id"]) == "accepted"
+    clock.now = due - 3600
+    assert send_notice(rec["id"]) == "scheduled"  # too early: re-scheduled, not sent
+    clock.now = due + 1
+    assert send_notice(rec["id"]) == "accepted"
     [mail] = sendgrid.accepted
     assert mail["body"]["categories"] == ["payment_reminder"]
     assert "$43.25" in mail["body"]["subject"]
@@ -89,14 +88,20 @@ def test_payment_reminder_goes_out_lead_hours_before_a_distant_charge(
 def test_reminder_not_sent_when_the_invoice_was_paid_meanwhile(
     send, rt, drain, sendgrid, redis, clock
 ):
-    now = clock["now"]
+    now = clock.now
     send.platform(card_invoice(4325, int(now), now + 3 * 86400), "msg_i1")
-    send.ten99({"id": "ev_paid", "type": "invoice.charge_card_succeeded", "created": int(now),
-                "data": {"id": "in_1", "premium_due": 4325, "contractor": MAYA}})
+    send.ten99(
+        {
+            "id": "ev_paid",
+            "type": "invoice.charge_card_succeeded",
+            "created": int(now),
+            "data": {"id": "in_1", "premium_due": 4325, "contractor": MAYA},
+        }
+    )
     drain()
     [rec] = records(redis, "payment_reminder")
-    clock["now"] = float(rec["send_at"]) + 1
-    assert send_notice_job(rec["id"]) == "cancelled"
+    clock.now = float(rec["send_at"]) + 1
+    assert send_notice(rec["id"]) == "cancelled"
     [rec] = records(redis, "payment_reminder")
     assert rec["state"] == "cancelled" and "paid" in rec["last_error"]
     assert [m["body"]["categories"] for m in sendgrid.accepted] == [["payment_confirmation"]]
@@ -105,7 +110,7 @@ def test_reminder_not_sent_when_the_invoice_was_paid_meanwhile(
 def test_repriced_invoice_cancels_the_old_reminder_and_schedules_the_new_amount(
     send, rt, drain, sendgrid, redis, clock
 ):
-    now = clock["now"]
+    now = clock.now
     send.platform(card_invoice(4000, int(now), now + 3 * 86400), "msg_i1")
     updated = card_invoice(5000, int(now) + 60, now + 3 * 86400)
     updated["type"] = "invoice.updated"
@@ -113,9 +118,9 @@ def test_repriced_invoice_cancels_the_old_reminder_and_schedules_the_new_amount(
     drain()
     reminders = {r["cause"]: r for r in records(redis, "payment_reminder")}
     assert set(reminders) == {"invoice:in_1@4000", "invoice:in_1@5000"}
-    clock["now"] = now + 2 * 86400 + 1
-    assert send_notice_job(reminders["invoice:in_1@4000"]["id"]) == "cancelled"
-    assert send_notice_job(reminders["invoice:in_1@5000"]["id"]) == "accepted"
+    clock.now = now + 2 * 86400 + 1
+    assert send_notice(reminders["invoice:in_1@4000"]["id"]) == "cancelled"
+    assert send_notice(reminders["invoice:in_1@5000"]["id"]) == "accepted"
     sent = [m for m in sendgrid.accepted if m["body"]["categories"] == ["payment_reminder"]]
     assert len(sent) == 1 and "$50.00" in sent[0]["body"]["subject"]
 
@@ -123,26 +128,31 @@ def test_repriced_invoice_cancels_the_old_reminder_and_schedules_the_new_amount(
 def test_assignment_reminder_dropped_when_the_assignment_is_cancelled(
     send, rt, drain, sendgrid, redis, clock
 ):
-    now = clock["now"]
+    now = clock.now
     send.platform(assignment_created(1200, charge_at=int(now) + 3 * 86400), "msg_a1")
-    send.ten99({"id": "ev_cancel", "type": "assignment.cancelled", "created": int(now),
-                "data": {"id": "an_1", "job": JOB["id"], "cancelled": True}})
+    send.ten99(
+        {
+            "id": "ev_cancel",
+            "type": "assignment.cancelled",
+            "created": int(now),
+            "data": {"id": "an_1", "job": JOB["id"], "cancelled": True},
+        }
+    )
     drain()
     [rec] = records(redis, "assignment_charge_reminder")
-    clock["now"] = float(rec["send_at"]) + 1
-    assert send_notice_job(rec["id"]) == "cancelled"
+    clock.now = float(rec["send_at"]) + 1
+    assert send_notice(rec["id"]) == "cancelled"
     assert sendgrid.accepted == []
 
 
 def test_reminder_due_at_night_waits_until_eight_in_the_recipients_zone(
     send, rt, drain, sendgrid, redis, clock
 ):
-    clock["now"] = now = at(2026, 3, 2, 12)
+    clock.now = now = at(2026, 3, 2, 12)
     update = platform_event("contractor.updated", {**MAYA, "timezone": "America/New_York"})
     send.platform(update, "msg_c1")
     # The charge is at 23:00 tomorrow: the 24-hour reminder would land at 23:00 tonight.
-    send.platform(card_invoice(4325, int(now), at(2026, 3, 3, 23), contractor="cn_1"),
-                  "msg_i1")
+    send.platform(card_invoice(4325, int(now), at(2026, 3, 3, 23), contractor="cn_1"), "msg_i1")
     drain()
     [rec] = records(redis, "payment_reminder")
     assert float(rec["send_at"]) == at(2026, 3, 3, 8)
@@ -151,15 +161,15 @@ def test_reminder_due_at_night_waits_until_eight_in_the_recipients_zone(
 def test_remit_bill_reminder_to_the_rep_seven_days_before_due(
     send, rt, drain, sendgrid, redis, clock
 ):
-    clock["now"] = now = at(2026, 3, 2, 12)
+    clock.now = now = at(2026, 3, 2, 12)
     send.platform(invoice("invoice.created", 9900, int(now), withhold=True), "msg_r1")
     drain()
     [rec] = records(redis, "remit_bill_reminder_rep")
     due = now + 30 * 86400
     assert float(rec["send_at"]) == after_quiet_hours(due - 7 * 86400, None)
     assert rec["to_email"] == "rep@agency.example"
-    clock["now"] = float(rec["send_at"]) + 1
-    assert send_notice_job(rec["id"]) == "accepted"
+    clock.now = float(rec["send_at"]) + 1
+    assert send_notice(rec["id"]) == "accepted"
     [mail] = sendgrid.accepted
     assert "$99.00" in mail["body"]["subject"]
 
@@ -167,7 +177,7 @@ def test_remit_bill_reminder_to_the_rep_seven_days_before_due(
 def test_a_lost_scheduled_reminder_is_sent_by_the_sweeper_when_due(
     send, rt, drain, sendgrid, redis, clock
 ):
-    now = clock["now"]
+    now = clock.now
     send.platform(card_invoice(4325, int(now), now + 3 * 86400), "msg_i1")
     drain()
     [rec] = records(redis, "payment_reminder")
@@ -177,8 +187,8 @@ def test_a_lost_scheduled_reminder_is_sent_by_the_sweeper_when_due(
     assert sweep(rt, now=now + 3600) == (0, 0)  # not due yet: left alone
     redis.delete("sweeper:lock")
     due = float(rec["send_at"])
-    clock["now"] = due + rt.cfg.SWEEP_AFTER_SECONDS + 1
-    assert sweep(rt, now=clock["now"]) == (0, 1)
+    clock.now = due + rt.cfg.SWEEP_AFTER_SECONDS + 1
+    assert sweep(rt, now=clock.now) == (0, 1)
     drain()
     assert [m["body"]["categories"] for m in sendgrid.accepted] == [["payment_reminder"]]
 
@@ -186,17 +196,18 @@ def test_a_lost_scheduled_reminder_is_sent_by_the_sweeper_when_due(
 def test_scheduled_reminder_goes_to_the_address_known_when_it_is_sent(
     send, rt, drain, sendgrid, redis, clock
 ):
-    now = clock["now"]
+    now = clock.now
     send.platform(card_invoice(4325, int(now), now + 3 * 86400), "msg_i1")
     drain()
     [rec] = records(redis, "payment_reminder")
     assert rec["to_email"] == "maya@example.com"
-    moved = platform_event("contractor.updated", {**MAYA, "email": "maya@new.example"},
-                           created=int(now) + 60)
+    moved = platform_event(
+        "contractor.updated", {**MAYA, "email": "maya@new.example"}, created=int(now) + 60
+    )
     send.platform(moved, "msg_c9")
     drain()
-    clock["now"] = float(rec["send_at"]) + 1
-    assert send_notice_job(rec["id"]) == "accepted"
+    clock.now = float(rec["send_at"]) + 1
+    assert send_notice(rec["id"]) == "accepted"
     [mail] = sendgrid.accepted
     assert mail["body"]["personalizations"][0]["to"][0]["email"] == "maya@new.example"
     assert records(redis, "payment_reminder")[0]["to_email"] == "maya@new.example"

@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from receiver import create_app
 from receiver.config import load_config
-from receiver.delivery_events import REASON_CHARS, mask_addresses
+from receiver.delivery.sendgrid_events import REASON_CHARS, mask_addresses
+from receiver.delivery.suppressions import Suppressions, address_hash
 from receiver.errors import ConfigError
-from receiver.suppressions import Suppressions, address_hash
 from tests.events import assignment_created, charge_succeeded
 
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
@@ -34,14 +34,14 @@ T0 = int(time.time())
 
 def public_b64(key: Any) -> str:
     """The public key as SendGrid's UI shows it: base64 of the DER SubjectPublicKeyInfo."""
-    der = key.public_key().public_bytes(serialization.Encoding.DER,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return base64.b64encode(der).decode()
 
 
 def sign(key: Any, body: bytes, timestamp: str) -> str:
-    return base64.b64encode(
-        key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
+    return base64.b64encode(key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +62,21 @@ class SendGridPoster:
         self.client = client
         self.key = key
 
-    def __call__(self, events: list[Any] | bytes, *, t: int | None = None, key: Any = None,
-                 headers: dict[str, str] | None = None) -> Any:
+    def __call__(
+        self,
+        events: list[Any] | bytes,
+        *,
+        t: int | None = None,
+        key: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         body = events if isinstance(events, bytes) else json.dumps(events).encode()
         timestamp = str(int(time.time()) if t is None else t)
         signed = {SIGNATURE: sign(key or self.key, body, timestamp), TIMESTAMP: timestamp}
         signed.update(headers or {})
-        return self.client.post("/webhooks/sendgrid", data=body, headers=signed,
-                                content_type="application/json")
+        return self.client.post(
+            "/webhooks/sendgrid", data=body, headers=signed, content_type="application/json"
+        )
 
 
 @pytest.fixture
@@ -77,14 +84,18 @@ def post(client: Any, sg_key: Any) -> SendGridPoster:
     return SendGridPoster(client, sg_key)
 
 
-def sg_event(event: str, rid: str | None, *, ts: int = T0, email: str = MAYA,
-             **extra: Any) -> dict[str, Any]:
+def sg_event(
+    event: str, rid: str | None, *, ts: int = T0, email: str = MAYA, **extra: Any
+) -> dict[str, Any]:
     """One event as SendGrid reports it; custom args (notice_record) are top-level keys."""
     out: dict[str, Any] = {
-        "email": email, "timestamp": ts, "event": event,
+        "email": email,
+        "timestamp": ts,
+        "event": event,
         "sg_event_id": base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="),
         "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0",
-        "smtp-id": "<14c5d75ce93.dfd.64b469@ismtpd-555>", "category": ["payment_confirmation"],
+        "smtp-id": "<14c5d75ce93.dfd.64b469@ismtpd-555>",
+        "category": ["payment_confirmation"],
         **extra,
     }
     if rid is not None:
@@ -114,15 +125,28 @@ def rid(send: Any, rt: Any, drain: Any, sendgrid: Any) -> str:
 
 
 def test_batch_moves_the_record_and_leaves_the_send_state(post, redis, rid):
-    r = post([sg_event("processed", rid),
-              sg_event("delivered", rid, ts=T0 + 2, response="250 2.0.0 OK", tls=1)])
+    r = post(
+        [
+            sg_event("processed", rid),
+            sg_event("delivered", rid, ts=T0 + 2, response="250 2.0.0 OK", tls=1),
+        ]
+    )
     assert r.status_code == 200
-    assert r.json == {"events": 2, "applied": 2, "stale": 0, "duplicate": 0, "unmatched": 0,
-                      "ignored": 0}
+    assert r.json == {
+        "events": 2,
+        "applied": 2,
+        "stale": 0,
+        "duplicate": 0,
+        "unmatched": 0,
+        "ignored": 0,
+    }
     rec = record(redis, rid)
     assert rec["state"] == "accepted"
     assert (rec["delivery"], rec["delivery_at"], rec["delivery_reason"]) == (
-        "delivered", str(T0 + 2), "250 2.0.0 OK")
+        "delivered",
+        str(T0 + 2),
+        "250 2.0.0 OK",
+    )
     assert rec["delivery_events"] == "2"
 
 
@@ -138,8 +162,9 @@ def test_duplicates_are_counted_once(post, redis, rid):
     assert record(redis, rid)["delivery_events"] == "2"
 
 
-@pytest.mark.parametrize("order", list(itertools.permutations(
-    ["processed", "deferred", "delivered"])))
+@pytest.mark.parametrize(
+    "order", list(itertools.permutations(["processed", "deferred", "delivered"]))
+)
 def test_any_order_ends_delivered(post, redis, rid, order):
     for n, name in enumerate(order):  # one batch each: the worst case for ordering
         assert post([sg_event(name, rid, ts=T0 + n)]).status_code == 200
@@ -156,14 +181,25 @@ def test_ranks_never_move_backwards(post, redis, rid):
     post([sg_event("delivered", rid, ts=T0 + 61), sg_event("dropped", rid, reason="Invalid")])
     rec = record(redis, rid)
     assert (rec["delivery"], rec["delivery_type"], rec["delivery_reason"]) == (
-        "bounced", "bounce", "550 gone")
+        "bounced",
+        "bounce",
+        "550 gone",
+    )
 
 
 def test_engagement_junk_and_strangers_are_acknowledged(post, redis, rid):
-    batch = [1, "x", None, [], {"event": "open", "notice_record": rid},
-             {"event": "click", "url": "https://example.com"}, {"no": "event"},
-             sg_event("delivered", "nt_" + "0" * 32),  # expired or another environment's
-             sg_event("delivered", None), sg_event("delivered", "not-a-record-id")]
+    batch = [
+        1,
+        "x",
+        None,
+        [],
+        {"event": "open", "notice_record": rid},
+        {"event": "click", "url": "https://example.com"},
+        {"no": "event"},
+        sg_event("delivered", "nt_" + "0" * 32),  # expired or another environment's
+        sg_event("delivered", None),
+        sg_event("delivered", "not-a-record-id"),
+    ]
     r = post(batch)
     assert r.status_code == 200
     assert (r.json["ignored"], r.json["unmatched"], r.json["applied"]) == (7, 3, 0)
@@ -179,12 +215,29 @@ def test_signed_but_not_an_array_is_400(post, body):
 # --- what does not verify ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", [
-    "wrong_key", "tampered_body", "timestamp_changed", "whitespace_reserialized",
-    "no_signature", "no_timestamp", "empty_signature", "bad_padding", "not_base64",
-    "non_ascii_signature", "too_long_signature", "garbage_der", "stale", "future",
-    "fraction_timestamp", "signed_timestamp", "spaced_timestamp", "non_utf8_body",
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "wrong_key",
+        "tampered_body",
+        "timestamp_changed",
+        "whitespace_reserialized",
+        "no_signature",
+        "no_timestamp",
+        "empty_signature",
+        "bad_padding",
+        "not_base64",
+        "non_ascii_signature",
+        "too_long_signature",
+        "garbage_der",
+        "stale",
+        "future",
+        "fraction_timestamp",
+        "signed_timestamp",
+        "spaced_timestamp",
+        "non_utf8_body",
+    ],
+)
 def test_what_does_not_verify_is_401_and_changes_nothing(client, post, redis, rid, sg_key, case):
     body = json.dumps([sg_event("bounce", rid, type="bounce", reason="550")]).encode()
     now = str(int(time.time()))
@@ -219,8 +272,11 @@ def test_what_does_not_verify_is_401_and_changes_nothing(client, post, redis, ri
         t = str(int(now) + (-301 if case == "stale" else 301))
         headers.update({TIMESTAMP: t, SIGNATURE: sign(sg_key, body, t)})
     elif case in ("fraction_timestamp", "signed_timestamp", "spaced_timestamp"):
-        t = {"fraction_timestamp": f"{now}.0", "signed_timestamp": f"+{now}",
-             "spaced_timestamp": f" {now}"}[case]
+        t = {
+            "fraction_timestamp": f"{now}.0",
+            "signed_timestamp": f"+{now}",
+            "spaced_timestamp": f" {now}",
+        }[case]
         headers.update({TIMESTAMP: t, SIGNATURE: sign(sg_key, body, t)})
     elif case == "non_utf8_body":
         data = b"[\xff]"
@@ -235,7 +291,7 @@ def test_what_does_not_verify_is_401_and_changes_nothing(client, post, redis, ri
 @pytest.mark.parametrize("skew", [-300, 300])
 def test_tolerance_is_symmetric_and_inclusive_on_an_injected_clock(config, redis, sg_key, skew):
     fixed = 1_800_000_000
-    client = create_app({**config, "CLOCK": lambda: fixed}).test_client()
+    client = create_app(config, clock=lambda: fixed).test_client()
     poster = SendGridPoster(client, sg_key)
     assert poster([sg_event("processed", None)], t=fixed + skew).status_code == 200
     beyond = skew + (1 if skew > 0 else -1)
@@ -258,15 +314,28 @@ def test_real_http_valid_batch_then_too_large_streamed(app, live_server, redis, 
     body = json.dumps([sg_event("processed", None)]).encode()
     now = str(int(time.time()))
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-    conn.request("POST", "/webhooks/sendgrid", body=body, headers={
-        SIGNATURE: sign(sg_key, body, now), TIMESTAMP: now, "Content-Type": "application/json"})
+    conn.request(
+        "POST",
+        "/webhooks/sendgrid",
+        body=body,
+        headers={
+            SIGNATURE: sign(sg_key, body, now),
+            TIMESTAMP: now,
+            "Content-Type": "application/json",
+        },
+    )
     response = conn.getresponse()
     assert response.status == 200 and json.loads(response.read())["unmatched"] == 1
     limit = app.config["RECEIVER"].WEBHOOK_MAX_BYTES
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
     chunks = (b" " * 65536 for _ in range(limit // 65536 + 2))
-    conn.request("POST", "/webhooks/sendgrid", body=chunks, encode_chunked=True,
-                 headers={SIGNATURE: "AAAA", TIMESTAMP: now})
+    conn.request(
+        "POST",
+        "/webhooks/sendgrid",
+        body=chunks,
+        encode_chunked=True,
+        headers={SIGNATURE: "AAAA", TIMESTAMP: now},
+    )
     response = conn.getresponse()
     assert response.status == 413
     assert json.loads(response.read())["error"] == "payload_too_large"
@@ -277,8 +346,7 @@ def test_without_a_public_key_the_endpoint_is_503_not_configured(config, redis, 
     client = create_app(config).test_client()
     r = SendGridPoster(client, sg_key)([sg_event("processed", None)])
     assert r.status_code == 503
-    assert r.json == {"error": "not_configured",
-                      "detail": "SENDGRID_WEBHOOK_PUBLIC_KEY is not set"}
+    assert r.json == {"error": "not_configured", "detail": "SENDGRID_WEBHOOK_PUBLIC_KEY is not set"}
     assert not redis.keys("sgevent:*")
 
 
@@ -290,10 +358,19 @@ def _rsa_key() -> str:
     return public_b64(rsa.generate_private_key(public_exponent=65537, key_size=1024))
 
 
-@pytest.mark.parametrize("value", [
-    "not base64!", "AAAA", "QUJD", "-----BEGIN PUBLIC KEY-----", "  ", "MFkwEwYHKoZIzj0CAQYI",
-    _p384_key(), _rsa_key(),
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "not base64!",
+        "AAAA",
+        "QUJD",
+        "-----BEGIN PUBLIC KEY-----",
+        "  ",
+        "MFkwEwYHKoZIzj0CAQYI",
+        _p384_key(),
+        _rsa_key(),
+    ],
+)
 def test_malformed_public_key_stops_start_up(config, value):
     with pytest.raises(ConfigError) as raised:
         load_config({**config, "SENDGRID_WEBHOOK_PUBLIC_KEY": value})
@@ -309,9 +386,10 @@ def test_public_key_with_surrounding_whitespace_is_accepted(config, sg_key):
 # --- the send state, by evidence -----------------------------------------------------------
 
 
-def test_interrupted_record_is_accepted_by_a_processed_event(send, rt, drain, sendgrid,
-                                                               redis, post):
-    from receiver.processing import process_event
+def test_interrupted_record_is_accepted_by_a_processed_event(
+    send, rt, drain, sendgrid, redis, post
+):
+    from receiver.pipeline.tasks import process_event
 
     send.ten99(charge_succeeded("in_cut"))
     process_event("event:1099policy:ev_paid_in_cut")  # the record, its send job still queued
@@ -329,9 +407,10 @@ def test_interrupted_record_is_accepted_by_a_processed_event(send, rt, drain, se
     assert sendgrid.accepted == []  # nothing was (re)sent by us
 
 
-def test_ambiguous_timeout_then_processed_event_is_not_sent_again(send, rt, drain, sendgrid,
-                                                                    redis, post):
-    from receiver.deliveries import send_notice_job
+def test_ambiguous_timeout_then_processed_event_is_not_sent_again(
+    send, rt, drain, sendgrid, redis, post
+):
+    from receiver.pipeline.tasks import send_notice
 
     rt.mailer.timeout = 0.3
     sendgrid.script(("delay", 1.0))  # SendGrid takes it, but answers after our timeout
@@ -343,7 +422,7 @@ def test_ambiguous_timeout_then_processed_event_is_not_sent_again(send, rt, drai
     post([sg_event("processed", rid)])
     assert record(redis, rid)["state"] == "accepted"
     assert redis.zscore("notices:pending", key) is None
-    assert send_notice_job(rid) == "accepted"  # the retry coming due sends nothing
+    assert send_notice(rid) == "accepted"  # the retry coming due sends nothing
     sendgrid.wait_for_requests(1, timeout=5)
     assert len(sendgrid.requests) == 1 and sendgrid.accepted == []
 
@@ -353,8 +432,13 @@ def test_ambiguous_timeout_then_processed_event_is_not_sent_again(send, rt, drai
 
 def categories_and_args(mail: dict[str, Any]) -> str:
     body = mail["body"]
-    return json.dumps([body.get("categories"), body.get("custom_args"),
-                       [p.get("custom_args") for p in body["personalizations"]]])
+    return json.dumps(
+        [
+            body.get("categories"),
+            body.get("custom_args"),
+            [p.get("custom_args") for p in body["personalizations"]],
+        ]
+    )
 
 
 def test_bounce_suppresses_later_notices_and_alerts_the_rep_once(
@@ -368,13 +452,24 @@ def test_bounce_suppresses_later_notices_and_alerts_the_rep_once(
     [mail] = sendgrid.accepted
     rid = sent_record_id(sendgrid)
     reason = f"550 5.1.1 <{MAYA}>: Recipient address rejected: User unknown"
-    r = post([sg_event("bounce", rid, type="bounce", status="5.1.1", reason=reason,
-                       bounce_classification="Invalid Address")])
+    r = post(
+        [
+            sg_event(
+                "bounce",
+                rid,
+                type="bounce",
+                status="5.1.1",
+                reason=reason,
+                bounce_classification="Invalid Address",
+            )
+        ]
+    )
     assert r.status_code == 200 and MAYA not in r.get_data(as_text=True)
     rec = record(redis, rid)
     assert rec["delivery"] == "bounced"
     assert rec["delivery_reason"] == (
-        "550 5.1.1 <address>: Recipient address rejected: User unknown")
+        "550 5.1.1 <address>: Recipient address rejected: User unknown"
+    )
     drain()  # the alert job
     alerts = [m for m in sendgrid.accepted if m["body"]["categories"] == ["address_suppressed_rep"]]
     assert len(alerts) == 1
@@ -387,15 +482,30 @@ def test_bounce_suppresses_later_notices_and_alerts_the_rep_once(
     sendgrid.reset()
     for n in range(3):  # several later notices to the same address
         send.ten99(charge_succeeded(f"in_later{n}"))
-        send.ten99({"id": f"ev_fail{n}", "type": "invoice.charge_card_failed", "created": T0,
-                    "data": {"id": f"in_f{n}", "premium_due": 2500, "job": "jb_1",
-                             "contractor": {"id": "cn_1", "email": "MAYA@example.com",
-                                            "first_name": "Maya", "last_name": "Thompson"}}})
+        send.ten99(
+            {
+                "id": f"ev_fail{n}",
+                "type": "invoice.charge_card_failed",
+                "created": T0,
+                "data": {
+                    "id": f"in_f{n}",
+                    "premium_due": 2500,
+                    "job": "jb_1",
+                    "contractor": {
+                        "id": "cn_1",
+                        "email": "MAYA@example.com",
+                        "first_name": "Maya",
+                        "last_name": "Thompson",
+                    },
+                },
+            }
+        )
     drain()
     drain()  # alert jobs queued by held notices
     assert sendgrid.requests == []  # nothing to Maya, and no second alert
-    states = [record(redis, k.decode().removeprefix("notice:"))["state"]
-              for k in redis.keys("notice:*")]
+    states = [
+        record(redis, k.decode().removeprefix("notice:"))["state"] for k in redis.keys("notice:*")
+    ]
     assert states.count("suppressed") == 6
     assert len([k for k in redis.keys("notice:*")]) == 6 + 2  # + the first notice + the alert
     for key in redis.keys("*"):
@@ -421,13 +531,16 @@ def test_unmatched_bounce_suppresses_and_the_first_held_notice_alerts(
     assert len(sendgrid.accepted) == 1
 
 
-@pytest.mark.parametrize("event", [
-    sg_event("dropped", None, reason="Unsubscribed Address"),
-    sg_event("dropped", None, reason="Invalid SMTPAPI header"),
-    sg_event("bounce", None, type="blocked", reason="554 IP listed"),
-    sg_event("bounce", None, type="expired", reason="421 try again later (72 hours)"),
-    sg_event("deferred", None, response="421 busy"),
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        sg_event("dropped", None, reason="Unsubscribed Address"),
+        sg_event("dropped", None, reason="Invalid SMTPAPI header"),
+        sg_event("bounce", None, type="blocked", reason="554 IP listed"),
+        sg_event("bounce", None, type="expired", reason="421 try again later (72 hours)"),
+        sg_event("deferred", None, response="421 busy"),
+    ],
+)
 def test_sender_side_problems_do_not_suppress(send, rt, drain, sendgrid, redis, post, event):
     assert post([event]).status_code == 200
     assert not redis.keys("suppressed:*")
@@ -447,9 +560,12 @@ def test_spam_report_suppresses(post, redis, rid, send, drain, sendgrid):
     # charge_succeeded names its job by id only and no rep is configured: the alert is a
     # visible failed record, and nothing reaches SendGrid.
     assert sendgrid.requests == []
-    alert = [r for k in redis.keys("notice:*")
-             if (r := record(redis, k.decode().removeprefix("notice:")))["notice"]
-             == "address_suppressed_rep"]
+    alert = [
+        r
+        for k in redis.keys("notice:*")
+        if (r := record(redis, k.decode().removeprefix("notice:")))["notice"]
+        == "address_suppressed_rep"
+    ]
     assert len(alert) == 1 and alert[0]["state"] == "failed"
     assert "ORG_REP_EMAILS" in alert[0]["last_error"]
 
@@ -489,12 +605,15 @@ def test_huge_reason_is_masked_and_cut_without_stalling(post, redis, rid):
     assert MAYA not in kept
 
 
-@pytest.mark.parametrize(("text", "masked"), [
-    ("550 <maya@example.com>: unknown", "550 <address>: unknown"),
-    ("to maya.o'neil+tag@mail.example.co.uk, cc x@y.z", "to <address>, cc <address>"),
-    ("refused: 'maya@example.com'", "refused: <address>'"),
-    ("no address here", "no address here"),
-    ("@@@ a@ @b", "@@@ a@ @b"),
-])
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("550 <maya@example.com>: unknown", "550 <address>: unknown"),
+        ("to maya.o'neil+tag@mail.example.co.uk, cc x@y.z", "to <address>, cc <address>"),
+        ("refused: 'maya@example.com'", "refused: <address>'"),
+        ("no address here", "no address here"),
+        ("@@@ a@ @b", "@@@ a@ @b"),
+    ],
+)
 def test_mask_addresses(text: str, masked: str) -> None:
     assert mask_addresses(text) == masked

@@ -15,8 +15,8 @@ import time
 import pytest
 import redis as redis_lib
 
-from receiver.stores import DirectScript
-from tests.redis_server import RedisServer
+from receiver.store.scripts import DirectScript
+from receiver.store.embedded import RedisServer
 
 # Create-if-absent, like the inbox: returns 1 the first time a key is seen, else 0.
 SOURCE = "return redis.call('SET', KEYS[1], ARGV[1], 'NX') and 1 or 0"

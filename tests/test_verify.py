@@ -8,7 +8,7 @@ import hmac
 import pytest
 
 from receiver.errors import SignatureError
-from receiver.verify import StandardWebhooksVerifier, TV1Verifier
+from receiver.ingest.verify import StandardWebhooksVerifier, TV1Verifier
 
 T = 1700000000
 CONTRACT_BODY = b'{"id":"ev_1","type":"policy.active","created":1700000000,"data":{"id":"pl_1"}}'
@@ -128,8 +128,11 @@ def test_tv1_header_name_is_configurable():
 
 def test_published_vector_sw1():
     v = sw("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
-    headers = sw_headers("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
-                         "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330")
+    headers = sw_headers(
+        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        "1614265330",
+    )
     assert v.verify(b'{"test": 2432232314}', headers, now=1614265330 + 30) == (
         "msg_p5jXN8AQM9LWM0D4loKWxJek"
     )

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import hmac
 import re
-import time
 from typing import Any
 
 from flask import Blueprint, current_app, request
 from redis.exceptions import RedisError
 
-from .. import coverage
-from ..coverage_store import load
+from ..coverage import document as coverage
+from ..coverage.store import load
 from ..errors import BadRequest, NotFound, PayloadError, Unauthorized, Unavailable
-from ..events import to_unix
-from ..openapi import ID_PATTERN, document
+from ..ingest.events import to_unix
+from .openapi import ID_PATTERN, document
 
 bp = Blueprint("coverage_api", __name__)
 _ID = re.compile(ID_PATTERN)
@@ -65,7 +64,7 @@ def contractor_coverage(contractor_id: str) -> dict[str, Any]:
         raise BadRequest("job must be a job id")
     if raw_at is not None and job is None:
         raise BadRequest("at is only meaningful with job")
-    now = int(cfg.extra.get("CLOCK", time.time)())
+    now = int(current_app.extensions["clock"]())
     at = _at(raw_at, now)
     try:
         doc = load(current_app.extensions["redis"], contractor_id)
@@ -74,8 +73,7 @@ def contractor_coverage(contractor_id: str) -> dict[str, Any]:
     if doc is None:
         raise NotFound("no coverage is known for this contractor")
     if job is not None:
-        return {"contractor": contractor_id, "job": job, "at": at,
-                **coverage.covered(doc, job, at)}
+        return {"contractor": contractor_id, "job": job, "at": at, **coverage.covered(doc, job, at)}
     return {**coverage.public(doc), "covered_now": coverage.covered_now(doc, now)}
 
 

@@ -1,6 +1,6 @@
 """The contractor's own coverage page, reached from the signed link in every email.
 
-No login: the link's signature says whom the page is for (coverage_links.py). A bad link gets
+No login: the link's signature says whom the page is for (coverage/links.py). A bad link gets
 a plain HTML page with a 4xx status: 410 once it has expired (the contractor should use a newer
 email), 404 when it was tampered with, truncated, or links are not configured. The token is in
 the URL, so the page is never cached, never indexed, and sends no Referer when the contractor
@@ -9,7 +9,6 @@ follows a certificate link.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,9 @@ from typing import Any
 from flask import Blueprint, current_app, render_template
 from redis.exceptions import RedisError
 
-from .. import coverage
-from ..coverage_links import LinkExpired, LinkInvalid, read_token
-from ..coverage_store import load
+from ..coverage import document as coverage
+from ..coverage.links import LinkExpired, LinkInvalid, read_token
+from ..coverage.store import load
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 bp = Blueprint("coverage_page", __name__, template_folder=str(TEMPLATES))
@@ -32,8 +31,11 @@ _HEADERS = {
     "Content-Type": "text/html; charset=utf-8",
 }
 _WITHDRAWN = {"cancelled", "inactive"}
-_DOCUMENT_NAMES = {"gl_coi_pdf_url": "General liability certificate",
-                   "wc_coi_pdf_url": "Workers' comp certificate", "pdf_url": "Policy document"}
+_DOCUMENT_NAMES = {
+    "gl_coi_pdf_url": "General liability certificate",
+    "wc_coi_pdf_url": "Workers' comp certificate",
+    "pdf_url": "Policy document",
+}
 
 
 def _day(timestamp: int | None) -> str:
@@ -57,34 +59,42 @@ def _rows(doc: dict[str, Any], kind: str) -> list[dict[str, Any]]:
         if kind == "policies":
             job = ", ".join(coverage.policy_jobs(doc, state)) or None
         documents = {} if state["status"] in _WITHDRAWN else state["documents"]
-        rows.append({
-            "id": state["id"], "status": (state["status"] or "unknown").replace("_", " "),
-            "job": job, "start": _day(state["effective_date"]),
-            "end": _day(state["end_date"]),
-            "types": ", ".join(state["coverage_types"] or []),
-            "documents": [(_DOCUMENT_NAMES.get(name, name), link)
-                          for name, link in sorted(documents.items())],
-            "filename": state["filename"],
-        })
+        rows.append(
+            {
+                "id": state["id"],
+                "status": (state["status"] or "unknown").replace("_", " "),
+                "job": job,
+                "start": _day(state["effective_date"]),
+                "end": _day(state["end_date"]),
+                "types": ", ".join(state["coverage_types"] or []),
+                "documents": [
+                    (_DOCUMENT_NAMES.get(name, name), link)
+                    for name, link in sorted(documents.items())
+                ],
+                "filename": state["filename"],
+            }
+        )
     return rows
 
 
 def _page(template: str, status: int, **context: Any) -> tuple[str, int, dict[str, str]]:
     cfg = current_app.config["RECEIVER"]
-    html = render_template(template, brand_name=cfg.BRAND_NAME,
-                           support_email=cfg.SUPPORT_EMAIL, **context)
+    html = render_template(
+        template, brand_name=cfg.BRAND_NAME, support_email=cfg.SUPPORT_EMAIL, **context
+    )
     return html, status, _HEADERS
 
 
 @bp.get("/coverage/<token>")
 def page(token: str) -> tuple[str, int, dict[str, str]]:
     cfg = current_app.config["RECEIVER"]
-    now = cfg.extra.get("CLOCK", time.time)()
+    now = current_app.extensions["clock"]()
     if not cfg.SECRET_KEY:
         return _page("coverage/link_error.html", 404, reason="invalid")
     try:
-        contractor = read_token(cfg.SECRET_KEY, token,
-                                cfg.COVERAGE_LINK_MAX_AGE_DAYS * 86400, now=now)
+        contractor = read_token(
+            cfg.SECRET_KEY, token, cfg.COVERAGE_LINK_MAX_AGE_DAYS * 86400, now=now
+        )
     except LinkExpired:
         return _page("coverage/link_error.html", 410, reason="expired")
     except LinkInvalid:
@@ -96,8 +106,12 @@ def page(token: str) -> tuple[str, int, dict[str, str]]:
     if doc is None:
         return _page("coverage/page.html", 200, known=False)
     return _page(
-        "coverage/page.html", 200, known=True,
+        "coverage/page.html",
+        200,
+        known=True,
         covered_now=coverage.covered_now(doc, int(now))["covered"],
-        policies=_rows(doc, "policies"), assignments=_rows(doc, "assignments"),
-        certificates=_rows(doc, "certificates"), as_of=_day(int(now)),
+        policies=_rows(doc, "policies"),
+        assignments=_rows(doc, "assignments"),
+        certificates=_rows(doc, "certificates"),
+        as_of=_day(int(now)),
     )

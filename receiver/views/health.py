@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from flask import Blueprint, current_app
@@ -39,7 +38,7 @@ def readyz() -> tuple[dict[str, Any], int]:
         except ResponseError:
             pass
         cfg = current_app.config["RECEIVER"]
-        cutoff = time.time() - WORKER_SEEN_SECONDS
+        cutoff = current_app.extensions["clock"]() - WORKER_SEEN_SECONDS
         workers = Worker.all(connection=redis)
         body["workers_seen"] = sum(
             1 for w in workers if w.last_heartbeat and w.last_heartbeat.timestamp() >= cutoff

@@ -1,6 +1,6 @@
 """SendGrid's Event Webhook: verify a signed batch, apply it to the notice records, answer.
 
-The batch is applied inline (receiver/delivery_events.py says why and what "applied" means);
+The batch is applied inline (receiver/delivery/sendgrid_events.py says why and what "applied" means);
 the answer is 200 with how many events ended in each outcome, or the error of the other
 webhooks: 401 for anything that does not verify, 413 over WEBHOOK_MAX_BYTES, 400 for an
 authentic body that is not a JSON array, 503 when Redis is down (SendGrid retries for 24 h).
@@ -12,13 +12,12 @@ an operator sets the key, while monitoring sees a server-side fault rather than 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from flask import Blueprint, current_app, request
 
 from ..errors import NotConfigured
-from .webhooks import read_body
+from ..ingest.body import read_body
 
 bp = Blueprint("sendgrid_events", __name__)
 
@@ -30,8 +29,8 @@ def sendgrid_events() -> tuple[dict[str, Any], int]:
     if verifier is None:
         raise NotConfigured("SENDGRID_WEBHOOK_PUBLIC_KEY is not set")
     cfg = current_app.config["RECEIVER"]
-    clock = cfg.extra.get("CLOCK", time.time)
+    clock = current_app.extensions["clock"]
     req = request._get_current_object()  # type: ignore[attr-defined]
     body = read_body(req, cfg.WEBHOOK_MAX_BYTES)
     verifier.verify(body, req.headers, now=clock())
-    return current_app.extensions["delivery_events"].apply(body, now=clock()), 200
+    return current_app.extensions["sendgrid_events"].apply(body, now=clock()), 200

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 
 from flask import Blueprint, Flask, Request, Response, current_app, request
 
-from .. import events
-from ..errors import PayloadTooLarge
+from ..ingest import events
+from ..ingest.body import read_body
 
 bp = Blueprint("webhooks", __name__)
 
@@ -20,7 +19,7 @@ def _receive(source: str) -> Response:
     req: Request = request._get_current_object()  # type: ignore[attr-defined]
     cfg = app.config["RECEIVER"]
     body = read_body(req, cfg.WEBHOOK_MAX_BYTES)
-    now = cfg.extra.get("CLOCK", time.time)()
+    now = app.extensions["clock"]()
     headers = req.headers
     message_id = app.extensions["verifiers"][source].verify(body, headers, now=now)
     event = events.parse(body, source, message_id)
@@ -28,32 +27,6 @@ def _receive(source: str) -> Response:
     status = 200 if result.status == "duplicate" else 202
     answer = json.dumps({"id": result.id, "status": result.status})
     return app.response_class(answer, status=status, mimetype="application/json")
-
-
-def read_body(req: Request, limit: int) -> bytes:
-    """Read the raw body, refusing it on its declared length before reading anything, and
-    when it is streamed without one (chunked), as soon as it passes `limit`."""
-    length = req.content_length
-    environ = req.environ
-    if length is not None:
-        if length > limit:
-            raise PayloadTooLarge()
-        # The server's input stream, read for exactly the declared length.
-        return bytes(environ["wsgi.input"].read(length)) if length else b""
-    if not environ.get("wsgi.input_terminated"):
-        return b""  # neither a length nor a terminated (chunked) stream: no body
-    stream = environ["wsgi.input"]
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = stream.read(min(65536, limit + 1 - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge()
-    return b"".join(chunks)
 
 
 @bp.post("/webhooks/1099policy")

@@ -1,0 +1,1 @@
+"""Coverage: per-contractor documents built from events, their store, push and page links."""

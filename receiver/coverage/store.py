@@ -1,0 +1,191 @@
+"""Coverage documents in Redis, one per contractor, updated atomically (WATCH/MULTI).
+
+Keys (no expiry unless said; coverage outlives the events that built it):
+- `coverage:doc:<contractor>`: the JSON document (coverage.py).
+- `coverage:owner:<ref>`: the contractor a quote, policy, session, assignment, certificate or
+  invoice id belongs to, learned from events that name both (coverage.attribute).
+- `coverage:parked:<ref>`: hash event id -> event, for events whose contractor is not known
+  yet; kept EVENT_RETENTION_DAYS.
+
+`apply(event)` in one optimistic transaction: WATCH the owner keys of the event's refs; if
+no contractor is named or known, park the event under each ref and stop. Otherwise WATCH the
+document and the parked hashes of every ref it teaches, merge the event *and every event parked
+under those refs* (following the refs those bring, transitively), and in MULTI write the
+document, the new owner keys, delete the parked hashes, and, when the current state changed,
+queue its `coverage.updated` push. Any concurrent write to a watched key aborts EXEC and the
+attempt starts over, so two workers cannot lose an update, an event cannot be parked after its
+mapping was taken, and a change cannot be recorded without its push. Because merging is
+order-independent (coverage.py), a policy event that waited for its contractor ends in the same
+document as one that arrived after the mapping.
+
+A ref is owned by the first contractor that claims it; a later conflicting claim is logged and
+not recorded (1099Policy ids are unique, so a conflict means bad data, and the named
+contractor's document still gets the event).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import WatchError
+from rq import Queue
+
+from ..clock import Clock
+from ..ingest.events import Event
+from ..store import keys
+from ..store.connection import text
+from . import document as coverage
+from .push import PUSH_TASK, RETRY, TIMEOUT_SECONDS, announcement
+
+WATCH_ATTEMPTS = 20
+log = logging.getLogger(__name__)
+
+
+def load(redis: Redis, contractor: str) -> dict[str, Any] | None:
+    """A contractor's document, or None if no coverage event has reached it."""
+    raw = redis.get(keys.coverage_doc(contractor))
+    return json.loads(raw) if raw else None
+
+
+def _encode(event: Event) -> str:
+    return json.dumps(
+        {
+            "source": event.source,
+            "id": event.id,
+            "type": event.type,
+            "created": event.created,
+            "object": event.object,
+        }
+    )
+
+
+def _decode(raw: Any) -> Event:
+    d = json.loads(raw)
+    return Event(d["source"], d["id"], d["type"], d["created"], d["object"])
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What `apply` did: `applied`, `parked` or `skipped`; `pushed` is the webhook id."""
+
+    status: str
+    contractor: str | None = None
+    changed: bool = False
+    pushed: str | None = None
+
+
+class CoverageStore:
+    """Applies events to documents; queues `coverage.updated` when a URL is configured."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        queue: Queue,
+        callback_url: str | None,
+        retention_seconds: int,
+        clock: Clock,
+    ) -> None:
+        self.redis = redis
+        self.queue = queue
+        self.callback_url = callback_url
+        self.retention = retention_seconds
+        self.clock = clock
+        self.push_retry = RETRY  # tests shorten the backoff
+
+    def get(self, contractor: str) -> dict[str, Any] | None:
+        return load(self.redis, contractor)
+
+    def apply(self, event: Event) -> Outcome:
+        """Apply one event (see the module docstring); raises after WATCH_ATTEMPTS conflicts,
+        which fails the event job and lets RQ retry it."""
+        who = coverage.attribute(event)
+        if (
+            event.source != "1099policy"
+            or not who.refs
+            or not who.refs[0].startswith(f"{coverage.family(event.type)}:")
+        ):
+            return Outcome("skipped")  # not a coverage event, or an object without an id
+        for _ in range(WATCH_ATTEMPTS):
+            with self.redis.pipeline() as pipe:
+                try:
+                    return self._attempt(pipe, event, who)
+                except WatchError:
+                    continue
+        raise RuntimeError("coverage document kept changing; retrying the event")
+
+    def _attempt(self, pipe: Any, event: Event, who: coverage.Attribution) -> Outcome:
+        owners = self._owners(pipe, who.refs)
+        contractor = who.contractor or next((owners[r] for r in who.refs if owners[r]), None)
+        if contractor is None:
+            pipe.multi()
+            for ref in who.refs:
+                pipe.hset(keys.coverage_parked(ref), event.id, _encode(event))
+                pipe.expire(keys.coverage_parked(ref), self.retention)
+            pipe.execute()
+            return Outcome("parked")
+        pipe.watch(keys.coverage_doc(contractor))
+        before = load(pipe, contractor) or coverage.empty(contractor)
+        doc, taught = self._merge(pipe, coverage.apply(before, event), who.refs, owners, contractor)
+        changed = coverage.current(doc) != coverage.current(before)
+        pipe.multi()
+        if doc != before:
+            pipe.set(keys.coverage_doc(contractor), json.dumps(doc))
+        for ref in taught:
+            if owners[ref] is None:
+                pipe.set(keys.coverage_owner(ref), contractor)
+            pipe.delete(keys.coverage_parked(ref))
+        pushed = self._push(pipe, doc) if changed and self.callback_url else None
+        pipe.execute()
+        return Outcome("applied", contractor, changed, pushed)
+
+    def _owners(self, pipe: Any, refs: tuple[str, ...] | list[str]) -> dict[str, str | None]:
+        names = [keys.coverage_owner(r) for r in refs]
+        pipe.watch(*names)
+        return {r: (text(v) or None) for r, v in zip(refs, pipe.mget(names), strict=True)}
+
+    def _merge(
+        self,
+        pipe: Any,
+        doc: dict[str, Any],
+        refs: tuple[str, ...],
+        owners: dict[str, str | None],
+        contractor: str,
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Merge the events parked under `refs`, and under the refs those teach, in turn."""
+        taught: list[str] = []
+        queue = list(refs)
+        while queue:
+            ref = queue.pop(0)
+            if ref in taught:
+                continue
+            if ref not in owners:
+                owners.update(self._owners(pipe, [ref]))
+            if owners[ref] not in (None, contractor):
+                log.warning("coverage ref %s claimed by two contractors; keeping the first", ref)
+                continue
+            taught.append(ref)
+            pipe.watch(keys.coverage_parked(ref))
+            for _, raw in sorted(pipe.hgetall(keys.coverage_parked(ref)).items()):
+                parked = _decode(raw)
+                doc = coverage.apply(doc, parked)
+                queue.extend(coverage.attribute(parked).refs)
+        return doc, taught
+
+    def _push(self, pipe: Any, doc: dict[str, Any]) -> str:
+        """Queue the push of this change inside the transaction that records it."""
+        webhook_id, body = announcement(doc, int(self.clock()))
+        job = self.queue.create_job(
+            PUSH_TASK,
+            args=[webhook_id, body],
+            job_id=f"push-{webhook_id}",
+            timeout=TIMEOUT_SECONDS * 3,
+            retry=self.push_retry,
+            result_ttl=3600,
+            failure_ttl=self.retention,
+        )
+        self.queue.enqueue_job(job, pipeline=pipe)
+        return webhook_id

@@ -1,0 +1,211 @@
+"""Render the eight payment notices to a subject, an HTML part and a plain-text part.
+
+Each notice is a pair ``templates/emails/<notice>.html`` / ``<notice>.txt`` extending one layout
+(``layout.html`` / ``layout.txt``). The subject is the ``{% block subject %}`` of the ``.txt``
+template: rendered without autoescape, then forced onto one line so that no value can inject a
+mail header. The HTML part gets the subject as ``subject`` (its ``<title>``), then its CSS
+inlined with the ``<style>`` block kept, so the responsive and dark-mode ``@media`` rules survive.
+
+A missing variable is an error at render time (``StrictUndefined``), never a blank in an email.
+Every template also sees ``brand_name`` and ``support_email`` and the filters ``money`` (integer
+cents), ``datetime_words`` / ``date_words`` (Unix seconds, recipient zone) and
+``payment_method_words`` ("card" / "remit" in words; any other value is an error).
+
+Context contract (keys are required unless marked "or None"; money is integer cents, times are
+integer Unix seconds):
+
+Every notice:
+    recipient     {"name": str or None, "email": str, "timezone": str or None}
+                  who receives it; the name greets ("Hello," when None, e.g. a rep known only
+                  by address); the zone is an IANA name, None or unknown means US Eastern.
+    contractor    {"id": str, "first_name": str, "last_name": str}
+                  the insured contractor (for rep notices: who the notice is about).
+    job           {"id": str, "name": str or None}
+    coverage_url  str or None: a signed, login-free http(s) link to the contractor's coverage.
+
+assignment_charge_reminder  (contractor, card payer)
+    assignment_id, amount_cents, charge_at
+payment_reminder  (contractor, card payer)
+    invoice_id, amount_cents, charge_at, payment_method ("card" | "remit")
+payment_confirmation  (contractor)
+    invoice_id (the reference number), amount_cents, paid_at, payment_method ("card" | "remit")
+premium_increase_contractor, premium_increase_rep,
+premium_decrease_contractor, premium_decrease_rep
+    invoice_id, old_premium_cents, new_premium_cents,
+    difference_cents (always positive: the extra charge, or the refund),
+    payment_method ("card" | "remit"; the contractor notices are sent to card payers only)
+assignment_charge_failure  (contractor)
+    invoice_id, amount_cents, failed_at, failure_reason (str or None)
+address_suppressed_rep  (rep; delivery/address_alerts.py)
+    address (the contractor's undeliverable email), reason ("bounced" | "dropped" |
+    "spamreport"), suppressed_at; job.id may be "" and coverage_url is None
+
+``receiver.delivery.samples.SAMPLE_CONTEXTS`` holds one complete example of each.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import css_inline
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Undefined, select_autoescape
+
+# templates/emails/ at the top of the repository, beside the package.
+EMAIL_TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "emails"
+
+NOTICES: tuple[str, ...] = (
+    "assignment_charge_reminder",
+    "payment_reminder",
+    "payment_confirmation",
+    "premium_increase_contractor",
+    "premium_increase_rep",
+    "premium_decrease_contractor",
+    "premium_decrease_rep",
+    "assignment_charge_failure",
+    "remit_bill_reminder_rep",
+    "address_suppressed_rep",
+)
+
+DEFAULT_TIMEZONE = "America/New_York"
+
+# English names, not strftime's %A/%B, so output never depends on the process locale.
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+_PAYMENT_METHODS = {"card": "Card on file", "remit": "Billed to your organization"}
+# Whitespace and other control characters: none of them may reach a Subject header.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+class UnknownNotice(ValueError):
+    """Raised for a notice id that has no templates; the id is kept as ``notice``."""
+
+    def __init__(self, notice: str) -> None:
+        super().__init__(f"unknown notice {notice!r}; expected one of {', '.join(NOTICES)}")
+        self.notice = notice
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """One notice, ready to hand to the mailer (and to freeze, so retries resend the same)."""
+
+    subject: str
+    html: str
+    text: str
+
+
+def _integer(value: Any, what: str) -> int:
+    """Return value if it is an int: money and timestamps are integers, anything else is a bug."""
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()  # the same UndefinedError as any other missing var
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, got {type(value).__name__}: {value!r}")
+    return value
+
+
+def money(cents: Any) -> str:
+    """Format integer cents as US dollars: 4325 -> "$43.25", -500 -> "-$5.00"."""
+    cents = _integer(cents, "amount in cents")
+    dollars, rest = divmod(abs(cents), 100)
+    return f"{'-' if cents < 0 else ''}${dollars:,}.{rest:02d}"
+
+
+def _zone(name: Any) -> ZoneInfo:
+    """The recipient's zone, or US Eastern when they have none or an unknown one."""
+    if isinstance(name, Undefined):
+        name._fail_with_undefined_error()
+    if isinstance(name, str) and name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass  # a bad zone on a profile must not stop a payment notice
+    return ZoneInfo(DEFAULT_TIMEZONE)
+
+
+def _local(timestamp: Any, zone: Any) -> datetime:
+    return datetime.fromtimestamp(_integer(timestamp, "timestamp"), _zone(zone))
+
+
+def date_words(timestamp: Any, zone: str | None = None) -> str:
+    """Unix seconds as a date in words in the given zone: "Tuesday, March 5, 2024"."""
+    at = _local(timestamp, zone)
+    return f"{_DAYS[at.weekday()]}, {_MONTHS[at.month - 1]} {at.day}, {at.year}"
+
+
+def datetime_words(timestamp: Any, zone: str | None = None) -> str:
+    """Unix seconds in words with the zone named: "Tuesday, March 5, 2024 at 2:30 PM EST"."""
+    at = _local(timestamp, zone)
+    abbreviation = at.tzname() or ""
+    if not abbreviation.isalpha():  # zones without a letter abbreviation report "-03" and such
+        offset = at.strftime("%z")
+        abbreviation = f"UTC{offset[:3]}:{offset[3:]}"
+    clock = f"{(at.hour % 12) or 12}:{at.minute:02d} {'AM' if at.hour < 12 else 'PM'}"
+    return f"{date_words(timestamp, zone)} at {clock} {abbreviation}"
+
+
+def payment_method_words(method: Any) -> str:
+    """Name a payment method ("card" or "remit") for people; any other value is a bug."""
+    try:
+        return _PAYMENT_METHODS[method]
+    except (KeyError, TypeError):
+        if isinstance(method, Undefined):
+            method._fail_with_undefined_error()
+        raise ValueError(f"payment_method must be 'card' or 'remit', got {method!r}") from None
+
+
+def one_line(value: str) -> str:
+    """Collapse every run of whitespace or control characters to one space, then strip."""
+    return " ".join(_CONTROL.sub(" ", value).split())
+
+
+class EmailRenderer:
+    """Renders notices from one templates directory; templates compile once and are cached."""
+
+    def __init__(self, templates_dir: Path, *, brand_name: str, support_email: str) -> None:
+        self._env = Environment(
+            loader=FileSystemLoader(templates_dir),
+            undefined=StrictUndefined,
+            autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            auto_reload=False,  # templates are deployed with the code, never edited live
+        )
+        self._env.filters.update(
+            money=money,
+            date_words=date_words,
+            datetime_words=datetime_words,
+            payment_method_words=payment_method_words,
+        )
+        self._env.globals.update(brand_name=brand_name, support_email=support_email)
+        # keep_style_tags: the default drops <style>, and with it the @media rules.
+        self._inliner = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
+
+    def render(self, notice: str, context: Mapping[str, Any]) -> RenderedEmail:
+        """Render one notice; raises UnknownNotice, jinja2.UndefinedError, TypeError, ValueError."""
+        if notice not in NOTICES:
+            raise UnknownNotice(notice)
+        _check_link(context.get("coverage_url"))
+        text_template = self._env.get_template(f"{notice}.txt")
+        html_template = self._env.get_template(f"{notice}.html")
+        subject_block = text_template.blocks["subject"]
+        subject = one_line("".join(subject_block(text_template.new_context(dict(context)))))
+        if not subject:
+            raise ValueError(f"notice {notice!r} rendered an empty subject")
+        text = text_template.render(context)
+        html = self._inliner.inline(html_template.render(context, subject=subject))
+        return RenderedEmail(subject=subject, html=html, text=text)
+
+
+def _check_link(url: Any) -> None:
+    """Refuse a link that is not plain http(s): autoescape cannot stop a javascript: URL."""
+    if url is not None and not (isinstance(url, str) and url.startswith(("https://", "http://"))):
+        raise ValueError(f"coverage_url must be an http(s) URL or None, got {url!r}")

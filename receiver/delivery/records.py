@@ -1,0 +1,335 @@
+"""Notice records: one durable record per (notice, cause, recipient), sent at most once.
+
+A record's key is derived from its identity, so a replayed event, a re-queued task or a second
+event describing the same cause finds the existing record and sends nothing. States:
+
+    pending -> cancelled                      (a reminder whose subject was settled meanwhile)
+    pending -> suppressed                     (the address is on the suppression list)
+    pending -> sending -> accepted            (SendGrid answered 2xx)
+                       -> pending (retry)     (429: at X-RateLimit-Reset; 5xx/timeout: backoff)
+                       -> failed              (other 4xx, retries exhausted, render error)
+    awaiting_contact -> pending               (the contractor's email became known)
+
+`sending` is claimed with a lease before the provider is called. A record found in `sending`
+with its lease run out means a worker died during the provider call: SendGrid may already
+have queued that mail and has no idempotency key, so the record is marked `failed`
+("interrupted") for an operator rather than risking a second email.
+
+What SendGrid did with an accepted mail is kept apart, in the record's `delivery` fields that
+delivery/sendgrid_events.py maintains; its events are also the evidence that turns an
+interrupted (or ambiguously failed, awaiting retry) record `accepted`.
+
+This module owns the record and its state changes; delivery/sending.py runs a send.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from redis import Redis
+from redis.client import Pipeline
+from rq import Queue
+
+from ..clock import Clock
+from ..notices.contacts import Contact
+from ..notices.reminders import send_time
+from ..store import keys
+from ..store.connection import text
+from ..store.scripts import CreateIfAbsent, DirectScript
+from .suppressions import suppression_key
+
+SEND_TASK = "receiver.pipeline.tasks.send_notice"
+SEND_TIMEOUT = 60
+
+_CLAIM = """
+-- Claim a pending record for sending, unless its address is on the suppression list: then it
+-- ends `suppressed` in the same step. A `sending` record whose lease ran out was interrupted.
+-- KEYS[1]: notice record, KEYS[2]: notices:pending, KEYS[3]: the address's suppression entry
+-- ARGV[1]: now, ARGV[2]: lease seconds
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'pending' and redis.call('EXISTS', KEYS[3]) == 1 then
+  local reason = redis.call('HGET', KEYS[3], 'reason') or ''
+  redis.call('HSET', KEYS[1], 'state', 'suppressed', 'updated_at', ARGV[1], 'last_error',
+             'not sent: the address is on the suppression list (' .. reason .. ')')
+  redis.call('ZREM', KEYS[2], KEYS[1])
+  return 'suppressed'
+end
+if state == 'pending' then
+  redis.call('HSET', KEYS[1], 'state', 'sending', 'lease_until', ARGV[1] + ARGV[2],
+             'updated_at', ARGV[1])
+  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  return 'claimed'
+end
+local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0') or 0
+if state == 'sending' and lease < tonumber(ARGV[1]) then
+  if (tonumber(redis.call('HGET', KEYS[1], 'delivery_rank') or '0') or 0) > 0 then
+    -- SendGrid's Event Webhook already reported this mail: it was taken.
+    redis.call('HSET', KEYS[1], 'state', 'accepted', 'updated_at', ARGV[1],
+               'accepted_by', 'evidence: SendGrid reported it during the interrupted call')
+    redis.call('ZREM', KEYS[2], KEYS[1])
+    return 'accepted'
+  end
+  redis.call('HSET', KEYS[1], 'state', 'failed', 'updated_at', ARGV[1], 'last_error',
+             'interrupted: the worker stopped during the provider call; not resent')
+  redis.call('ZREM', KEYS[2], KEYS[1])
+  return 'interrupted'
+end
+return state or 'missing'
+"""
+
+# The send task's record read and its unconditional finish, as scripts so that they run on
+# DirectScript's lean path (about half redis-py's Python cost per call).
+_READ = """
+-- KEYS[1]: notice record
+return redis.call('HGETALL', KEYS[1])
+"""
+_FINISH = """
+-- KEYS[1]: notice record, KEYS[2]: notices:pending
+-- ARGV: field/value pairs of the final state
+redis.call('HSET', KEYS[1], unpack(ARGV))
+redis.call('ZREM', KEYS[2], KEYS[1])
+"""
+
+_RELEASE = """
+-- awaiting_contact -> pending, once, with the address filled in; the pending set makes the
+-- sweeper send it even if the enqueue after this script is lost.
+-- KEYS[1]: notice record, KEYS[2]: notices:pending, KEYS[3]: awaiting:<contractor>
+-- ARGV[1]: record id, ARGV[2..5]: email, first name, last name, time zone, ARGV[6]: now
+redis.call('SREM', KEYS[3], ARGV[1])
+if redis.call('HGET', KEYS[1], 'state') ~= 'awaiting_contact' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'pending', 'to_email', ARGV[2], 'first_name', ARGV[3],
+           'last_name', ARGV[4], 'timezone', ARGV[5], 'updated_at', ARGV[6])
+redis.call('ZADD', KEYS[2], ARGV[6], KEYS[1])
+return 1
+"""
+
+_FORGET_IF_DONE = """
+-- Forget a contractor in the lookup index only if nothing of theirs waits any more, in one
+-- step, so a notice created meanwhile cannot be orphaned.
+-- KEYS[1]: awaiting:<contractor>, KEYS[2]: notices:awaiting; ARGV[1]: contractor id
+if redis.call('SCARD', KEYS[1]) == 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
+"""
+
+_FINISH_IF = """
+-- Finish only a record still in the state the caller read, so a stale decision (a guard
+-- checked before another task claimed the record) cannot overwrite a send.
+-- KEYS[1]: notice record, KEYS[2]: notices:pending
+-- ARGV[1]: the expected state; then field/value pairs of the final state
+if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('ZREM', KEYS[2], KEYS[1])
+return 1
+"""
+
+
+def record_id(notice: str, cause: str, recipient: str) -> str:
+    """The stable id of a notice record; `recipient` is an identity like `contractor:cn_1`."""
+    digest = hashlib.sha256(f"{notice}|{cause}|{recipient.lower()}".encode()).hexdigest()
+    return "nt_" + digest[:32]
+
+
+class NoticeRecords:
+    """Create notice records, move them between states, and queue their send tasks."""
+
+    def __init__(self, redis: Redis, queue: Queue, retention_days: int, clock: Clock) -> None:
+        self.redis = redis
+        self.queue = queue
+        self.retention = retention_days * 86400
+        self.clock = clock
+        self._create = CreateIfAbsent(redis)
+        self._claim = DirectScript(redis, _CLAIM, numkeys=3)
+        self._read = DirectScript(redis, _READ)
+        self._finish = DirectScript(redis, _FINISH, numkeys=2)
+        self._release = redis.register_script(_RELEASE)
+        self._forget_if_done = redis.register_script(_FORGET_IF_DONE)
+        self._finish_if = redis.register_script(_FINISH_IF)
+
+    def create(
+        self,
+        notice: str,
+        cause: str,
+        recipient: str,
+        contact: Contact,
+        context: dict[str, Any],
+        now: float | None = None,
+        waiting_for: str = "",
+        send_at: float | None = None,
+        guard: dict[str, Any] | None = None,
+        remind_at: float | None = None,
+        deadline: float | None = None,
+    ) -> bool:
+        """Record a notice and queue its send, unless a record with this identity exists.
+
+        A reminder has a `send_at` (its task is scheduled with RQ's scheduler for then) and a
+        `guard`, checked at send time so a reminder about something settled is not sent.
+
+        Without an email the record waits (`awaiting_contact`) for contractor `waiting_for`,
+        or, with nobody to wait for (no rep address configured), is `failed` at once so an
+        operator sees it.
+        """
+        now = self.clock() if now is None else now
+        rid = record_id(notice, cause, recipient)
+        key = keys.notice(rid)
+        if contact.email:
+            state, error = "pending", ""
+        elif waiting_for:
+            state, error = "awaiting_contact", ""
+        else:
+            state, error = "failed", "no recipient address (set ORG_REP_EMAILS)"
+        pipe = self._create.recorder()
+        pipe.hset(
+            key,
+            mapping={
+                "id": rid,
+                "notice": notice,
+                "cause": cause,
+                "recipient": recipient,
+                "to_email": contact.email,
+                "first_name": contact.first_name,
+                "last_name": contact.last_name,
+                "timezone": contact.timezone or "",
+                "waiting_for": waiting_for,
+                "context": json.dumps(context),
+                "state": state,
+                "attempts": 0,
+                "message_id": "",
+                "last_error": error,
+                "created_at": now,
+                "updated_at": now,
+                "send_at": send_at or "",
+                "guard": json.dumps(guard) if guard else "",
+                "remind_at": remind_at or "",
+                "deadline": deadline or "",
+            },
+        )
+        # A reminder's record must outlive its send time by the usual retention.
+        pipe.expire(key, self.retention + int(max(0.0, (send_at or now) - now)))
+        if state == "pending":
+            due = send_at if send_at and send_at > now else None
+            # Scored by when it is due, so the sweeper never sends a reminder early.
+            pipe.zadd(keys.NOTICES_PENDING, {key: due or now})
+            self.enqueue(rid, pipe, at=due)
+        elif state == "awaiting_contact":
+            pipe.sadd(keys.awaiting(waiting_for), rid)
+            pipe.expire(keys.awaiting(waiting_for), self.retention)
+            pipe.zadd(keys.NOTICES_AWAITING, {waiting_for: now})
+        return self._create.apply(key, pipe)
+
+    def release(self, contractor_id: str, contact: Contact) -> int:
+        """Address every notice awaiting this contractor's contact and queue its send."""
+        released = 0
+        waiting = keys.awaiting(contractor_id)
+        for raw in self.redis.smembers(waiting):
+            rid = text(raw)
+            key = keys.notice(rid)
+            moved = self._release(
+                keys=[key, keys.NOTICES_PENDING, waiting],
+                args=[
+                    rid,
+                    contact.email,
+                    contact.first_name,
+                    contact.last_name,
+                    contact.timezone or "",
+                    self.clock(),
+                ],
+            )
+            if moved:
+                self._retime(key, contact.timezone)
+                self.enqueue(rid, task_id=f"{rid}-released")
+                released += 1
+        self._forget_if_done(keys=[waiting, keys.NOTICES_AWAITING], args=[contractor_id])
+        return released
+
+    def _retime(self, key: str, zone: str | None) -> None:
+        """A reminder planned before its recipient's zone was known: redo its quiet hours."""
+        remind_at, deadline = self.redis.hmget(key, "remind_at", "deadline")
+        if not (remind_at or deadline):
+            return
+        now = self.clock()
+        at = send_time(
+            float(remind_at) if remind_at else None,
+            float(deadline) if deadline else None,
+            zone,
+            now,
+        )
+        self.redis.hset(key, "send_at", at)
+        self.redis.zadd(keys.NOTICES_PENDING, {key: max(at, now)})
+
+    def awaiting_due(self, now: float, limit: int = 100) -> list[str]:
+        """Contractor ids whose waiting notices are due another contact lookup."""
+        raw = self.redis.zrangebyscore(keys.NOTICES_AWAITING, "-inf", now, start=0, num=limit)
+        return [text(r) for r in raw]
+
+    def retry_awaiting_later(self, contractor_id: str, at: float) -> None:
+        self.redis.zadd(keys.NOTICES_AWAITING, {contractor_id: at})
+
+    def enqueue(
+        self, rid: str, pipeline: Pipeline | None = None, at: float | None = None, task_id: str = ""
+    ) -> None:
+        """Queue the record's send task now, or schedule it for `at`."""
+        task_id = task_id or f"{rid}-{int(at or 0)}"
+        job = self.queue.create_job(SEND_TASK, args=[rid], job_id=task_id, timeout=SEND_TIMEOUT)
+        if at is None:
+            self.queue.enqueue_job(job, pipeline=pipeline)
+        else:
+            self.queue.schedule_job(job, datetime.fromtimestamp(at, tz=UTC), pipeline=pipeline)
+
+    def requeue(self, rid: str) -> None:
+        """Queue a send task for a record now (the sweeper's recovery path)."""
+        self.enqueue(rid, at=None, task_id=f"{rid}-r{int(self.clock())}")
+
+    def reschedule(self, rid: str, at: float) -> None:
+        """Score a pending record by when it is due and schedule its send task for then."""
+        self.redis.zadd(keys.NOTICES_PENDING, {keys.notice(rid): at})
+        self.enqueue(rid, at=at)
+
+    def claim(self, rid: str, lease: float, email: str) -> str:
+        """pending -> sending (or suppressed); an expired `sending` -> interrupted/accepted."""
+        listed = suppression_key(email) if email else keys.NO_ADDRESS
+        return text(
+            self._claim(keys.notice(rid), keys.NOTICES_PENDING, listed, self.clock(), lease)
+        )
+
+    def retry_later(self, rid: str, at: float, error: str) -> None:
+        """sending -> pending, its send task scheduled for `at` (first: if scheduling fails,
+        the record stays `sending` and the sweeper finds it)."""
+        self.enqueue(rid, at=at)
+        key = keys.notice(rid)
+        self.redis.hset(
+            key, mapping={"state": "pending", "last_error": error, "updated_at": self.clock()}
+        )
+        self.redis.zadd(keys.NOTICES_PENDING, {key: at})
+
+    def finish(self, rid: str, state: str, **fields: Any) -> None:
+        """Put the record in a final state, stamped now."""
+        self._finish(keys.notice(rid), keys.NOTICES_PENDING, *self._finished(state, fields))
+
+    def finish_pending(self, rid: str, state: str, **fields: Any) -> None:
+        """Finish a record read as `pending`, unless another task moved it since."""
+        self._finish_if(
+            keys=[keys.notice(rid), keys.NOTICES_PENDING],
+            args=["pending", *self._finished(state, fields)],
+        )
+
+    def update(self, rid: str, fields: dict[str, str]) -> None:
+        """Change fields that are not the state (a reminder's recipient re-addressed)."""
+        self.redis.hset(keys.notice(rid), mapping=fields)  # type: ignore[arg-type]
+
+    def reported_by_sendgrid(self, rid: str) -> bool:
+        """Whether SendGrid's Event Webhook has reported this record's mail at all."""
+        return int(self.redis.hget(keys.notice(rid), "delivery_rank") or 0) > 0
+
+    def get(self, rid: str) -> dict[str, str]:
+        """The record as strings (empty dict when unknown)."""
+        flat = self._read(keys.notice(rid))
+        return {text(k): text(v) for k, v in zip(flat[::2], flat[1::2], strict=True)}
+
+    def _finished(self, state: str, fields: dict[str, Any]) -> list[Any]:
+        """HSET's field/value list for a record's final state, stamped now."""
+        out: list[Any] = ["state", state, "updated_at", self.clock()]
+        for name, value in fields.items():
+            out += [name, value]
+        return out

@@ -1,0 +1,93 @@
+"""Realistic sample contexts for every notice, for previews and tests.
+
+Each follows the contract in ``receiver.delivery.emails``. Copy before changing one (``copy.deepcopy``):
+the dicts are shared. Times are Unix seconds; 1709667000 is 2024-03-05 19:30 UTC.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_CONTRACTOR = {"id": "cn_Ehb3bYa", "first_name": "Maya", "last_name": "Thompson"}
+_JOB = {"id": "jb_jsb9KEcTpc", "name": "Smith & Sons deck repair"}
+_MAYA = {"name": "Maya", "email": "maya.thompson@example.com", "timezone": "America/Chicago"}
+# Reps are often known by address only (po_contact_email), hence no name and no zone.
+_REP = {"name": None, "email": "ap-contact@smithandsons.example.com", "timezone": None}
+_COVERAGE_URL = "https://app.example.com/coverage/eyJjIjoiY25fRWhiM2JZYSJ9.ZeeqGA.k3v9Xq2sTq"
+
+
+def _contractor_notice(**fields: Any) -> dict[str, Any]:
+    return {
+        "recipient": dict(_MAYA),
+        "contractor": dict(_CONTRACTOR),
+        "job": dict(_JOB),
+        "coverage_url": _COVERAGE_URL,
+        **fields,
+    }
+
+
+def _rep_notice(**fields: Any) -> dict[str, Any]:
+    return {**_contractor_notice(**fields), "recipient": dict(_REP)}
+
+
+SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
+    "assignment_charge_reminder": _contractor_notice(
+        assignment_id="an_TzLQszJmoP", amount_cents=4325, charge_at=1709753400
+    ),
+    "payment_reminder": _contractor_notice(
+        invoice_id="in_4fQ8rTz2Lk",
+        amount_cents=123450,
+        charge_at=1709753400,
+        payment_method="card",
+    ),
+    "payment_confirmation": _contractor_notice(
+        invoice_id="in_4fQ8rTz2Lk",
+        amount_cents=4325,
+        paid_at=1709667000,
+        payment_method="card",
+    ),
+    "premium_increase_contractor": _contractor_notice(
+        invoice_id="in_9XcV2mPq7d",
+        old_premium_cents=4325,
+        new_premium_cents=5525,
+        difference_cents=1200,
+        payment_method="card",
+    ),
+    "premium_increase_rep": _rep_notice(
+        invoice_id="in_9XcV2mPq7d",
+        old_premium_cents=4325,
+        new_premium_cents=5525,
+        difference_cents=1200,
+        payment_method="remit",
+    ),
+    "premium_decrease_contractor": _contractor_notice(
+        invoice_id="in_7LmN3bQw8z",
+        old_premium_cents=5525,
+        new_premium_cents=4725,
+        difference_cents=800,
+        payment_method="card",
+    ),
+    "premium_decrease_rep": _rep_notice(
+        invoice_id="in_7LmN3bQw8z",
+        old_premium_cents=5525,
+        new_premium_cents=4725,
+        difference_cents=800,
+        payment_method="card",
+    ),
+    "remit_bill_reminder_rep": _rep_notice(
+        invoice_id="in_2HdK8sLp4v",
+        amount_cents=5525,
+        due_at=1712345678,
+    ),
+    "assignment_charge_failure": _contractor_notice(
+        invoice_id="in_4fQ8rTz2Lk",
+        amount_cents=4325,
+        failed_at=1709753412,
+        failure_reason="Your card was declined.",
+    ),
+    # Alerts carry no coverage link: the rep is asked to fix an address, not to read coverage.
+    "address_suppressed_rep": {
+        **_rep_notice(address=_MAYA["email"], reason="bounced", suppressed_at=1709667000),
+        "coverage_url": None,
+    },
+}

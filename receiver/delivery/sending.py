@@ -1,0 +1,174 @@
+"""Send one notice record: render it, claim it, hand it to the mailer, record what happened.
+
+Rendering comes before the claim: it is pure, so a crash there leaves the record `pending` and
+the sweeper's re-run sends it. Only the provider call runs under the `sending` claim (see
+delivery/records.py for why an interrupted call is never resent). A reminder that is early
+(released from awaiting_contact, or a sweeper re-run) is scheduled for its time; one whose guard
+the reminder rules explain away is `cancelled` with the reason; one planned days ago goes to
+the contractor's address as known when it is sent.
+
+Retries: a 429 waits for X-RateLimit-Reset (with jitter, clamped to an hour; up to
+MAX_THROTTLED_ATTEMPTS: throttling only says "later"); a 5xx or timeout backs off exponentially
+with jitter (MAX_ATTEMPTS); any other 4xx fails at once with SendGrid's `errors[]` kept.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from typing import Any
+
+from ..clock import Clock
+from ..notices.contacts import Contact, Contacts
+from ..notices.reminders import Guards
+from .emails import EmailRenderer, one_line
+from .mailer import Mailer, OutgoingEmail, SendFailure
+from .records import NoticeRecords
+from .suppressions import Suppressions
+
+MAX_ATTEMPTS = 6  # sends that ended in a 5xx or a timeout
+MAX_THROTTLED_ATTEMPTS = 30  # 429s only say "later": they get a longer leash
+MAX_THROTTLE_WAIT = 3600.0
+
+# Signs a contractor's coverage-page link valid from `now` (None: links are off).
+LinkMaker = Callable[[str, float], str | None]
+
+
+def send_lease(provider_timeout: float) -> float:
+    """How long a `sending` claim is trusted: a provider call can take up to its timeout."""
+    return provider_timeout * 1.5 + 2
+
+
+class Sender:
+    """Runs the send task of a notice record (see the module docstring)."""
+
+    def __init__(
+        self,
+        records: NoticeRecords,
+        suppressions: Suppressions,
+        mailer: Mailer,
+        renderer: EmailRenderer,
+        guards: Guards,
+        contacts: Contacts,
+        link: LinkMaker,
+        clock: Clock,
+        lease: float,
+        backoff_base: float = 10.0,
+    ) -> None:
+        self.records = records
+        self.suppressions = suppressions
+        self.mailer = mailer
+        self.renderer = renderer
+        self.guards = guards
+        self.contacts = contacts
+        self.link = link
+        self.clock = clock
+        self.lease = lease
+        self.backoff_base = backoff_base
+
+    def send(self, rid: str) -> str:
+        """Render, claim and send the record once; return the state it ends in."""
+        now = self.clock()
+        rec = self.records.get(rid)
+        state = rec.get("state")
+        if state != "pending":
+            if state == "sending":  # a re-run after a crash: the claim settles it
+                return self.records.claim(rid, self.lease, "")
+            return state or "missing"
+        send_at = float(rec.get("send_at") or 0)
+        if send_at > now + 1:
+            self.records.reschedule(rid, send_at)
+            return "scheduled"
+        reason = (
+            self.guards.moot_reason(json.loads(rec["guard"]), now) if rec.get("guard") else None
+        )
+        if reason:
+            self.records.finish_pending(rid, "cancelled", last_error=reason)
+            return "cancelled"
+        if rec.get("send_at") and rec["recipient"].startswith("contractor:"):
+            current = self.contacts.stored(rec["recipient"].removeprefix("contractor:"))
+            self._readdress(rid, rec, current)
+        try:
+            email = self.renderer.render(rec["notice"], self._context(rec, now))
+        except Exception as exc:
+            self.records.finish_pending(
+                rid, "failed", last_error=f"render failed: {type(exc).__name__}"
+            )
+            raise
+        claimed = self.records.claim(rid, self.lease, rec.get("to_email", ""))
+        if claimed == "suppressed":  # the address bounced, was dropped or reported spam
+            self.suppressions.held(rec)
+        if claimed != "claimed":
+            return claimed
+        message = OutgoingEmail(
+            to_email=rec["to_email"],
+            to_name=one_line(f"{rec['first_name']} {rec['last_name']}"),
+            subject=email.subject,
+            html=email.html,
+            text=email.text,
+            category=rec["notice"],
+            record_id=rid,
+        )
+        try:
+            message_id = self.mailer.send(message)
+        except SendFailure as failure:
+            return self._after_failure(rid, int(rec["attempts"]) + 1, failure)
+        self.records.finish(rid, "accepted", message_id=message_id)
+        return "accepted"
+
+    def _readdress(self, rid: str, rec: dict[str, str], current: Contact | None) -> None:
+        """A reminder planned days ago goes to the contractor's address as known now."""
+        if current is None or not current.email or current.email == rec["to_email"]:
+            return
+        fields = {
+            "to_email": current.email,
+            "first_name": current.first_name,
+            "last_name": current.last_name,
+            "timezone": current.timezone or "",
+        }
+        self.records.update(rid, fields)
+        rec.update(fields)
+
+    def _after_failure(self, rid: str, attempts: int, failure: SendFailure) -> str:
+        if self.records.reported_by_sendgrid(rid):
+            # The Event Webhook reported this mail while our call was still open (then timed
+            # out or answered 5xx): SendGrid took it, so a retry would be a second email.
+            self.records.finish(
+                rid, "accepted", accepted_by="evidence: SendGrid reported it during the failed call"
+            )
+            return "accepted"
+        errors = json.dumps(failure.errors)[:2000]
+        limit = MAX_THROTTLED_ATTEMPTS if failure.kind == "throttled" else MAX_ATTEMPTS
+        if failure.kind == "permanent" or attempts >= limit:
+            self.records.finish(rid, "failed", last_error=str(failure), errors=errors)
+            return "failed"
+        now = self.clock()
+        if failure.kind == "throttled":
+            # No reset time: a second from now. An absurd X-RateLimit-Reset (milliseconds,
+            # years ahead) must not park the record.
+            reset = failure.retry_at or now + 1 + random.uniform(0, 1)
+            at = min(max(reset, now), now + MAX_THROTTLE_WAIT)
+        else:
+            at = now + self.backoff_base * 2 ** (attempts - 1) * random.uniform(0.8, 1.2)
+        self.records.retry_later(rid, at, str(failure))
+        return "pending"
+
+    def _context(self, rec: dict[str, str], now: float) -> dict[str, Any]:
+        """The template context: what the decision stored, plus who it is addressed to now and
+        a coverage link valid from the moment of sending (when links are configured)."""
+        context: dict[str, Any] = json.loads(rec["context"])
+        person = context.get("contractor")
+        if context.get("coverage_url", 0) is None and isinstance(person, dict):
+            context["coverage_url"] = self.link(str(person.get("id") or ""), now)
+        name = f"{rec['first_name']} {rec['last_name']}".strip()
+        context["recipient"] = {
+            "name": name or None,
+            "email": rec["to_email"],
+            "timezone": rec["timezone"] or None,
+        }
+        if rec["recipient"].startswith("contractor:") and isinstance(person, dict):
+            # The contractor's own name may only have become known when the contact arrived.
+            person["first_name"] = person.get("first_name") or rec["first_name"]
+            person["last_name"] = person.get("last_name") or rec["last_name"]
+        return context

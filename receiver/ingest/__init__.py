@@ -1,0 +1,1 @@
+"""Receiving: signature schemes, event envelopes, the request body, the atomic inbox."""

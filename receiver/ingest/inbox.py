@@ -1,0 +1,167 @@
+"""The inbox: store an event, claim its de-duplication key and queue its job, atomically.
+
+Redis is the store of record. Each accepted event is one hash, `event:<source>:<id>`, kept for
+EVENT_RETENTION_DAYS; the key itself is the de-duplication key, so it lives exactly as long as
+the event. Storing it, claiming it and queueing its RQ job are ONE Lua call:
+- N racing identical deliveries: exactly one call sees the key absent; the rest count a
+  duplicate. One event, one job.
+- Redis down mid-request: the call fails as a whole, nothing is half-written, the sender gets
+  503 and retries.
+- One round trip with few arguments per delivery: that is what keeps the receive path close to
+  a bare endpoint (bench/; the cost is Python-side command packing, not Redis).
+
+RQ's job hash is written by the script from a template that RQ itself produced: at first use
+the inbox records what `Queue.enqueue_job` would send for a canonical job and bakes those
+fields (all identical for every event job, because the job carries no arguments: its id
+encodes the event key) into the script. Only the id and timestamps vary per event. A test
+compares the result with RQ's own enqueue, field by field, so an RQ upgrade that changes the
+job format fails loudly. The script names keys it builds itself: single Redis, not Cluster.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+
+from ..errors import Unavailable
+from ..store import keys
+from ..store.scripts import DirectScript
+from .events import Event
+
+PROCESS_TASK = "receiver.pipeline.tasks.process_event"
+TASK_TIMEOUT = 60
+TASK_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
+
+# Headers that carry signatures are not kept: they are credentials-adjacent and useless later.
+_DROP_HEADERS = {"webhook-signature", "authorization", "cookie"}
+
+
+def task_id_for(key: str) -> str:
+    """The RQ job id of an event: its key, base64url-encoded (RQ allows [A-Za-z0-9_-])."""
+    return "ev-" + base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def key_for_task(job_id: str) -> str:
+    """The event key an event job's id encodes (the inverse of `task_id_for`)."""
+    raw = job_id.removeprefix("ev-")
+    return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+
+
+def _lua(value: Any) -> str:
+    """A Lua string literal for any Redis value, bytes-exact (decimal escapes)."""
+    data = value if isinstance(value, bytes) else str(value).encode()
+    safe = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:"
+    return '"' + "".join(chr(c) if c in safe else f"\\{c:03d}" for c in data) + '"'
+
+
+# ARGV: retention, job id ('' for ignored types), RQ timestamp, received time (also the
+# pending score), source, event id, type, created, body, headers. Field names and constant
+# values live in the script: every argument is packed and sent per request, the script is not.
+_ACCEPT = """
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 1 then
+  redis.call('HINCRBY', key, 'duplicates', 1)
+  return 0
+end
+local queued = ARGV[2] ~= ''
+redis.call('HSET', key, 'source', ARGV[5], 'event_id', ARGV[6], 'type', ARGV[7],
+           'created', ARGV[8], 'received_at', ARGV[4], 'updated_at', ARGV[4], 'body', ARGV[9],
+           'headers', ARGV[10], 'status', queued and 'received' or 'ignored',
+           'attempts', 0, 'duplicates', 0, 'job_id', ARGV[2])
+redis.call('EXPIRE', key, ARGV[1])
+if queued then
+  redis.call('HSET', {job_prefix} .. ARGV[2], {template},
+             'created_at', ARGV[3], 'enqueued_at', ARGV[3])
+  redis.call('RPUSH', {queue_key}, ARGV[2])
+  redis.call('SADD', {queues_key}, {queue_key})
+  redis.call('ZADD', {pending_key}, ARGV[4], key)
+end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What the inbox did with a delivery: `queued`, `ignored` or `duplicate`."""
+
+    id: str
+    status: str
+
+
+class Inbox:
+    """Accept verified events into Redis and RQ; see the module docstring for the guarantees."""
+
+    def __init__(
+        self, redis: Redis, queue: Queue, retention_days: int, signature_header: str
+    ) -> None:
+        self.redis = redis
+        self.queue = queue
+        self.retention = retention_days * 86400
+        self._drop = _DROP_HEADERS | {signature_header.lower()}
+        self._script: Any = None  # built on first use: making it asks Redis its version
+
+    def _accept_script(self) -> Any:
+        if self._script is None:
+            recorder = self.redis.pipeline()
+            recorder.multi()  # RQ insists on an explicit transaction; it is never executed
+            job = self._job("template")
+            self.queue.enqueue_job(job, pipeline=recorder)
+            fields: list[Any] = []
+            for args, _options in recorder.command_stack:
+                if args[0] == "HSET" and args[1] == job.key and len(args) > 4:
+                    pairs = zip(args[2::2], args[3::2], strict=True)
+                    for name, value in pairs:
+                        if name not in ("created_at", "enqueued_at"):
+                            fields += [name, self.redis.get_encoder().encode(value)]
+            source = _ACCEPT.format(
+                job_prefix=_lua(job.redis_job_namespace_prefix),
+                template=", ".join(_lua(v) for v in fields),
+                queue_key=_lua(self.queue.key),
+                queues_key=_lua(self.queue.redis_queues_keys),
+                pending_key=_lua(keys.EVENTS_PENDING),
+            )
+            self._script = DirectScript(self.redis, source)
+        return self._script
+
+    def accept(self, event: Event, body: bytes, headers: Mapping[str, str], now: float) -> Accepted:
+        """Store `event` once and queue it; a repeat of its id is reported as a duplicate."""
+        key = keys.event(event.source, event.id)
+        job_id = task_id_for(key) if event.known else ""
+        kept = {k: v for k, v in headers.items() if k.lower() not in self._drop}
+        created = "" if event.created is None else event.created
+        # RQ's own timestamp format (utcformat), built without a datetime.
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
+        try:
+            script = self._accept_script()
+            stored = script(
+                key, self.retention, job_id, stamp, now,
+                event.source, event.id, event.type, created, body, json.dumps(kept),
+            )  # fmt: skip
+        except RedisError as exc:
+            raise Unavailable("storage unavailable") from exc
+        if not stored:
+            return Accepted(event.id, "duplicate")
+        return Accepted(event.id, "queued" if event.known else "ignored")
+
+    def _job(self, job_id: str) -> Any:
+        return self.queue.create_job(
+            PROCESS_TASK,
+            job_id=job_id,
+            timeout=TASK_TIMEOUT,
+            retry=TASK_RETRY,
+            result_ttl=3600,
+            failure_ttl=self.retention,
+        )
+
+    def enqueue(self, key: str) -> None:
+        """Queue (or re-queue) the processing job of the event stored at `key` through RQ's
+        own API: the sweeper's and operators' path, off the hot path."""
+        self.queue.enqueue_job(self._job(task_id_for(key)))

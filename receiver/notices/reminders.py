@@ -1,0 +1,106 @@
+"""Reminders on time: when a reminder goes out, and whether it still should when its time comes.
+
+- `send_time()` is pure: a reminder is due `lead` before what it reminds about; one that falls
+  in the recipient's quiet hours (21:00-08:00 local) waits until 08:00, unless waiting would
+  take it past the thing it reminds about (a reminder after the charge is no reminder).
+- `Settlements` records what makes a scheduled reminder moot (an invoice paid, an assignment
+  charged or cancelled); `Guards.moot_reason()` checks a reminder's guard against them at send
+  time, together with the ledger (an invoice re-priced since the reminder was planned).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from redis import Redis
+
+from ..store import keys
+from .ledger import Ledger
+
+QUIET_START = 21
+QUIET_END = 8
+DEFAULT_ZONE = "America/New_York"
+REMINDER_NOTICES = frozenset(
+    {"payment_reminder", "assignment_charge_reminder", "remit_bill_reminder_rep"}
+)
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or DEFAULT_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_ZONE)
+
+
+def after_quiet_hours(ts: float, zone: str | None) -> float:
+    """`ts`, or 08:00 local if `ts` falls between 21:00 and 08:00 in `zone`."""
+    tz = _zone(zone)
+    local = datetime.fromtimestamp(ts, tz)
+    if QUIET_END <= local.hour < QUIET_START:
+        return ts
+    day = local.date() + timedelta(days=1) if local.hour >= QUIET_START else local.date()
+    return datetime.combine(day, time(QUIET_END), tzinfo=tz).timestamp()
+
+
+def send_time(
+    remind_at: float | None, deadline: float | None, zone: str | None, now: float
+) -> float:
+    """When a reminder planned for `remind_at` (None: now) about `deadline` should go out."""
+    due = max(now, remind_at or now)
+    shifted = after_quiet_hours(due, zone)
+    if deadline is not None and shifted >= deadline:
+        return due
+    return shifted
+
+
+class Settlements:
+    """Facts that make reminders moot, kept as long as events are."""
+
+    def __init__(self, redis: Redis, retention_seconds: int) -> None:
+        self.redis = redis
+        self.ttl = retention_seconds
+
+    def mark(self, kind: str, object_id: str) -> None:
+        """Record that `object_id` is settled: kind is `invoice_paid`, `assignment_charged`,
+        `assignment_cancelled` or `job_cancelled`."""
+        if object_id:
+            self.redis.set(keys.settled(kind, object_id), 1, ex=self.ttl)
+
+    def has(self, kind: str, object_id: str) -> bool:
+        return bool(object_id) and bool(self.redis.exists(keys.settled(kind, object_id)))
+
+    def moot_reason(
+        self, guard: dict[str, Any], current_premium: int | None, now: float
+    ) -> str | None:
+        """Why a reminder with this guard should no longer be sent, or None if it should."""
+        deadline = guard.get("deadline")
+        if isinstance(deadline, (int, float)) and now >= deadline:
+            return "too late: what it reminds about is already past"
+        invoice = guard.get("invoice", "")
+        if invoice and self.has("invoice_paid", invoice):
+            return "settled: the invoice was paid"
+        if invoice and current_premium is not None and current_premium != guard.get("premium"):
+            return "re-priced: a newer invoice amount replaced this one"
+        assignment = guard.get("assignment", "")
+        if assignment and self.has("assignment_charged", assignment):
+            return "settled: the assignment was charged"
+        if assignment and self.has("assignment_cancelled", assignment):
+            return "cancelled: the assignment was cancelled"
+        if self.has("job_cancelled", guard.get("job", "")):
+            return "cancelled: the job's coverage was cancelled"
+        return None
+
+
+class Guards:
+    """Whether a scheduled reminder still stands when its time comes (the send task asks)."""
+
+    def __init__(self, settlements: Settlements, ledger: Ledger) -> None:
+        self.settlements = settlements
+        self.ledger = ledger
+
+    def moot_reason(self, guard: dict[str, Any], now: float) -> str | None:
+        """Why a reminder with this guard should not go out any more (None: send it)."""
+        premium = self.ledger.invoice_premium(str(guard.get("invoice", "")))
+        return self.settlements.moot_reason(guard, premium, now)

@@ -1,0 +1,62 @@
+"""An event record's processing lease: received -> processing -> done | failed.
+
+The claim is a lease: a second task for the same event (a sweeper re-queue, an operator
+requeue) does nothing while the first holds it, and takes over if the first worker died.
+`attempts` counts claims; `last_error` names the failure (the exception class only: messages
+may quote personal data).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis import Redis
+
+from ..clock import Clock
+from ..ingest.inbox import TASK_TIMEOUT
+from ..store import keys
+from ..store.connection import text
+
+LEASE_SECONDS = TASK_TIMEOUT + 30
+
+_CLAIM = """
+-- KEYS[1]: event record; ARGV[1]: now, ARGV[2]: lease seconds
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'missing' end
+local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0') or 0
+if status == 'received' or status == 'failed'
+   or (status == 'processing' and lease < tonumber(ARGV[1])) then
+  redis.call('HSET', KEYS[1], 'status', 'processing', 'lease_until', ARGV[1] + ARGV[2],
+             'updated_at', ARGV[1])
+  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  return 'claimed'
+end
+return status
+"""
+
+
+class EventLeases:
+    """Claim an event record for processing and record how processing ended."""
+
+    def __init__(self, redis: Redis, clock: Clock) -> None:
+        self.redis = redis
+        self.clock = clock
+        # EVALSHA of a script registered once, not EVAL: the source is not resent per task.
+        self._claim = redis.register_script(_CLAIM)
+
+    def claim(self, key: str) -> str:
+        """`claimed`, or the status that stopped the claim (`done`, `processing`, `missing`)."""
+        return text(self._claim(keys=[key], args=[self.clock(), LEASE_SECONDS]))
+
+    def finish(self, key: str, status: str, **fields: Any) -> None:
+        """done | failed: the record leaves the sweeper's pending set."""
+        pipe = self.redis.pipeline()
+        pipe.hset(key, mapping={"status": status, "updated_at": self.clock(), **fields})
+        pipe.zrem(keys.EVENTS_PENDING, key)
+        pipe.execute()
+
+    def wait_for_retry(self, key: str, error: str) -> None:
+        """Back to `received`: RQ will run the task again (the sweeper also still sees it)."""
+        self.redis.hset(
+            key, mapping={"status": "received", "last_error": error, "updated_at": self.clock()}
+        )

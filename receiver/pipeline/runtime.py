@@ -1,0 +1,117 @@
+"""What the worker side needs (config, clock, Redis, stores, mailer, renderer), built once.
+
+`build(cfg, clock)` wires every domain object from one Config and one clock; nothing here runs
+at import time. Handlers and the sweeper receive the `Runtime` as a typed argument. Only
+pipeline/tasks.py (the RQ entry points) and worker.py hold a process's runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis import Redis
+from rq import Queue
+
+from ..clock import Clock, system_clock
+from ..config import Config
+from ..coverage.links import coverage_link
+from ..coverage.store import CoverageStore
+from ..delivery.address_alerts import AddressAlerts
+from ..delivery.emails import EMAIL_TEMPLATES, EmailRenderer
+from ..delivery.mailer import Mailer, build_mailer
+from ..delivery.records import NoticeRecords
+from ..delivery.sending import Sender, send_lease
+from ..delivery.suppressions import Suppressions
+from ..ingest.inbox import Inbox
+from ..notices.contacts import Contacts
+from ..notices.jobs import Jobs
+from ..notices.ledger import Ledger
+from ..notices.reminders import Guards, Settlements
+from ..notices.rules import Timing
+from ..store.connection import build_queue, build_redis
+from .leases import EventLeases
+
+
+@dataclass
+class Runtime:
+    cfg: Config
+    clock: Clock
+    redis: Redis
+    queue: Queue
+    inbox: Inbox
+    leases: EventLeases
+    records: NoticeRecords
+    sender: Sender
+    mailer: Mailer
+    renderer: EmailRenderer
+    contacts: Contacts
+    jobs: Jobs
+    ledger: Ledger
+    settlements: Settlements
+    suppressions: Suppressions
+    alerts: AddressAlerts
+    coverage: CoverageStore
+
+    @property
+    def timing(self) -> Timing:
+        return Timing(
+            lead=self.cfg.REMINDER_LEAD_HOURS * 3600,
+            remit_before=self.cfg.REMIT_REMINDER_DAYS * 86400,
+        )
+
+
+def build(cfg: Config, clock: Clock = system_clock) -> Runtime:
+    """Build every worker-side dependency from one Config and one clock."""
+    redis = build_redis(cfg.REDIS_URL)
+    queue = build_queue(redis, cfg.QUEUE_NAME)
+    retention = cfg.EVENT_RETENTION_DAYS * 86400
+    records = NoticeRecords(redis, queue, cfg.EVENT_RETENTION_DAYS, clock)
+    suppressions = Suppressions(redis, queue)
+    contacts = Contacts(
+        redis,
+        api_key=cfg.TEN99POLICY_API_KEY,
+        api_base=cfg.TEN99POLICY_API_BASE,
+        timeout=cfg.TEN99POLICY_API_TIMEOUT_SECONDS,
+    )
+    jobs = Jobs(redis, retention)
+    ledger = Ledger(redis, retention)
+    settlements = Settlements(redis, retention)
+    mailer = build_mailer(cfg)
+    renderer = EmailRenderer(
+        EMAIL_TEMPLATES, brand_name=cfg.BRAND_NAME, support_email=cfg.SUPPORT_EMAIL
+    )
+
+    def link(contractor_id: str, now: float) -> str | None:
+        return coverage_link(cfg, contractor_id, now)
+
+    sender = Sender(
+        records,
+        suppressions,
+        mailer,
+        renderer,
+        Guards(settlements, ledger),
+        contacts,
+        link,
+        clock,
+        lease=send_lease(cfg.SENDGRID_TIMEOUT_SECONDS),
+        backoff_base=cfg.SENDGRID_RETRY_BASE_SECONDS,
+    )
+    return Runtime(
+        cfg=cfg,
+        clock=clock,
+        redis=redis,
+        queue=queue,
+        inbox=Inbox(redis, queue, cfg.EVENT_RETENTION_DAYS, cfg.TEN99POLICY_SIGNATURE_HEADER),
+        leases=EventLeases(redis, clock),
+        records=records,
+        sender=sender,
+        mailer=mailer,
+        renderer=renderer,
+        contacts=contacts,
+        jobs=jobs,
+        ledger=ledger,
+        settlements=settlements,
+        suppressions=suppressions,
+        alerts=AddressAlerts(records, suppressions, jobs, cfg.ORG_REP_EMAILS),
+        coverage=CoverageStore(redis, queue, cfg.PLATFORM_CALLBACK_URL, retention, clock),
+    )

@@ -1,0 +1,1 @@
+"""Redis: connections, Lua script runners, the embedded server, and every key name."""

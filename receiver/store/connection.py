@@ -1,0 +1,32 @@
+"""Connections to Redis and RQ, built the same way by the web and worker processes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+
+def text(value: Any) -> str:
+    """A Redis reply (bytes, or None for a missing field) as text."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return "" if value is None else str(value)
+
+
+def build_redis(url: str) -> Redis:
+    """A Redis client with short timeouts, so an outage becomes a fast 503, not a hang."""
+    return Redis.from_url(
+        url,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        health_check_interval=30,
+        retry_on_timeout=False,
+    )
+
+
+def build_queue(redis: Redis, name: str) -> Queue:
+    """The event queue: JSON-serialized jobs only (RQ's pickle default is unsafe)."""
+    return Queue(name, connection=redis, serializer=JSONSerializer)

@@ -1,0 +1,96 @@
+"""Every Redis key the service writes, built here and nowhere else.
+
+docs/redis-keys.md lists each family with its type, TTL, writer and reader, and a test runs the
+whole pipeline and fails on any key in Redis that the table does not name. RQ's own keys
+(`rq:*`) are RQ's business and are only listed there.
+"""
+
+from __future__ import annotations
+
+# Sorted sets of unfinished work, scored by when it is due; the sweeper's to-do lists.
+EVENTS_PENDING = "events:pending"
+NOTICES_PENDING = "notices:pending"
+NOTICES_AWAITING = "notices:awaiting"  # contractor ids with notices waiting for a contact
+SWEEPER_LOCK = "sweeper:lock"
+# A suppression key no address hashes to: what the send claim checks when there is no address.
+NO_ADDRESS = "suppressed:none"
+
+
+def event(source: str, event_id: str) -> str:
+    """An event record (hash); also its de-duplication key."""
+    return f"event:{source}:{event_id}"
+
+
+def notice(record_id: str) -> str:
+    """A notice record (hash)."""
+    return f"notice:{record_id}"
+
+
+def awaiting(contractor_id: str) -> str:
+    """Ids of the notice records waiting for this contractor's contact (set)."""
+    return f"awaiting:{contractor_id}"
+
+
+def contractor(contractor_id: str) -> str:
+    """A contractor's contact as events told it (hash)."""
+    return f"contractor:{contractor_id}"
+
+
+def contractor_api(contractor_id: str) -> str:
+    """1099Policy's API copy of a contractor's contact (JSON string)."""
+    return f"contractor_api:{contractor_id}"
+
+
+def job(job_id: str) -> str:
+    """What events told us about a 1099Policy job: name, PO contact, payer mode (hash)."""
+    return f"job:{job_id}"
+
+
+def ledger(contractor_id: str, job_id: str) -> str:
+    """The premium ledger entry of a contractor and job (JSON string)."""
+    return f"ledger:{contractor_id}:{job_id}"
+
+
+def assignment_premium(contractor_id: str, job_id: str) -> str:
+    """The premium an assignment of this contractor and job reported (cents)."""
+    return f"assignment_premium:{contractor_id}:{job_id}"
+
+
+def invoice_premium(invoice_id: str) -> str:
+    """An invoice's current premium (cents)."""
+    return f"invoice_premium:{invoice_id}"
+
+
+def settled(kind: str, object_id: str) -> str:
+    """A fact that makes reminders moot: invoice paid, assignment charged or cancelled..."""
+    return f"settled:{kind}:{object_id}"
+
+
+def suppressed(address_hash: str) -> str:
+    """A suppressed address, by the SHA-256 of the address (hash)."""
+    return f"suppressed:{address_hash}"
+
+
+def sendgrid_event_id(digest: str) -> str:
+    """De-duplication of a SendGrid event by its `sg_event_id` (string)."""
+    return f"sgevent:id:{digest}"
+
+
+def sendgrid_event_fingerprint(digest: str) -> str:
+    """De-duplication of a SendGrid event by its content (string)."""
+    return f"sgevent:fp:{digest}"
+
+
+def coverage_doc(contractor_id: str) -> str:
+    """A contractor's coverage document (JSON string)."""
+    return f"coverage:doc:{contractor_id}"
+
+
+def coverage_owner(ref: str) -> str:
+    """The contractor a coverage object (quote, policy, assignment...) belongs to (string)."""
+    return f"coverage:owner:{ref}"
+
+
+def coverage_parked(ref: str) -> str:
+    """Coverage events waiting for their contractor to be known (hash event id -> event)."""
+    return f"coverage:parked:{ref}"

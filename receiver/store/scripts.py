@@ -1,0 +1,143 @@
+"""Two ways of running Lua on Redis that the service relies on.
+
+- `DirectScript`: one script on a per-thread connection, past redis-py's per-call layers (the
+  receive path and the notice send task are bound by Python work per Redis call).
+- `CreateIfAbsent`: record commands on an unexecuted pipeline and apply them in one round trip
+  only if a key is new. Used wherever "store this and queue its task, exactly once" must hold
+  under races and crashes: the inbox (one event, one task) and notice records (one record, one
+  send task). The commands are recorded on an unexecuted MULTI pipeline, so RQ's own enqueue
+  code writes the job exactly as RQ expects, and one Lua call checks the key and replays them.
+
+Every Lua script of the service opens with a comment naming its KEYS and ARGV, and is
+registered once, when the object that runs it is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from typing import Any
+
+from hiredis import pack_command
+from redis import Redis
+from redis.client import Pipeline
+from redis.exceptions import ConnectionError, DataError, NoScriptError, TimeoutError
+
+
+class DirectScript:
+    """One Lua script run on a connection of this thread's own, past redis-py's call layers.
+
+    Called as `script(*keys, *args)` with `numkeys` keys first. The receive path and the
+    notice send job are bound by Python work per Redis call (see bench/ and the README):
+    redis-py's pool checkout, retry wrapper, argument filtering and per-call health check cost
+    as much again as packing the command. This keeps what matters of them: a script missing
+    after a Redis restart is loaded again; a broken or stale connection is dropped and the
+    call tried once more on a new one; a reply that timed out is not retried (the script may
+    have run). Errors are redis-py's own exception classes. A forked child never inherits a
+    parent's connection: the per-thread connections are tagged with the fork generation.
+    """
+
+    _generation = 0  # bumped in every forked child
+    _fork_hook = False
+
+    def __init__(self, redis: Redis, source: str, numkeys: int = 1) -> None:
+        if not DirectScript._fork_hook:
+            os.register_at_fork(after_in_child=_forked)
+            DirectScript._fork_hook = True
+        self.pool = redis.connection_pool
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+        self.numkeys = numkeys
+        self._local = threading.local()
+
+    def _connection(self) -> Any:
+        local = self._local
+        if getattr(local, "generation", -1) != DirectScript._generation:
+            local.conn = self.pool.make_connection()
+            local.generation = DirectScript._generation
+        return local.conn
+
+    def _send(self, conn: Any, args: tuple[Any, ...]) -> None:
+        # hiredis (a dependency) packs the whole command in C; redis-py's own serializer
+        # wraps that in a per-argument Python loop first.
+        try:
+            packed = pack_command(args)
+        except TypeError as exc:  # as redis-py reports an argument it cannot encode
+            raise DataError(str(exc)) from exc
+        conn.send_packed_command([packed], check_health=False)
+
+    def _drop(self, conn: Any) -> None:
+        conn.disconnect()
+        self._local.generation = -1
+
+    def __call__(self, *keys_and_args: Any) -> Any:
+        for attempt in range(3):
+            conn = self._connection()
+            try:
+                try:
+                    self._send(conn, ("EVALSHA", self.sha, self.numkeys, *keys_and_args))
+                    return conn.read_response()
+                except NoScriptError:
+                    self._send(conn, ("SCRIPT", "LOAD", self.source))
+                    conn.read_response()
+            except TimeoutError:
+                # Redis is slow, not gone: the script may well have run. Running it again
+                # would report a create-if-absent call as a repeat of itself, so fail and
+                # let the caller answer 503 (the sender retries and is told "duplicate").
+                self._drop(conn)
+                raise
+            except ConnectionError:
+                # A connection Redis had closed (restart, idle timeout, CLIENT KILL) fails
+                # on first use, before the command ran: once more on a new connection.
+                self._drop(conn)
+                if attempt:
+                    raise
+        raise ConnectionError("script could not be run")
+
+
+def _forked() -> None:
+    DirectScript._generation += 1
+
+
+_APPLY_IF_ABSENT = """
+-- KEYS[1]: the key whose absence allows the commands
+-- ARGV[1]: a hash field of KEYS[1] to increment when it exists ('' for none); then the
+--          commands, each prefixed by its length: n, cmd, arg1..argn-1, n, ...
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if ARGV[1] ~= '' then redis.call('HINCRBY', KEYS[1], ARGV[1], 1) end
+  return 0
+end
+local i = 2
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+return 1
+"""
+
+
+class CreateIfAbsent:
+    """A reusable script object bound to one Redis client."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._script = redis.register_script(_APPLY_IF_ABSENT)
+
+    def recorder(self) -> Pipeline:
+        """A pipeline to record commands on; it is never executed itself."""
+        pipe = self.redis.pipeline()
+        pipe.multi()  # RQ insists on an explicit transaction when handed a pipeline.
+        return pipe
+
+    def apply(self, key: str, recorder: Pipeline, count_field: str = "") -> bool:
+        """Apply the recorded commands if `key` does not exist; else bump `count_field`.
+
+        Returns True when the commands were applied (the key was new).
+        """
+        argv: list[Any] = [count_field]
+        for args, _options in recorder.command_stack:
+            argv.append(len(args))
+            argv.extend(args)
+        return bool(self._script(keys=[key], args=argv))
