@@ -62,10 +62,14 @@ def _lua(value: Any) -> str:
     return '"' + "".join(chr(c) if c in safe else f"\\{c:03d}" for c in data) + '"'
 
 
-# ARGV: retention, job id ('' for ignored types), RQ timestamp, received time (also the
-# pending score), source, event id, type, created, body, headers. Field names and constant
-# values live in the script: every argument is packed and sent per request, the script is not.
+# Field names and constant values live in the script: every argument is packed and sent per
+# request, the script is not.
 _ACCEPT = """
+-- Store the event, claim its id and queue its task, only if the id is new.
+-- KEYS[1]: event:<source>:<id> (RQ's job hash and queue keys are baked in below)
+-- ARGV[1]: retention, ARGV[2]: RQ job id ('' for ignored types), ARGV[3]: RQ timestamp,
+-- ARGV[4]: received time (also the events:pending score), ARGV[5]: source, ARGV[6]: event id,
+-- ARGV[7]: type, ARGV[8]: created, ARGV[9]: body, ARGV[10]: headers
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 1 then
   redis.call('HINCRBY', key, 'duplicates', 1)

@@ -21,29 +21,7 @@ it logs the error class, status and contractor id (never the message or body, wh
 personal data) and returns None. The caller's job retries decide when to ask again, which is
 why the client's own retries stay off. Redis errors do propagate: the job should fail and retry.
 
-The `ten99policy` client (1.1.12, forked from Stripe's) is configured through module globals
-with unsafe defaults. `configure_ten99policy()` sets all of them, from `Contacts.__init__`:
-
-* `log = 'debug'` prints every request and every response body (names, emails) to stderr;
-  the `TEN99POLICY_LOG` environment variable can turn that back on, and every line also goes
-  to the `ten99policy` logger whatever `log` says. We set `log = None`, clear the env-derived
-  setting, and mute that logger (level above CRITICAL, no propagation, disabled).
-* `verify_ssl_certs = False`, and its `RequestsClient` passes `verify=False` on every request
-  regardless of that flag. We install our own `RequestsClient` whose session forces
-  `verify=True` (which still honours `REQUESTS_CA_BUNDLE`), and set the flag to True too.
-* The default timeout is 80 s; a stuck API would hold a worker that long. Our client uses
-  the `timeout` given to `Contacts` (connect and read, each).
-* `max_network_retries` is set to 0 explicitly: retries happen at job level, with backoff.
-* `environment` is sent as the `Ten99Policy-Environment` header and defaults to `sandbox`
-  even for a live key. We set it explicitly: the `environment` argument, else `production`
-  for a key containing `_live_`, else `sandbox`.
-* `api_key` ships with a hard-coded shared test key used whenever none is passed. We set it
-  to None and pass our key on every call (`retrieve(id, api_key=...)`).
-* `api_base` is only a global (resources have no per-call base): the URL is
-  `api_base + "/api/v1/contractors/" + quote_plus(id)`, so a trailing slash is stripped.
-
-Because these are process-wide, the last `Contacts` built in a process decides them; the
-service builds one per process from one configuration. The session is shared by threads.
+The API client's process-wide settings are made safe by notices/ten99policy_client.py.
 Responses are `Ten99PolicyObject`s (dicts); fields are read defensively, because the client
 also turns string values that look like Python literals into dicts or lists.
 """
@@ -56,23 +34,23 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import requests
 import ten99policy  # type: ignore[import-untyped]
 from redis import Redis
-from ten99policy import http_client as t9_http
-from ten99policy import util as t9_util
 
 from ..store import keys
+from .ten99policy_client import configure_ten99policy, environment_for
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE = "https://api.1099policy.com"
 NEGATIVE_SECONDS = 300
 
-# Per field, the value from the newest event that carried one. ARGV[1] is the event's
-# `created` ('' = unknown, older than any time; equal times replace); then name/value pairs,
-# '' meaning "not in this event". Each field keeps the time it came from in `<name>_at`.
 _REMEMBER = """
+-- Per field, the value from the newest event that carried one. Each field keeps the time it
+-- came from in `<name>_at`; storing anything drops the API copy.
+-- KEYS[1]: contractor:<id>, KEYS[2]: contractor_api:<id>
+-- ARGV[1]: the event's created ('' = unknown, older than any time; equal times replace),
+-- ARGV[2]: contractor id; then field/value pairs, '' meaning "not in this event"
 local t = ARGV[1]
 local changed = 0
 for i = 3, #ARGV, 2 do
@@ -134,55 +112,6 @@ def contact_from(obj: Mapping[str, Any]) -> Contact:
     )
 
 
-class _VerifyingSession(requests.Session):
-    """A session that always verifies TLS certificates.
-
-    The client's `RequestsClient` passes `verify=False` with every request, overriding any
-    session setting, so the only place to turn verification back on is here.
-    """
-
-    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
-        kwargs["verify"] = True
-        return super().request(method, url, *args, **kwargs)
-
-
-class _Client(t9_http.RequestsClient):  # type: ignore[misc]
-    """The `ten99policy` HTTP client we install: our timeout, verified TLS."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__(timeout=timeout, session=_VerifyingSession(), verify_ssl_certs=True)
-        self.timeout = timeout
-
-
-def _mute(logger: logging.Logger) -> None:
-    logger.setLevel(logging.CRITICAL + 1)
-    logger.propagate = False
-    logger.disabled = True
-
-
-def configure_ten99policy(api_base: str, timeout: float, environment: str) -> None:
-    """Make the process-wide `ten99policy` settings safe (see the module docstring)."""
-    if not api_base.startswith(("http://", "https://")):
-        raise ValueError("the 1099Policy API base must be an http(s) URL")
-    if timeout <= 0:
-        raise ValueError("the 1099Policy API timeout must be positive")
-    ten99policy.log = None
-    t9_util.TEN99POLICY_LOG = None
-    _mute(logging.getLogger("ten99policy"))
-    ten99policy.verify_ssl_certs = True
-    ten99policy.max_network_retries = 0
-    ten99policy.api_key = None
-    ten99policy.api_base = api_base.rstrip("/")
-    ten99policy.environment = environment
-    current = ten99policy.default_http_client
-    if not (isinstance(current, _Client) and current.timeout == timeout):
-        ten99policy.default_http_client = _Client(timeout)
-
-
-def _environment_for(api_key: str | None) -> str:
-    return "production" if api_key and "_live_" in api_key else "sandbox"
-
-
 def _decode(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -204,7 +133,7 @@ class Contacts:
         self.api_key = api_key or None
         self.cache_seconds = cache_seconds
         self._remember = redis.register_script(_REMEMBER)
-        configure_ten99policy(api_base, timeout, environment or _environment_for(self.api_key))
+        configure_ten99policy(api_base, timeout, environment or environment_for(self.api_key))
 
     def remember(self, contact: Contact, created: int | None) -> bool:
         """Store what an event says about a contractor, newest wins; True if anything stored.

@@ -15,9 +15,11 @@ from redis import Redis
 from ..store import keys
 from ..store.connection import text
 
-# Newest wins: an event older than the one that last described the job changes nothing, so
-# a late delivery cannot send rep notices back to a former PO contact.
 _REMEMBER = """
+-- Newest wins: an event older than the one that last described the job changes nothing, so
+-- a late delivery cannot send rep notices back to a former PO contact.
+-- KEYS[1]: job:<id>
+-- ARGV[1]: the event's created (-1: unknown, oldest), ARGV[2]: TTL; then field/value pairs
 local stored = tonumber(redis.call('HGET', KEYS[1], '_created') or '-2')
 if tonumber(ARGV[1]) < stored then return 0 end
 redis.call('HSET', KEYS[1], '_created', ARGV[1], unpack(ARGV, 3))

@@ -2,8 +2,8 @@
 
 Written with a compare-and-set: an entry is stored only if the ledger still holds the entry the
 decision was made from (`expected`), so two workers applying invoice events of one job at once
-cannot both win; the loser re-reads and decides again (pipeline/handlers.py). Also kept here, as facts a
-later decision needs: the premium of a job's assignment (what the first invoice is compared
+cannot both win; the loser re-reads and decides again (pipeline/handlers.py). Also kept here,
+as facts a later decision needs: the premium of a job's assignment (what the first invoice is compared
 with) and each invoice's premium (the amount of a confirmation that names only the invoice).
 """
 
@@ -17,6 +17,9 @@ from ..store import keys
 from .rules import Premium
 
 _CAS = """
+-- Compare-and-set: store the new entry only if the ledger still holds the one decided from.
+-- KEYS[1]: ledger:<contractor>:<job>
+-- ARGV[1]: the expected entry's event id ('' = no entry), ARGV[2]: new entry JSON, ARGV[3]: TTL
 local current = redis.call('GET', KEYS[1])
 local current_id = ''
 if current then current_id = cjson.decode(current)['event_id'] end

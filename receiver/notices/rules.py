@@ -2,8 +2,8 @@
 
 The spec is docs/notifications.md. `decide(event, facts)` returns the notices to create
 (each with its cause, the identity that makes it once-only) and, for invoice events, the new
-premium-ledger entry. It does no I/O: `pipeline/handlers.py` loads the facts, applies the ledger entry
-with a compare-and-set, resolves recipients and creates the records.
+premium-ledger entry. It does no I/O: `pipeline/handlers.py` loads the facts, applies the
+ledger entry with a compare-and-set, resolves recipients and creates the records.
 
 Causes, so that "exactly once" means once per thing that happened:
 - `charge:<invoice id>`: a card charge. `invoice.charge_card_succeeded` and an

@@ -1,6 +1,6 @@
 """SendGrid's Event Webhook: verify a signed batch, apply it to the notice records, answer.
 
-The batch is applied inline (receiver/delivery/sendgrid_events.py says why and what "applied" means);
+The batch is applied inline (delivery/sendgrid_events.py says why and what "applied" means);
 the answer is 200 with how many events ended in each outcome, or the error of the other
 webhooks: 401 for anything that does not verify, 413 over WEBHOOK_MAX_BYTES, 400 for an
 authentic body that is not a JSON array, 503 when Redis is down (SendGrid retries for 24 h).
