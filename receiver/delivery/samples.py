@@ -1,7 +1,8 @@
 """Realistic sample contexts for every notice, for previews and tests.
 
 Each follows the contract in ``receiver.delivery.emails``. Copy before changing one
-(``copy.deepcopy``): the dicts are shared. Times are Unix seconds; 1709667000 is 2024-03-05 19:30 UTC.
+(``copy.deepcopy``): the dicts are shared. Times are Unix seconds; 1709667000 is
+2024-03-05 19:30 UTC.
 """
 
 from __future__ import annotations

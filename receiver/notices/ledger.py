@@ -3,8 +3,9 @@
 Written with a compare-and-set: an entry is stored only if the ledger still holds the entry the
 decision was made from (`expected`), so two workers applying invoice events of one job at once
 cannot both win; the loser re-reads and decides again (pipeline/handlers.py). Also kept here,
-as facts a later decision needs: the premium of a job's assignment (what the first invoice is compared
-with) and each invoice's premium (the amount of a confirmation that names only the invoice).
+as facts a later decision needs: the premium of a job's assignment (what the first invoice is
+compared with) and each invoice's premium (the amount of a confirmation that names only the
+invoice).
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Re-queue work whose job was lost, so a 2xx'd event is processed even after a crash.
 
 A task (an RQ job) can vanish between acceptance and processing: a worker killed mid-job, a
-Redis failover that drops the queue list, an operator clearing a queue. The event and notice records are the
-truth; RQ is only the wake-up call. Every pending record sits in a sorted set scored by when
-it was last (re)queued or is due; the sweeper re-queues what is older than SWEEP_AFTER_SECONDS
-and still unfinished. Re-queueing is safe because the tasks claim their record first.
+Redis failover that drops the queue list, an operator clearing a queue. The event and notice
+records are the truth; RQ is only the wake-up call. Every pending record sits in a sorted set
+scored by when it was last (re)queued or is due; the sweeper re-queues what is older than
+SWEEP_AFTER_SECONDS and still unfinished. Re-queueing is safe because the tasks claim their
+record first.
 """
 
 from __future__ import annotations
