@@ -1,10 +1,9 @@
 """A small SendGrid-compatible HTTP server for tests and benchmarks.
 
 Point the official client at it with ``SendGridAPIClient(api_key, host=server.url)``; it
-answers ``POST /v3/mail/send`` the way SendGrid does (see /work/shared/contracts/README.md and
-section 2 of /work/shared/docs/anchors/anchors-notifications.md), so tests exercise the real
-``sendgrid`` / ``python_http_client`` code paths: urllib, status-code exception classes,
-``X-Message-Id`` and rate-limit headers, timeouts.
+answers ``POST /v3/mail/send`` the way SendGrid does (see tests/contracts/README.md and
+docs/sendgrid.md), so tests exercise the real ``sendgrid`` / ``python_http_client`` code
+paths: urllib, status-code exception classes, ``X-Message-Id`` and rate-limit headers, timeouts.
 
 What it enforces, and why
 -------------------------
@@ -14,7 +13,7 @@ all, so a lenient fake would let bugs reach production. This server is deliberat
 * ``Authorization: Bearer <key>`` with a non-empty key that is not ``None`` (the library sends
   ``Bearer None`` when no key is configured), else 401.
 * The body must be JSON (UTF-8; ``Content-Encoding: gzip`` accepted) and valid against the
-  patched schema ``/work/shared/contracts/sendgrid-mail-send.schema.json`` (draft 2020-12,
+  patched schema ``tests/contracts/sendgrid-mail-send.schema.json`` (draft 2020-12,
   format checks on), compiled once per process.
 * The rules the schema cannot express (contracts README): at most 1000 recipients across all
   ``to``/``cc``/``bcc`` of the request; every address only once in the whole request
@@ -106,9 +105,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-SCHEMA_PATH = (
-    Path(__file__).resolve().parents[2] / "shared" / "contracts" / "sendgrid-mail-send.schema.json"
-)
+SCHEMA_PATH = Path(__file__).resolve().parent / "contracts" / "sendgrid-mail-send.schema.json"
 MAIL_SEND_PATH = "/v3/mail/send"
 MAX_RECIPIENTS = 1000
 MAX_CATEGORIES = 10

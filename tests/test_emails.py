@@ -43,7 +43,7 @@ def headline_amount(context: dict[str, Any]) -> int:
 
 
 def test_every_notice_has_templates_and_a_sample() -> None:
-    the_eight = {  # shared/docs/notifications.md; later issues add more
+    the_eight = {  # docs/notifications.md; later issues add more
         "assignment_charge_reminder",
         "payment_reminder",
         "payment_confirmation",

@@ -1,4 +1,4 @@
-"""The receive contract (shared/docs/event-contract.md), row by row, against a real Redis."""
+"""The receive contract (docs/event-contract.md), row by row, against a real Redis."""
 
 from __future__ import annotations
 
