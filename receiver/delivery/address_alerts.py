@@ -53,13 +53,14 @@ class AddressAlerts:
         contractor_id = rec["recipient"].partition(":")[2]
         stored = json.loads(rec.get("context") or "{}")
         job = stored.get("job") if isinstance(stored.get("job"), dict) else {}
+        job_id = job.get("id") or ""
         context = {
             "contractor": {
                 "id": contractor_id,
                 "first_name": rec.get("first_name", ""),
                 "last_name": rec.get("last_name", ""),
             },
-            "job": {"id": job.get("id") or "", "name": job.get("name")},
+            "job": {"id": job_id, "name": job.get("name")},
             "coverage_url": None,
             "address": rec["to_email"],
             "reason": entry.reason,
@@ -67,7 +68,7 @@ class AddressAlerts:
         }
         cause = f"address:{contractor_id}:{address_hash(rec['to_email'])[:16]}"
         created = 0
-        for rep in self.jobs.reps(context["job"]["id"], self.org_reps) or [""]:
+        for rep in self.jobs.reps(job_id, self.org_reps) or [""]:
             created += self.records.create(
                 ALERT_NOTICE, cause, f"rep:{rep.lower() or 'none'}", Contact(email=rep), context
             )

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import ten99policy  # type: ignore[import-untyped]
+import ten99policy
 from redis import Redis
 
 from ..store import keys

@@ -22,6 +22,7 @@ was settled, re-priced or cancelled in the meantime is not sent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -267,7 +268,9 @@ def invoice_paid(obj: dict[str, Any]) -> bool:
     return obj.get("paid") is True or obj.get("status") == "paid"
 
 
-_RULES = {
+Rule = Callable[[Event, Facts, int, Timing], Decision]
+
+_RULES: dict[str, Rule] = {
     "invoice.charge_card_succeeded": _charge_succeeded,
     "assignment.active": _coverage_with_invoice,
     "application.complete": _coverage_with_invoice,

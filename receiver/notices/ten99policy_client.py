@@ -31,7 +31,7 @@ import logging
 from typing import Any
 
 import requests
-import ten99policy  # type: ignore[import-untyped]
+import ten99policy
 from ten99policy import http_client as t9_http
 from ten99policy import util as t9_util
 

@@ -8,9 +8,8 @@ may quote personal data).
 
 from __future__ import annotations
 
-from typing import Any
-
 from redis import Redis
+from redis.typing import EncodableT, FieldT
 
 from ..clock import Clock
 from ..ingest.inbox import TASK_TIMEOUT
@@ -48,10 +47,13 @@ class EventLeases:
         """`claimed`, or the status that stopped the claim (`done`, `processing`, `missing`)."""
         return text(self._claim(keys=[key], args=[self.clock(), LEASE_SECONDS]))
 
-    def finish(self, key: str, status: str, **fields: Any) -> None:
+    def finish(self, key: str, status: str, **fields: EncodableT) -> None:
         """done | failed: the record leaves the sweeper's pending set."""
+        mapping: dict[FieldT, EncodableT] = {"status": status, "updated_at": self.clock()}
+        for name, value in fields.items():
+            mapping[name] = value
         pipe = self.redis.pipeline()
-        pipe.hset(key, mapping={"status": status, "updated_at": self.clock(), **fields})
+        pipe.hset(key, mapping=mapping)
         pipe.zrem(keys.EVENTS_PENDING, key)
         pipe.execute()
 

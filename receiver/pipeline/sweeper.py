@@ -13,6 +13,7 @@ from __future__ import annotations
 from rq.job import Job, JobStatus
 
 from ..store import keys
+from ..store.connection import text
 from .runtime import Runtime
 
 
@@ -35,9 +36,9 @@ def sweep_events(rt: Runtime, now: float) -> int:
     cutoff = now - rt.cfg.SWEEP_AFTER_SECONDS
     requeued = 0
     for raw in rt.redis.zrangebyscore(keys.EVENTS_PENDING, "-inf", cutoff, start=0, num=500):
-        key = raw.decode()
+        key = text(raw)
         status, lease, job_id = rt.redis.hmget(key, "status", "lease_until", "job_id")
-        status = status.decode() if status else ""
+        status = text(status)
         if status not in ("received", "processing"):
             rt.redis.zrem(keys.EVENTS_PENDING, key)
             continue
@@ -45,7 +46,7 @@ def sweep_events(rt: Runtime, now: float) -> int:
             # Busy: look again when the lease ends (keeps the oldest-first window moving).
             rt.redis.zadd(keys.EVENTS_PENDING, {key: float(lease or 0)})
             continue
-        if status == "received" and job_id and _job_waiting(rt, job_id.decode()):
+        if status == "received" and job_id and _job_waiting(rt, text(job_id)):
             rt.redis.zadd(keys.EVENTS_PENDING, {key: now})
             continue
         rt.inbox.enqueue(key)
@@ -59,9 +60,9 @@ def sweep_notices(rt: Runtime, now: float) -> int:
     cutoff = now - rt.cfg.SWEEP_AFTER_SECONDS
     requeued = 0
     for raw in rt.redis.zrangebyscore(keys.NOTICES_PENDING, "-inf", cutoff, start=0, num=500):
-        key = raw.decode()
+        key = text(raw)
         state, lease = rt.redis.hmget(key, "state", "lease_until")
-        state = state.decode() if state else ""
+        state = text(state)
         if state == "sending" and float(lease or 0) > now:
             rt.redis.zadd(keys.NOTICES_PENDING, {key: float(lease or 0)})
             continue
