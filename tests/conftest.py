@@ -14,6 +14,8 @@ from receiver.config import load_config
 from receiver.pipeline import tasks
 from receiver.pipeline.runtime import Runtime, build
 from receiver.store.embedded import RedisServer
+from tests.callback_server import SECRET as CALLBACK_SECRET
+from tests.callback_server import CallbackServer
 from tests.clocks import TestClock
 from tests.signing import PLATFORM_SECRET, TEN99_SECRET, body_of, sw_headers, tv1_header
 
@@ -119,7 +121,9 @@ def sendgrid(sendgrid_server: Any, config: dict[str, Any]) -> Any:
     config.update(
         SENDGRID_API_KEY="SG.test-key",
         SENDGRID_API_HOST=sendgrid_server.url + "/",
-        SENDGRID_TIMEOUT_SECONDS="2",
+        # Only a bound: the stand-in answers at once, but a loaded machine may be slow to
+        # run it. Tests of timeouts set a short one on `rt.mailer` themselves.
+        SENDGRID_TIMEOUT_SECONDS="10",
     )
     return sendgrid_server
 
@@ -137,14 +141,26 @@ def rt(
 
 @pytest.fixture
 def drain(rt: Any) -> Any:
-    """Run every queued job in this process (RQ SimpleWorker, burst), like a worker would."""
+    """Run every queued job in this process (RQ SimpleWorker, burst), like a worker would.
+
+    `drain(scheduler=True)` first has RQ's scheduler queue the scheduled jobs that are due by
+    the wall clock (RQ's, not the test's), as a worker started with its scheduler does.
+    """
     from rq import SimpleWorker
 
-    def run() -> None:
+    def run(scheduler: bool = False) -> None:
         worker = SimpleWorker([rt.queue], connection=rt.redis, serializer=rt.queue.serializer)
-        worker.work(burst=True, logging_level="WARNING")
+        worker.work(burst=True, with_scheduler=scheduler, logging_level="WARNING")
 
     return run
+
+
+@pytest.fixture
+def callback(config: dict[str, Any]) -> Iterator[CallbackServer]:
+    """The platform's `coverage.updated` endpoint, configured as PLATFORM_CALLBACK_URL."""
+    with CallbackServer() as server:
+        config.update(PLATFORM_CALLBACK_URL=server.url, PLATFORM_CALLBACK_SECRET=CALLBACK_SECRET)
+        yield server
 
 
 @pytest.fixture

@@ -101,6 +101,14 @@ def test_defensive_fields():
     assert said["status"] == "active"  # implied by the type when the payload is silent
 
 
+def test_coverage_ignores_an_unreadable_date_instead_of_raising():
+    # "²" passes str.isdigit() but not int(): the date is unknown, and the event (with the
+    # notices handled after it) still applies.
+    env = assignment("assignment.active", T0, end_date="²")
+    doc = coverage.apply(coverage.empty("cn_1"), parse(env))
+    assert doc["assignments"]["an_1"]["end_date"] is None
+
+
 def test_assignment_cancelled_flag_and_session_status_from_type():
     obj = {"id": "an_1", "contractor": "cn_1", "cancelled": True, "status": "active"}
     assert coverage.facts(ev("assignment.active", obj, T0, "e"))["status"] == "cancelled"
@@ -287,6 +295,17 @@ def test_policy_without_dates_covers_from_when_it_was_reported_active():
     )
     assert not coverage.covered(doc, "jb_1", T0 - 1)["covered"]
     assert coverage.covered(doc, "jb_1", T0 + 365 * DAY)["by"]["covered_until"] is None
+
+
+def test_coverage_starts_when_first_reported_active():
+    # Without dates, coverage starts when 1099Policy *first* reported the status; a later
+    # event repeating it does not move the start.
+    first = assignment("assignment.active", T0, effective_date=None, end_date=None)
+    again = assignment("assignment.active", T0 + 5 * DAY, effective_date=None, end_date=None)
+    doc = coverage.empty("cn_1")
+    for env in (first, again):
+        doc = coverage.apply(doc, parse(env))
+    assert coverage.covered(doc, "jb_2", T0 + DAY)["covered"] is True
 
 
 def test_assignment_preferred_over_policy_for_the_same_job():

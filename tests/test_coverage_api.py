@@ -117,6 +117,7 @@ def test_unknown_contractor_is_404(api, known):
         {"job": "jb/1"},
         {"at": str(T0)},  # at without job
         {"job": "jb_1", "at": "9" * 41},
+        {"job": "jb_1", "at": "²"},  # str.isdigit() says yes, int() says no
     ],
 )
 def test_bad_parameters_are_400(api, known, params):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -10,11 +11,13 @@ import requests
 from itsdangerous import URLSafeTimedSerializer
 
 from receiver.config import load_config
-from receiver.coverage.links import coverage_link, make_token
+from receiver.coverage.links import LinkExpired, coverage_link, make_token, read_token
 from receiver.coverage.store import CoverageStore
+from receiver.pipeline.tasks import send_notice
 from tests.clocks import TestClock
 from tests.coverage_events import DAY, T0, assignment, certificate, parse, policy, session
-from tests.events import charge_succeeded
+from tests.events import assignment_created, charge_succeeded
+from tests.records import records
 
 SECRET_KEY = "page-secret-key-0123456789"
 BASE = "https://coverage.example.com/"
@@ -36,8 +39,14 @@ def page(live_server: str) -> Any:
 
 
 @pytest.fixture
-def known(app: Any, test_clock: TestClock) -> None:
-    store = CoverageStore(app.extensions["redis"], None, None, 86400, test_clock)  # type: ignore[arg-type]
+def store(app: Any, test_clock: TestClock) -> CoverageStore:
+    """The store the page reads, on the test's clock (no queue: nothing is pushed)."""
+    redis = app.extensions["redis"]
+    return CoverageStore(redis, None, None, 86400, test_clock)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def known(store: CoverageStore) -> None:
     evil = certificate("approved", T0, shape="A")
     evil["data"]["filename"] = "<script>alert(1)</script>.pdf"
     for env in (
@@ -83,8 +92,7 @@ def test_valid_link_shows_coverage_and_certificate_links(page, known):
     assert "&lt;script&gt;" in html
 
 
-def test_a_cancelled_assignment_offers_no_certificate(page, known, app, test_clock):
-    store = CoverageStore(app.extensions["redis"], None, None, 86400, test_clock)  # type: ignore[arg-type]
+def test_a_cancelled_assignment_offers_no_certificate(page, known, store):
     store.apply(parse(assignment("assignment.cancelled", T0 + DAY)))
     html = assert_html(page(token_at(NOW)), 200)
     assert "cancelled" in html and "an_1-gl.pdf" not in html
@@ -94,6 +102,15 @@ def test_a_cancelled_assignment_offers_no_certificate(page, known, app, test_clo
 def test_valid_link_without_coverage_yet(page, known):
     html = assert_html(page(token_at(NOW, "cn_new")), 200)
     assert "no coverage on record" in html
+
+
+def test_page_survives_a_date_out_of_range(app, page, store):
+    # A millisecond timestamp (year 55840) is stored like any integer date; the page shows
+    # it as unknown instead of failing on every visit.
+    assert app.config["RECEIVER"].SECRET_KEY == SECRET_KEY
+    store.apply(parse(session("application.complete", T0 - 10)))
+    store.apply(parse(policy("policy.active", T0, effective_date=1_700_000_000_000)))
+    assert page(token_at(NOW)).status_code == 200
 
 
 def test_link_expires_after_max_age(page, known):
@@ -145,3 +162,26 @@ def test_contractor_emails_carry_a_working_link(config, send, rt, drain, sendgri
     [link] = re.findall(r"https://coverage\.example\.com/coverage/[\w.\-]+", text)
     response = client.get(link.removeprefix(BASE.rstrip("/")))
     assert response.status_code == 200 and b"Your coverage" in response.data
+
+
+def test_a_scheduled_reminder_carries_a_link_valid_when_it_is_sent(
+    send, rt, drain, redis, sendgrid, test_clock
+):
+    # The link is signed when the email is rendered, not when the notice is created: a
+    # reminder sent 39 days after the event that scheduled it still carries a working link.
+    now = int(test_clock())
+    assert send.platform(assignment_created(charge_at=now + 40 * DAY), "msg_far").status_code == 202
+    drain()
+    [rec] = records(redis, "assignment_charge_reminder")
+    send_at = float(rec["send_at"])
+    assert send_at > now + 35 * DAY
+    assert json.loads(rec["context"])["coverage_url"] is None  # not signed yet
+    test_clock.now = send_at + 1
+    assert send_notice(rec["id"]) == "accepted"
+    [mail] = sendgrid.accepted
+    text = mail["body"]["content"][0]["value"]
+    token = re.search(r"/coverage/(\S+)", text).group(1)
+    try:
+        read_token(SECRET_KEY, token, 30 * DAY, now=send_at + 2)
+    except LinkExpired:
+        pytest.fail("the reminder's coverage link is already expired when the email goes out")

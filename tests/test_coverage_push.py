@@ -9,35 +9,24 @@ import pytest
 import requests
 from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIWebhookRequest
-from rq import Retry, SimpleWorker
+from rq import Retry
 
 from receiver.coverage import document as coverage
 from receiver.coverage import push as coverage_push
 from receiver.pipeline.tasks import push_coverage
 from receiver.views.openapi import document
-from tests.callback_server import SECRET, CallbackServer
+from tests.callback_server import SECRET
 from tests.coverage_events import T0, parse, policy, session
 
 
-@pytest.fixture
-def callback(config: dict[str, Any]) -> Any:
-    with CallbackServer() as server:
-        config.update(PLATFORM_CALLBACK_URL=server.url, PLATFORM_CALLBACK_SECRET=SECRET)
-        yield server
-
-
-def work(rt: Any) -> None:
-    SimpleWorker([rt.queue], connection=rt.redis, serializer=rt.queue.serializer).work(
-        burst=True, with_scheduler=True, logging_level="WARNING"
-    )
-
-
-def work_until(rt: Any, done: Any, timeout: float = 15) -> None:
+def work_until(drain: Any, done: Any, timeout: float = 15) -> None:
+    """Run jobs, due retries included (RQ's scheduler goes by the wall clock), until `done()`;
+    `timeout` only bounds a test that would otherwise hang."""
     deadline = time.monotonic() + timeout
-    work(rt)
+    drain(scheduler=True)
     while not done() and time.monotonic() < deadline:
         time.sleep(0.2)
-        work(rt)
+        drain(scheduler=True)
 
 
 def push_jobs(rt: Any) -> list[str]:
@@ -92,11 +81,11 @@ def test_duplicates_replays_and_older_events_push_nothing(callback, send, rt, dr
     assert len(callback.delivered) == before
 
 
-def test_failure_then_success_is_one_change_with_one_id(callback, send, rt):
+def test_failure_then_success_is_one_change_with_one_id(callback, send, rt, drain):
     rt.coverage.push_retry = Retry(max=3, interval=1)
     callback.script(500, 503)
     send.ten99(session("application.complete", T0))
-    work_until(rt, lambda: callback.delivered)
+    work_until(drain, lambda: callback.delivered)
     assert [a["verified"] for a in callback.attempts] == [True, True, True]
     assert len({a["id"] for a in callback.attempts}) == 1
     assert len(callback.delivered) == 1

@@ -17,8 +17,10 @@ from receiver.coverage import document as coverage
 from receiver.coverage import store as coverage_store
 from receiver.coverage.store import CoverageStore
 from tests.coverage_events import (
+    DAY,
     T0,
     assignment,
+    envelope,
     parse,
     policy,
     session,
@@ -74,10 +76,33 @@ def test_duplicate_and_older_events_do_not_count_as_changes(redis):
     assert len(store.get("cn_1")["history"]) == 3
 
 
+def _policy_active(created: int, end: int | None, eid: str) -> dict[str, Any]:
+    obj: dict[str, Any] = {"id": "pl_1", "quote": "qt_1", "status": "active", "effective_date": T0}
+    if end is not None:
+        obj["expiration_date"] = end
+    return envelope("policy.active", obj, created, eid)
+
+
+def test_every_change_gets_its_own_webhook_id(redis):
+    # The public state can repeat (X -> Y -> X: older events fill a field the newest did not
+    # give); each change still gets a new webhook-id, or a platform de-duplicating on it would
+    # drop the third change and keep Y.
+    store = store_for(redis, url="https://platform.example/hooks")
+    store.apply(parse(session("application.complete", T0 - 10)))
+    x, y = T0 + 30 * DAY, T0 + 60 * DAY
+    store.apply(parse(_policy_active(T0 + 90, None, "ev_p9")))  # newest, abbreviated
+    first = store.apply(parse(_policy_active(T0 + 10, x, "ev_p1")))  # end X
+    second = store.apply(parse(_policy_active(T0 + 50, y, "ev_p5")))  # end Y
+    third = store.apply(parse(_policy_active(T0 + 70, x, "ev_p7")))  # end X again
+    assert first.changed and second.changed and third.changed
+    assert store.get("cn_1")["policies"]["pl_1"]["end_date"] == x
+    assert len({first.pushed, second.pushed, third.pushed}) == 3
+
+
 def test_a_conflicting_claim_is_not_recorded(redis, caplog):
     store = store_for(redis)
     store.apply(parse(session("application.complete", T0)))
-    caplog.set_level(logging.WARNING, "receiver.coverage_store")
+    caplog.set_level(logging.WARNING, "receiver.coverage.store")
     other = session("application.complete", T0 + 1, contractor="cn_2", sid="ias_2")
     assert store.apply(parse(other)).contractor == "cn_2"
     assert redis.get("coverage:owner:quote:qt_1") == b"cn_1"

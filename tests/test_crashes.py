@@ -11,8 +11,8 @@ from pathlib import Path
 import redis as redis_lib
 
 from receiver import create_app
-from tests.events import charge_succeeded
 from receiver.store.embedded import RedisServer
+from tests.events import charge_succeeded
 from tests.signing import body_of, tv1_header
 
 ROOT = Path(__file__).resolve().parent.parent

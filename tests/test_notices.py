@@ -1,4 +1,4 @@
-"""Which notices an event causes (receiver/notices.py): every row of notifications.md."""
+"""Which notices an event causes (receiver/notices/rules.py): every row of docs/notifications.md."""
 
 from __future__ import annotations
 

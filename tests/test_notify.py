@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from receiver.notices.contacts import Contact
+from receiver.pipeline.sweeper import sweep
 from tests.events import (
     MAYA,
     assignment_created,
@@ -17,6 +19,7 @@ from tests.events import (
     invoice,
     platform_event,
 )
+from tests.records import records
 
 T0 = int(time.time())
 
@@ -209,9 +212,9 @@ def test_stored_contact_is_used_for_events_naming_contractor_by_id(send, rt, dra
 def test_rep_falls_back_to_org_rep_emails(send, config, redis, sendgrid):
     from rq import SimpleWorker
 
+    from receiver.config import load_config
     from receiver.pipeline import tasks
     from receiver.pipeline.runtime import build
-    from receiver.config import load_config
 
     rt = build(load_config({**config, "ORG_REP_EMAILS": "ops@org.example, b@org.example"}))
     tasks.install(rt)
@@ -243,6 +246,76 @@ def test_no_rep_address_is_a_visible_failed_record(send, rt, drain, sendgrid, re
     assert b"ORG_REP_EMAILS" in redis.hget(key, "last_error")
 
 
+def test_an_older_event_arriving_late_does_not_redirect_rep_notices(
+    send, rt, drain, sendgrid, redis
+):
+    # A job's fields are newest-wins by event `created`: an older event delivered late does
+    # not put back a former PO contact, and the next rep notice goes to the current one.
+    t0 = int(time.time())
+    job_new = {
+        "id": "jb_9",
+        "name": "Deck",
+        "custom_metadata": {"po_contact_email": "new@agency.example"},
+    }
+    job_old = {
+        "id": "jb_9",
+        "name": "Deck",
+        "custom_metadata": {"po_contact_email": "old@agency.example"},
+    }
+    maya = {"id": "cn_1", "email": "maya@example.com", "first_name": "Maya", "last_name": "T"}
+    send.platform(
+        platform_event(
+            "invoice.created",
+            {
+                "id": "in_9",
+                "contractor": maya,
+                "job": job_new,
+                "premium_due": 5000,
+                "withhold_premium": True,
+            },
+            created=t0 + 20,
+        ),
+        "msg_i1",
+    )
+    drain()
+    send.platform(
+        platform_event(
+            "assignment.created",
+            {  # older, delivered late
+                "id": "an_9",
+                "contractor": maya,
+                "job": job_old,
+                "premium_due": 4000,
+                "withhold_premium": True,
+            },
+            created=t0 + 10,
+        ),
+        "msg_a_late",
+    )
+    drain()
+    send.platform(
+        platform_event(
+            "invoice.updated",
+            {
+                "id": "in_9",
+                "contractor": "cn_1",
+                "job": "jb_9",
+                "premium_due": 6000,
+                "withhold_premium": True,
+            },
+            created=t0 + 30,
+        ),
+        "msg_i2",
+    )
+    drain()
+    reps = [
+        m["body"]["personalizations"][0]["to"][0]["email"]
+        for m in sendgrid.accepted
+        if m["body"]["categories"] == ["premium_increase_rep"]
+    ]
+    assert reps == ["new@agency.example"], reps
+
+
 # --- SendGrid's answers, through both transports ------------------------------------------
 
 
@@ -252,19 +325,13 @@ def transport(request, rt):
     return request.param
 
 
-def drain_with_scheduler(rt):
-    from rq import SimpleWorker
-
-    SimpleWorker([rt.queue], connection=rt.redis, serializer=rt.queue.serializer).work(
-        burst=True, with_scheduler=True, logging_level="WARNING"
-    )
-
-
-def wait_and_drain(rt, sendgrid, count, timeout=15):
+def wait_and_drain(drain, sendgrid, count, timeout=15):
+    """Run due retries (RQ's scheduler goes by the wall clock) until `count` mails are
+    accepted; `timeout` only bounds a test that would otherwise hang."""
     deadline = time.monotonic() + timeout
     while len(sendgrid.accepted) < count and time.monotonic() < deadline:
         time.sleep(0.2)
-        drain_with_scheduler(rt)
+        drain(scheduler=True)
 
 
 def the_record(redis):
@@ -281,7 +348,7 @@ def test_429_waits_for_rate_limit_reset_then_sends_once(
     drain()
     record = the_record(redis)
     assert record["state"] == "pending" and sendgrid.accepted == []
-    wait_and_drain(rt, sendgrid, 1)
+    wait_and_drain(drain, sendgrid, 1)
     assert len(sendgrid.accepted) == 1
     assert sendgrid.accepted[0]["time"] >= reset
     assert the_record(redis)["state"] == "accepted"
@@ -291,7 +358,7 @@ def test_500_then_success_sends_one_email(send, rt, drain, sendgrid, redis, conf
     sendgrid.script(("status", 500), ("status", 503))
     send.ten99(charge_succeeded("in_500"))
     rt.sender.backoff_base = 0.2
-    wait_and_drain(rt, sendgrid, 1)
+    wait_and_drain(drain, sendgrid, 1)
     assert len(sendgrid.accepted) == 1
     record = the_record(redis)
     assert record["state"] == "accepted" and record["attempts"] == "3"
@@ -302,7 +369,7 @@ def test_timeout_is_retried(send, rt, drain, sendgrid, redis, transport):
     rt.sender.backoff_base = 0.2
     sendgrid.script(("delay", 1.0))
     send.ten99(charge_succeeded("in_slow"))
-    wait_and_drain(rt, sendgrid, 1)
+    wait_and_drain(drain, sendgrid, 1)
     assert len(sendgrid.accepted) == 1
     assert the_record(redis)["state"] == "accepted"
 
@@ -327,7 +394,7 @@ def test_400_fails_permanently_with_errors_kept(send, rt, drain, sendgrid, redis
     send.ten99(charge_succeeded("in_400"))
     drain()
     time.sleep(0.3)
-    drain_with_scheduler(rt)
+    drain(scheduler=True)
     record = the_record(redis)
     assert record["state"] == "failed"
     assert "verified Sender Identity" in record["errors"]
@@ -343,7 +410,7 @@ def test_no_personal_data_or_api_key_in_logs(send, rt, drain, sendgrid, caplog, 
     send.platform(invoice("invoice.created", 5000, T0), "msg_log")
     rt.sender.backoff_base = 0.1
     drain()
-    wait_and_drain(rt, sendgrid, 2)
+    wait_and_drain(drain, sendgrid, 2)
     assert len(sendgrid.accepted) == 2
     logged = caplog.text + "".join(capsys.readouterr())
     assert logged  # the worker did log (job starts, retries)
@@ -379,10 +446,9 @@ def test_contact_from_1099policy_api_when_no_event_names_it(send, config, redis,
     """Nothing stored, API down at first: the notice waits; a later sweep finds the contact."""
     from rq import SimpleWorker
 
+    from receiver.config import load_config
     from receiver.pipeline import tasks
     from receiver.pipeline.runtime import build
-    from receiver.config import load_config
-    from receiver.pipeline.sweeper import sweep
     from tests.ten99policy_server import Ten99PolicyServer
 
     with Ten99PolicyServer() as api:
@@ -393,7 +459,8 @@ def test_contact_from_1099policy_api_when_no_event_names_it(send, config, redis,
                     **config,
                     "TEN99POLICY_API_KEY": "t9sk_test_key",
                     "TEN99POLICY_API_BASE": api.url,
-                    "TEN99POLICY_API_TIMEOUT_SECONDS": "1",
+                    # Only a bound: the stand-in answers at once, however loaded the machine.
+                    "TEN99POLICY_API_TIMEOUT_SECONDS": "5",
                 }
             )
         )
@@ -430,7 +497,38 @@ def test_sustained_throttling_is_not_a_failure(send, rt, drain, sendgrid, redis)
     reset = str(int(time.time()))
     sendgrid.script(*[("status", 429, {"X-RateLimit-Reset": reset})] * 7)
     send.ten99(charge_succeeded("in_throttle"))
-    wait_and_drain(rt, sendgrid, 1, timeout=30)
+    wait_and_drain(drain, sendgrid, 1, timeout=30)
     record = the_record(redis)
     assert record["state"] == "accepted" and record["attempts"] == "8"
     assert len(sendgrid.accepted) == 1
+
+
+def test_429_with_an_unusable_reset_does_not_leave_the_record_stuck(rt, redis, sendgrid, drain):
+    # A 429 whose reset is unusable (milliseconds, far off, garbage) still ends in a retry
+    # the sweeper can see, so the record is sent or visibly `failed`, never pending forever.
+    ms_reset = str(int(time.time() * 1000))
+    sendgrid.script(("status", 429, {"X-RateLimit-Reset": ms_reset}))
+    rt.records.create(
+        "payment_confirmation",
+        "charge:in_5",
+        "contractor:cn_5",
+        Contact(email="ana@example.com", first_name="Ana", last_name="Li"),
+        {
+            "invoice_id": "in_5",
+            "amount_cents": 100,
+            "paid_at": 1,
+            "payment_method": "card",
+            "contractor": {"id": "cn_5", "first_name": "Ana", "last_name": "Li"},
+            "job": {"id": "jb_1", "name": "x"},
+            "coverage_url": None,
+        },
+    )
+    drain()
+    [rec] = records(redis, "payment_confirmation")
+    assert rec["state"] == "pending"
+    for later in (3600, 86400):
+        redis.delete("sweeper:lock")
+        sweep(rt, now=time.time() + later)
+    drain()
+    [rec] = records(redis, "payment_confirmation")
+    assert rec["state"] in ("accepted", "failed"), rec["state"]

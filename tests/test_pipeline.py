@@ -6,8 +6,8 @@ import threading
 
 import requests
 
-from receiver.store import keys
 from receiver.pipeline.sweeper import sweep
+from receiver.store import keys
 from receiver.store.keys import event as event_key
 from tests.events import charge_succeeded
 from tests.signing import body_of, tv1_header

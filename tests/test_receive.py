@@ -195,6 +195,80 @@ def test_signed_but_unusable_body_400(send, redis, body, detail):
     assert_nothing_stored(redis)
 
 
+# --- signed bodies a parser chokes on: 400 invalid_payload, never a 500 ---------------------
+
+
+@pytest.fixture
+def as_sender(app, send):
+    """`send`, with the app answering an uncaught error with the 500 a sender would see
+    (instead of raising it into the test)."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    return send
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"id": "ev_\ud800", "type": "policy.active", "created": 1, "data": {"id": "pl_1"}},
+        {"id": "ev_ok", "type": "policy.\ud800", "created": 1, "data": {"id": "pl_1"}},
+        {"type": "policy.active", "created": 1, "data": {"id": "pl_\ud800"}},  # shape C
+        # Anywhere else too: accepted, it would fail every processing retry (UnicodeEncodeError).
+        {
+            "id": "ev_c",
+            "type": "invoice.charge_card_succeeded",
+            "created": 1,
+            "data": {"id": "in_1", "contractor": {"id": "cn_1", "email": "m\udc00@example.com"}},
+        },
+        {"id": "ev_k", "type": "policy.active", "created": 1, "data": {"id": "pl_1", "\ud800": 1}},
+    ],
+)
+def test_lone_surrogate_anywhere_is_400_not_500(as_sender, redis, doc):
+    # The escape "\ud800" is valid JSON but not encodable text: it is refused when the body is
+    # parsed, before a Redis key, a stored field or a derived id would fail to encode it.
+    r = as_sender.ten99(json.dumps(doc).encode())
+    assert r.status_code == 400, r.status_code
+
+
+def test_surrogate_encoded_in_the_bytes_is_400_and_nothing_is_stored(as_sender, redis):
+    # Python's JSON reader decodes bytes with "surrogatepass": no escape needed.
+    body = (
+        b'{"id": "ev_raw", "type": "policy.active", "created": 1, '
+        b'"data": {"id": "pl_1", "note": "\xed\xa0\x80"}}'
+    )
+    r = as_sender.ten99(body)
+    assert r.status_code == 400 and "surrogate" in r.get_json()["detail"]
+    assert not redis.keys("event:*")
+
+
+def test_non_ascii_text_and_escaped_pairs_are_accepted(as_sender, redis):
+    doc = {
+        "id": "ev_text",
+        "type": "policy.active",
+        "created": 1,
+        "data": {"id": "pl_1", "holder": "Zoë Ñúñez 김", "mood": "\U0001f600"},
+    }
+    for body in (json.dumps(doc).encode(), json.dumps(doc, ensure_ascii=False).encode()):
+        r = as_sender.ten99(body)
+        assert r.status_code in (200, 202), r.get_json()
+    assert redis.hget("event:1099policy:ev_text", "status") == b"received"
+
+
+def test_deeply_nested_json_is_400_not_500(as_sender, redis):
+    # Nesting deep enough to exhaust the JSON reader's recursion (a 600 KB signed body) is an
+    # unusable payload, not a crash.
+    body = b'{"type": "policy.active", "data": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    r = as_sender.ten99(body)
+    assert r.status_code == 400, r.status_code
+
+
+def test_webhook_with_a_superscript_created_is_400_not_500(as_sender):
+    # "²" passes str.isdigit() but not int(): an unreadable `created` is a bad payload.
+    response = as_sender.ten99(
+        {"id": "ev_sup", "type": "policy.active", "created": "²", "data": {"id": "pl_1"}}
+    )
+    assert response.status_code == 400
+
+
 def test_too_large_413_by_content_length(app, client, redis):
     limit = app.config["RECEIVER"].WEBHOOK_MAX_BYTES
     body = b'{"pad": "' + b"x" * limit + b'"}'

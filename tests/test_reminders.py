@@ -6,14 +6,21 @@ and runs the send job RQ's scheduler would run then.
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 from rq.registry import ScheduledJobRegistry
 
-from receiver.notices.reminders import after_quiet_hours, send_time
+from receiver.notices.contacts import Contact
+from receiver.notices.reminders import Guards, after_quiet_hours, send_time
 from receiver.pipeline.sweeper import sweep
 from receiver.pipeline.tasks import send_notice
+from receiver.store.keys import notice as record_key
 from tests.events import JOB, MAYA, assignment_created, invoice, platform_event
 from tests.records import at, records
+
+HNL = ZoneInfo("Pacific/Honolulu")
 
 # --- pure timing --------------------------------------------------------------------------
 
@@ -145,6 +152,45 @@ def test_assignment_reminder_dropped_when_the_assignment_is_cancelled(
     assert sendgrid.accepted == []
 
 
+def test_reminder_is_not_sent_after_the_charge_it_announces(
+    send, rt, drain, sendgrid, redis, clock
+):
+    # A reminder whose job runs past the charge it announces (backlog, outage, a late
+    # release) is cancelled, not sent.
+    now = clock.now
+    send.platform(card_invoice(4325, int(now), now + 3 * 86400), "msg_i1")
+    drain()
+    [rec] = records(redis, "payment_reminder")
+    clock.now = now + 3 * 86400 + 3600  # the job finally runs an hour after the charge
+    assert send_notice(rec["id"]) == "cancelled"
+    assert sendgrid.accepted == []
+
+
+def test_stale_moot_check_does_not_overwrite_a_concurrent_send(rt, redis, sendgrid):
+    # A send job that finds its reminder moot cancels it only if still `pending`, atomically:
+    # never over another job's `accepted` (or `sending`) for the same record.
+    rt.records.create(
+        "payment_reminder",
+        "invoice:in_4@100",
+        "contractor:cn_4",
+        Contact(email="kim@example.com", first_name="Kim", last_name="Lo"),
+        {"x": 1},
+        guard={"invoice": "in_4", "premium": 100},
+    )
+    [rec] = records(redis, "payment_reminder")
+    key = record_key(rec["id"])
+
+    class MeanwhileSent(Guards):
+        def moot_reason(self, guard, now):
+            # What job A did while job B was between its read and its cancel:
+            redis.hset(key, mapping={"state": "accepted", "message_id": "msg-A"})
+            return "settled: the invoice was paid"
+
+    rt.sender.guards = MeanwhileSent(rt.settlements, rt.ledger)
+    rt.sender.send(rec["id"])
+    assert redis.hget(key, "state") == b"accepted"
+
+
 def test_reminder_due_at_night_waits_until_eight_in_the_recipients_zone(
     send, rt, drain, sendgrid, redis, clock
 ):
@@ -156,6 +202,88 @@ def test_reminder_due_at_night_waits_until_eight_in_the_recipients_zone(
     drain()
     [rec] = records(redis, "payment_reminder")
     assert float(rec["send_at"]) == at(2026, 3, 3, 8)
+
+
+def test_known_time_zone_is_used_when_the_event_embeds_a_contractor_without_one(
+    send, rt, drain, sendgrid, redis, clock
+):
+    # An embedded contractor carries no zone: the one stored from contractor.updated sets
+    # the quiet hours (05:00 in Honolulu waits until 08:00 there).
+    clock.now = at(2026, 3, 2, 12)
+    maya = {
+        "id": "cn_1",
+        "email": "maya@example.com",
+        "first_name": "Maya",
+        "last_name": "Thompson",
+    }
+    send.platform(
+        platform_event("contractor.updated", {**maya, "timezone": "Pacific/Honolulu"}), "msg_c1"
+    )
+    drain()
+    charge_at = int(at(2026, 3, 4, 10))  # reminder 24 h before: 10:00 NY = 05:00 Honolulu
+    send.platform(
+        platform_event(
+            "assignment.created",
+            {
+                "id": "an_1",
+                "contractor": maya,
+                "job": JOB,
+                "premium_due": 1200,
+                "withhold_premium": False,
+                "charge_at": charge_at,
+            },
+        ),
+        "msg_a1",
+    )
+    drain()
+    [rec] = records(redis, "assignment_charge_reminder")
+    assert rec["timezone"] == "Pacific/Honolulu"
+    local = datetime.fromtimestamp(float(rec["send_at"]), HNL)
+    assert 8 <= local.hour < 21, local
+
+
+def test_reminder_released_from_awaiting_contact_respects_the_recipients_quiet_hours(
+    send, rt, drain, sendgrid, redis, clock
+):
+    # A reminder created before its contact was known gets its send time again, in the
+    # recipient's zone, when contractor.updated releases it.
+    clock.now = at(2026, 3, 2, 12)
+    charge_at = int(at(2026, 3, 4, 10))
+    send.platform(
+        platform_event(
+            "assignment.created",
+            {
+                "id": "an_2",
+                "contractor": "cn_2",
+                "job": JOB,
+                "premium_due": 1200,
+                "withhold_premium": False,
+                "charge_at": charge_at,
+            },
+        ),
+        "msg_a2",
+    )
+    drain()
+    [rec] = records(redis, "assignment_charge_reminder")
+    assert rec["state"] == "awaiting_contact"
+    send.platform(
+        platform_event(
+            "contractor.updated",
+            {
+                "id": "cn_2",
+                "email": "lee@example.com",
+                "first_name": "Lee",
+                "last_name": "Kai",
+                "timezone": "Pacific/Honolulu",
+            },
+        ),
+        "msg_c2",
+    )
+    drain()
+    [rec] = records(redis, "assignment_charge_reminder")
+    assert rec["state"] == "pending" and rec["timezone"] == "Pacific/Honolulu"
+    local = datetime.fromtimestamp(float(rec["send_at"]), HNL)
+    assert 8 <= local.hour < 21, local
 
 
 def test_remit_bill_reminder_to_the_rep_seven_days_before_due(
@@ -172,6 +300,25 @@ def test_remit_bill_reminder_to_the_rep_seven_days_before_due(
     assert send_notice(rec["id"]) == "accepted"
     [mail] = sendgrid.accepted
     assert "$99.00" in mail["body"]["subject"]
+
+
+@pytest.fixture
+def short_retention(config):
+    config["EVENT_RETENTION_DAYS"] = "14"
+    return config
+
+
+def test_scheduled_reminder_record_outlives_its_send_time(
+    short_retention, send, rt, drain, sendgrid, redis, clock
+):
+    # A notice record lives at least until it is sent, however short EVENT_RETENTION_DAYS:
+    # a remit reminder due in 23 days survives a 14-day retention.
+    clock.now = now = at(2026, 3, 2, 12)
+    send.platform(invoice("invoice.created", 9900, int(now), withhold=True), "msg_r1")
+    drain()
+    [rec] = records(redis, "remit_bill_reminder_rep")
+    ttl = redis.ttl(record_key(rec["id"]))
+    assert now + ttl > float(rec["send_at"]), (ttl / 86400, (float(rec["send_at"]) - now) / 86400)
 
 
 def test_a_lost_scheduled_reminder_is_sent_by_the_sweeper_when_due(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import threading
 import time
 import uuid
 from typing import Any
@@ -413,7 +414,9 @@ def test_ambiguous_timeout_then_processed_event_is_not_sent_again(
     from receiver.pipeline.tasks import send_notice
 
     rt.mailer.timeout = 0.3
-    sendgrid.script(("delay", 1.0))  # SendGrid takes it, but answers after our timeout
+    # SendGrid takes it, but would answer long after our timeout (the stand-in stops waiting
+    # when we hang up): however late a loaded machine wakes us, the call has timed out.
+    sendgrid.script(("delay", 60.0))
     send.ten99(charge_succeeded("in_slow"))
     drain()
     [key] = [k.decode() for k in redis.keys("notice:*")]
@@ -425,6 +428,43 @@ def test_ambiguous_timeout_then_processed_event_is_not_sent_again(
     assert send_notice(rid) == "accepted"  # the retry coming due sends nothing
     sendgrid.wait_for_requests(1, timeout=5)
     assert len(sendgrid.requests) == 1 and sendgrid.accepted == []
+
+
+def test_evidence_received_during_the_send_call_prevents_the_resend(
+    send, rt, drain, sendgrid, redis, post
+):
+    # SendGrid's `processed` for a record whose send call is still open (and then times out)
+    # is kept on the record, so the retry sends nothing.
+    from receiver.pipeline.tasks import send_notice
+
+    # Ordered by the record's state, not by timing: our call stays open for 2 s (SendGrid
+    # would answer after 60; the stand-in gives up when we hang up), and the reporter below
+    # reports as soon as it sees `sending`. It has the whole 2 s, ample on a loaded machine.
+    rt.mailer.timeout = 2.0
+    sendgrid.script(("delay", 60.0))
+    assert send.ten99(charge_succeeded("in_race")).status_code == 202
+    posted: list[Any] = []
+
+    def sendgrid_reports_it() -> None:
+        deadline = time.monotonic() + 30  # only bounds a broken test
+        while time.monotonic() < deadline:
+            for key in redis.keys("notice:*"):
+                if redis.hget(key, "state") == b"sending":
+                    rid = key.decode().removeprefix("notice:")
+                    posted.append((rid, post([sg_event("processed", rid)]).json))
+                    return
+            time.sleep(0.01)
+
+    reporter = threading.Thread(target=sendgrid_reports_it)
+    reporter.start()
+    drain()  # the send times out: ambiguous, a retry is scheduled
+    reporter.join(30)
+    [(rid, answer)] = posted
+    assert answer["applied"] == 1
+    assert record(redis, rid)["delivery"] == "processed"
+    sendgrid.wait_for_requests(1, timeout=10)  # the first call, recorded once we hung up
+    send_notice(rid)  # the scheduled retry comes due; a resend would be recorded by now
+    assert len(sendgrid.requests) == 1, "the mail SendGrid already reported was sent again"
 
 
 # --- suppression -------------------------------------------------------------------------
