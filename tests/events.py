@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import time
+import uuid
 from typing import Any
+
+SENDGRID_T0 = int(time.time())  # one timestamp for SendGrid events, so repeats match
 
 
 def charge_succeeded(invoice: str = "in_1", contractor: Any = None, **extra: Any) -> dict:
@@ -96,3 +100,27 @@ def invoice(
         },
         created=created,
     )
+
+
+def sg_event(
+    event: str,
+    rid: str | None,
+    *,
+    ts: int = SENDGRID_T0,
+    email: str = "maya@example.com",
+    **extra: Any,
+) -> dict[str, Any]:
+    """One event as SendGrid reports it; custom args (notice_record) are top-level keys."""
+    out: dict[str, Any] = {
+        "email": email,
+        "timestamp": ts,
+        "event": event,
+        "sg_event_id": base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="),
+        "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0",
+        "smtp-id": "<14c5d75ce93.dfd.64b469@ismtpd-555>",
+        "category": ["payment_confirmation"],
+        **extra,
+    }
+    if rid is not None:
+        out["notice_record"] = rid
+    return out

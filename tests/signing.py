@@ -9,6 +9,9 @@ import json
 import time
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 TEN99_SECRET = "whsec_test_secret"
 TEN99_OLD_SECRET = "whsec_old_secret"
 PLATFORM_SECRET = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
@@ -40,3 +43,20 @@ def sw_headers(
         "webhook-timestamp": str(t),
         "webhook-signature": sw_signature(body, msg_id, t, secret),
     }
+
+
+# SendGrid's Signed Event Webhook: ECDSA P-256 over timestamp + body.
+SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
+TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
+
+
+def public_b64(key: Any) -> str:
+    """The public key as SendGrid's UI shows it: base64 of the DER SubjectPublicKeyInfo."""
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(der).decode()
+
+
+def sign(key: Any, body: bytes, timestamp: str) -> str:
+    return base64.b64encode(key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()

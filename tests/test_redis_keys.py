@@ -17,10 +17,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from receiver.pipeline.sweeper import sweep
 from receiver.store import keys
-from tests.callback_server import SECRET, CallbackServer
 from tests.coverage_events import T0, assignment, policy, session
-from tests.events import MAYA, assignment_created, charge_succeeded, invoice, platform_event
-from tests.test_sendgrid_events import public_b64, sg_event, sign
+from tests.events import (
+    MAYA,
+    assignment_created,
+    charge_succeeded,
+    invoice,
+    platform_event,
+    sg_event,
+)
+from tests.signing import SIGNATURE, TIMESTAMP, public_b64, sign
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = ROOT / "docs" / "redis-keys.md"
@@ -60,27 +66,16 @@ def test_the_table_rejects_what_it_does_not_name():
 @pytest.fixture
 def sg_key(config: dict[str, Any]) -> Any:
     key = ec.generate_private_key(ec.SECP256R1())
-    config["SENDGRID_WEBHOOK_PUBLIC_KEY"] = public_b64(key)
+    config.update(SENDGRID_WEBHOOK_PUBLIC_KEY=public_b64(key), ORG_REP_EMAILS="ops@org.example")
     return key
-
-
-@pytest.fixture
-def callback(config: dict[str, Any]) -> Any:
-    with CallbackServer() as server:
-        config.update(
-            PLATFORM_CALLBACK_URL=server.url,
-            PLATFORM_CALLBACK_SECRET=SECRET,
-            ORG_REP_EMAILS="ops@org.example",
-        )
-        yield server
 
 
 def post_sendgrid(client: Any, key: Any, events: list[Any], now: float) -> Any:
     body = json.dumps(events).encode()
     stamp = str(int(now))
     headers = {
-        "X-Twilio-Email-Event-Webhook-Signature": sign(key, body, stamp),
-        "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+        SIGNATURE: sign(key, body, stamp),
+        TIMESTAMP: stamp,
     }
     return client.post("/webhooks/sendgrid", data=body, headers=headers)
 

@@ -13,11 +13,9 @@ import itertools
 import json
 import threading
 import time
-import uuid
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from receiver import create_app
@@ -25,24 +23,11 @@ from receiver.config import load_config
 from receiver.delivery.sendgrid_events import REASON_CHARS, mask_addresses
 from receiver.delivery.suppressions import Suppressions, address_hash
 from receiver.errors import ConfigError
-from tests.events import assignment_created, charge_succeeded
+from tests.events import assignment_created, charge_succeeded, sg_event
+from tests.signing import SIGNATURE, TIMESTAMP, public_b64, sign
 
-SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
-TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
 MAYA = "maya@example.com"
 T0 = int(time.time())
-
-
-def public_b64(key: Any) -> str:
-    """The public key as SendGrid's UI shows it: base64 of the DER SubjectPublicKeyInfo."""
-    der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(der).decode()
-
-
-def sign(key: Any, body: bytes, timestamp: str) -> str:
-    return base64.b64encode(key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
 
 
 @pytest.fixture(scope="module")
@@ -83,25 +68,6 @@ class SendGridPoster:
 @pytest.fixture
 def post(client: Any, sg_key: Any) -> SendGridPoster:
     return SendGridPoster(client, sg_key)
-
-
-def sg_event(
-    event: str, rid: str | None, *, ts: int = T0, email: str = MAYA, **extra: Any
-) -> dict[str, Any]:
-    """One event as SendGrid reports it; custom args (notice_record) are top-level keys."""
-    out: dict[str, Any] = {
-        "email": email,
-        "timestamp": ts,
-        "event": event,
-        "sg_event_id": base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="),
-        "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0",
-        "smtp-id": "<14c5d75ce93.dfd.64b469@ismtpd-555>",
-        "category": ["payment_confirmation"],
-        **extra,
-    }
-    if rid is not None:
-        out["notice_record"] = rid
-    return out
 
 
 def record(redis: Any, rid: str) -> dict[str, str]:
