@@ -155,7 +155,7 @@ def test_remember_needs_an_id(make: ContactsFactory) -> None:
         make().remember(person(id=""), 1)
 
 
-def test_person_from_reads_defensively() -> None:
+def test_contact_from_reads_defensively() -> None:
     p = contact_from(
         {
             "id": "cn_9",
