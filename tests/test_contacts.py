@@ -167,17 +167,10 @@ def test_contact_from_reads_defensively() -> None:
             "phone": "415-474-9088",
         }
     )
-    assert p == Contact(
-        id="cn_9",
-        email="joe@example.com",
-        first_name="Joe",
-        last_name="",
-        timezone=None,
-        withhold_premium=None,
-    )
+    assert p == Contact(id="cn_9", email="joe@example.com", first_name="Joe")
     assert p.name == "Joe"
     assert contact_from({"id": "cn_9", "email": {"x": 1}, "withhold_premium": True}) == Contact(
-        id="cn_9", email="", first_name="", last_name="", timezone=None, withhold_premium=True
+        id="cn_9", withhold_premium=True
     )
 
 
@@ -196,7 +189,7 @@ def test_notice_created_while_release_runs_is_not_orphaned(rt: Any, redis: redis
         "payment_confirmation",
         "charge:in_3",
         "contractor:cn_3",
-        Contact(email=""),
+        Contact(),
         {"x": 1},
         waiting_for="cn_3",
     )
@@ -230,7 +223,6 @@ def test_api_lookup_when_nothing_stored_and_cached(
         email=MAYA["email"],
         first_name="Maya",
         last_name="Thompson",
-        timezone=None,
         withhold_premium=False,
     )
     assert contacts.lookup("cn_1") == expected
@@ -264,14 +256,7 @@ def test_stored_contact_without_email_is_completed_from_the_api(
     api.contractors["cn_1"] = MAYA
     contacts = make()
     contacts.remember(
-        Contact(
-            id="cn_1",
-            email="",
-            first_name="Maya",
-            last_name="",
-            timezone="America/Denver",
-            withhold_premium=None,
-        ),
+        Contact(id="cn_1", first_name="Maya", timezone="America/Denver"),
         100,
     )
     assert contacts.lookup("cn_1") == Contact(
@@ -286,12 +271,7 @@ def test_stored_contact_without_email_is_completed_from_the_api(
     contacts.redis.delete(keys.contractor_api("cn_1"))
     # The API down: what the events said, still without an email (the notice waits).
     assert contacts.lookup("cn_1") == Contact(
-        id="cn_1",
-        email="",
-        first_name="Maya",
-        last_name="",
-        timezone="America/Denver",
-        withhold_premium=None,
+        id="cn_1", first_name="Maya", timezone="America/Denver"
     )
 
 
@@ -317,9 +297,7 @@ def test_api_copy_without_email_is_cached_briefly(
     make: ContactsFactory, api: Ten99PolicyServer, redis: redis_lib.Redis
 ) -> None:
     api.contractors["cn_1"] = {"first_name": "Maya", "email": None}
-    assert make().lookup("cn_1") == Contact(
-        id="cn_1", email="", first_name="Maya", last_name="", timezone=None, withhold_premium=None
-    )
+    assert make().lookup("cn_1") == Contact(id="cn_1", first_name="Maya")
     assert 0 < redis.ttl(keys.contractor_api("cn_1")) <= NEGATIVE_SECONDS
 
 
