@@ -1,20 +1,34 @@
-"""`flask --app receiver preview NOTICE`: render a notice with sample data for a person to read.
+"""Flask commands for a person trying or running the service.
 
-Registered as a Flask CLI plugin (pyproject `flask.commands`), so it runs without the app's
-start-up checks: previewing an email needs no Redis and no webhook secrets.
+- `flask --app receiver preview NOTICE`: render a notice with sample data to files.
+- `flask --app receiver send-test-event TYPE`: post a realistic, signed sample event to a
+  running service (`make run`), as 1099Policy or the platform would, and print the answer.
+
+Registered as Flask CLI plugins (pyproject `flask.commands`), so they run without the app's
+start-up checks: previewing an email needs no Redis, sending an event needs only the secrets.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
+import secrets
 from pathlib import Path
 
 import click
+import requests
 
+from .clock import system_clock
 from .config import Config
 from .delivery.emails import EMAIL_TEMPLATES, NOTICES, EmailRenderer
 from .delivery.samples import SAMPLE_CONTEXTS
+from .ingest.events import KNOWN_TYPES
+from .ingest.examples import example, source_of, with_overrides
+from .ingest.signing import standard_webhooks_headers, tv1_header
+
+DEV_SECRETS = Path("var") / "dev-secrets.env"  # written by `make run`
+ALL_TYPES = sorted(t for types in KNOWN_TYPES.values() for t in types)
 
 
 @click.command("preview")
@@ -47,3 +61,67 @@ def preview(notice: str, out_dir: Path) -> None:
     click.echo(f"Subject: {email.subject}")
     for kind, path in paths.items():
         click.echo(f"{kind:8} {path}")
+
+
+def _secret(name: str) -> str:
+    """The first of a comma-separated secret setting: the environment, else `make run`'s file."""
+    value = os.environ.get(name, "")
+    if not value and DEV_SECRETS.exists():
+        for line in DEV_SECRETS.read_text().splitlines():
+            key, _, found = line.partition("=")
+            if key == name:
+                value = found
+    first = value.split(",")[0].strip()
+    if not first:
+        raise click.UsageError(f"{name} is not set (and {DEV_SECRETS} does not name it)")
+    return first
+
+
+@click.command("send-test-event")
+@click.argument("event_type", metavar="TYPE", type=click.Choice(ALL_TYPES))
+@click.option(
+    "--url",
+    default=lambda: f"http://127.0.0.1:{os.environ.get('PORT', '8000')}",
+    show_default="http://127.0.0.1:$PORT (8000)",
+    help="Base URL of the running service.",
+)
+@click.option("--contractor", default="cn_example", show_default=True, help="Contractor id.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change a field of the event's data (dotted keys; JSON values). Repeatable.",
+)
+@click.option("--print-body", is_flag=True, help="Print the event that is sent.")
+def send_test_event(
+    event_type: str, url: str, contractor: str, overrides: tuple[str, ...], print_body: bool
+) -> None:
+    """Post a signed sample TYPE event, as its sender (1099Policy or the platform) would."""
+    now = int(system_clock())
+    try:
+        envelope = with_overrides(example(event_type, contractor, now), list(overrides))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--set") from None
+    body = json.dumps(envelope)
+    source = source_of(event_type)
+    if source == "1099policy":
+        headers = {
+            "Ten99Policy-Signature": tv1_header(
+                _secret("TEN99POLICY_WEBHOOK_SECRETS"), body.encode(), now
+            )
+        }
+    else:
+        msg_id = f"msg_{secrets.token_hex(12)}"
+        headers = standard_webhooks_headers(_secret("PLATFORM_WEBHOOK_SECRETS"), msg_id, body, now)
+    headers["content-type"] = "application/json"
+    if print_body:
+        click.echo(json.dumps(envelope, indent=2))
+    target = f"{url.rstrip('/')}/webhooks/{source}"
+    try:
+        response = requests.post(target, data=body.encode(), headers=headers, timeout=10)
+    except requests.RequestException as exc:
+        raise click.ClickException(f"could not reach {target}: {type(exc).__name__}") from None
+    click.echo(f"{source} {event_type} -> {response.status_code} {response.text.strip()}")
+    if not 200 <= response.status_code < 300:
+        raise SystemExit(1)

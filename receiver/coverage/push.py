@@ -20,8 +20,8 @@ from typing import Any
 
 import requests
 from rq import Retry
-from standardwebhooks import Webhook
 
+from ..ingest.signing import standard_webhooks_headers
 from . import document as coverage
 
 PUSH_TASK = "receiver.pipeline.tasks.push_coverage"
@@ -64,12 +64,9 @@ def send(
     url: str, secret: str, msg_id: str, body: str, now: float, timeout: float = TIMEOUT_SECONDS
 ) -> int:
     """POST one signed push; return the status, or raise CallbackFailed."""
-    when = datetime.fromtimestamp(int(now), tz=UTC)
     headers = {
         "content-type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(now)),
-        "webhook-signature": Webhook(secret).sign(msg_id, when, body),
+        **standard_webhooks_headers(secret, msg_id, body, int(now)),
     }
     try:
         response = requests.post(

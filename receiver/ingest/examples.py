@@ -1,0 +1,152 @@
+"""A realistic example of every event type the service accepts, for trying it by hand.
+
+`flask --app receiver send-test-event TYPE` posts one of these (receiver/cli.py). The shapes
+follow docs/event-contract.md and docs/1099policy-domain.md: 1099Policy events carry a
+top-level `id` and the object in `data`; platform events carry no id (the Standard Webhooks
+`webhook-id` header is their id). Every example of one contractor names the same objects
+(quote, policy, job, assignment, invoice), so a sequence of them tells one story.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+from typing import Any
+
+from .events import KNOWN_TYPES
+
+DAY = 86400
+CONTACT = {
+    "email": "maya.thompson@example.com",
+    "first_name": "Maya",
+    "last_name": "Thompson",
+    "timezone": "America/Chicago",
+}
+JOB = {
+    "id": "jb_example",
+    "name": "Kitchen remodel, 14 Elm St",
+    "custom_metadata": {"po_contact_email": "rep@platform.example"},
+}
+
+
+def source_of(event_type: str) -> str:
+    """The sender of a type ("1099policy" or "platform"); KeyError for an unknown type."""
+    for source, types in KNOWN_TYPES.items():
+        if event_type in types:
+            return source
+    raise KeyError(event_type)
+
+
+def _object(event_type: str, contractor: str, now: int) -> dict[str, Any]:
+    family, _, action = event_type.partition(".")
+    person = {"id": contractor, **CONTACT}
+    invoice = {
+        "id": f"in_{contractor}",
+        "object": "invoice",
+        "contractor": contractor,
+        "job": JOB["id"],
+        "premium_due": 4325,
+        "charge_at": now + DAY,
+    }
+    if family == "application":
+        return {
+            "id": f"ias_{contractor}",
+            "contractor": person,
+            "quote": f"qt_{contractor}",
+            "policy": f"pl_{contractor}" if action == "complete" else None,
+            "job": JOB["id"],
+            "status": action,
+        }
+    if family == "policy":
+        return {
+            "id": f"pl_{contractor}",
+            "quote": f"qt_{contractor}",
+            "status": "cancelled" if action == "cancelled" else "active",
+            "effective_date": now,
+            "expiration_date": now + 365 * DAY,
+            "certificates": {
+                "gl_coi_pdf_url": f"https://example.com/certificates/pl_{contractor}-gl.pdf",
+            },
+            "created": now,
+        }
+    if family == "assignment" and event_type != "assignment.created":
+        obj: dict[str, Any] = {
+            "id": f"an_{contractor}",
+            "contractor": person,
+            "job": JOB["id"],
+            "policy": f"pl_{contractor}",
+            "coverage_type": ["general", "workers-comp"],
+            "bind": True,
+            "effective_date": now + DAY,
+            "end_date": now + 15 * DAY,
+            "invoice": invoice["id"],
+            "premium_due": 4325,
+        }
+        if action == "cancelled":
+            obj.update(cancelled=True, cancellation_date=now, cancellation_reason="client_request")
+        return obj
+    if family == "certificate":
+        return {
+            "id": f"ci_{contractor}",
+            "contractor": contractor,
+            "status": action,
+            "filename": "client-coi.pdf",
+            "created": now,
+        }
+    if event_type.startswith("invoice.charge_card_"):
+        obj = {**invoice, "contractor": person}
+        if action == "charge_card_failed":
+            obj["failure_message"] = "Your card was declined."
+        return obj
+    if family == "category_code":
+        return {"id": f"cc_{contractor}", "code": "1001", "description": "Carpentry"}
+    if event_type == "contractor.updated":
+        return person
+    if event_type == "assignment.created":
+        return {
+            "id": f"an_{contractor}",
+            "contractor": person,
+            "job": JOB,
+            "premium_due": 4325,
+            "withhold_premium": False,
+            "charge_at": now + 2 * DAY,
+            "effective_date": now + 2 * DAY,
+        }
+    # invoice.created / invoice.updated, as the platform reports a bill
+    return {**invoice, "contractor": person, "job": JOB, "withhold_premium": False}
+
+
+def example(event_type: str, contractor: str, now: int) -> dict[str, Any]:
+    """The envelope of one event of `event_type` about `contractor`, created `now`."""
+    envelope: dict[str, Any] = {
+        "type": event_type,
+        "created": now,
+        "data": _object(event_type, contractor, now),
+    }
+    if source_of(event_type) == "1099policy":
+        envelope = {"id": f"ev_{secrets.token_hex(12)}", **envelope}
+    return envelope
+
+
+def with_overrides(envelope: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
+    """Apply `key=value` pairs to `data` (dotted keys reach into nested objects; a value that
+    parses as JSON is taken as JSON, else as text). Raises ValueError naming a bad pair."""
+    out = copy.deepcopy(envelope)
+    for pair in assignments:
+        path, sep, raw = pair.partition("=")
+        if not sep or not path:
+            raise ValueError(f"expected key=value, got {pair!r}")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        target = out["data"]
+        *parents, last = path.split(".")
+        for name in parents:
+            child = target.get(name)
+            if not isinstance(child, dict):
+                child = target[name] = {}
+            target = child
+        target[last] = value
+    return out
