@@ -17,6 +17,7 @@ from receiver.config import load_config
 from receiver.pipeline import tasks
 from receiver.pipeline.runtime import Runtime, build
 from receiver.pipeline.sweeper import sweep
+from receiver.store.connection import RQ_WORKER_TTL
 
 SWEEP_INTERVAL_SECONDS = 30.0
 
@@ -49,7 +50,12 @@ def main(argv: list[str] | None = None) -> None:
         target=_sweep_forever, args=(rt, stop, args.sweep_interval), daemon=True
     )
     sweeper.start()
-    worker = SimpleWorker([rt.queue], connection=rt.redis, serializer=rt.queue.serializer)
+    worker = SimpleWorker(
+        [rt.queue],
+        connection=rt.redis,
+        serializer=rt.queue.serializer,
+        worker_ttl=RQ_WORKER_TTL,
+    )
     try:
         worker.work(burst=args.burst, with_scheduler=True, logging_level="WARNING")
     finally:

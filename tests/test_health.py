@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rq import Worker
+
 from receiver import create_app
+from receiver.store.connection import RQ_WORKER_TTL
 from receiver.store.embedded import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_healthz(client):
@@ -30,3 +41,36 @@ def test_readyz_not_ready_when_redis_keeps_nothing(config, tmp_path):
         assert r.json["appendonly"] == "off" and r.json["ready"] is False
     finally:
         server.stop()
+
+
+def test_an_idle_worker_is_not_reported_missing(config, client, redis, test_clock):
+    """RQ's default would let an idle worker stay silent for 405 s; ours heartbeats within
+    RQ_WORKER_TTL - 15 s, and /readyz counts it for as long as RQ keeps its key."""
+    env = {**os.environ, **{k: str(v) for k, v in config.items()}}
+    worker = subprocess.Popen(
+        [sys.executable, "worker.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not Worker.all(connection=redis) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [seen] = Worker.all(connection=redis)
+        # The TTL RQ put on the worker's key says how often it will heartbeat while idle.
+        assert 0 < redis.ttl(seen.key) <= RQ_WORKER_TTL + 60
+        assert client.get("/readyz").json["workers_seen"] == 1
+        last = seen.last_heartbeat.timestamp()
+        # Just before its next heartbeat is due, and a little after, it still counts.
+        test_clock.freeze(last + RQ_WORKER_TTL - 15)
+        assert client.get("/readyz").json["workers_seen"] == 1
+        test_clock.freeze(last + RQ_WORKER_TTL + 55)
+        assert client.get("/readyz").json["workers_seen"] == 1
+        # Silent past the time RQ would drop its key: missing.
+        test_clock.freeze(last + RQ_WORKER_TTL + 65)
+        assert client.get("/readyz").json["workers_seen"] == 0
+    finally:
+        worker.terminate()
+        worker.wait(15)

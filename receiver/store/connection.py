@@ -8,6 +8,12 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+# RQ's worker TTL for our workers. An idle RQ worker heartbeats when its blocking dequeue times
+# out, every TTL - 15 s (RQ's default TTL of 420 s means every 405 s), and its key expires
+# TTL + 60 s after the last heartbeat. 60 s: an idle worker heartbeats every 45 s and a dead
+# one is gone from Redis within 2 minutes, which is what /readyz reads.
+RQ_WORKER_TTL = 60
+
 
 def text(value: Any) -> str:
     """A Redis reply (bytes, or None for a missing field) as text."""

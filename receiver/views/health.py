@@ -8,9 +8,13 @@ from flask import Blueprint, current_app
 from redis.exceptions import RedisError, ResponseError
 from rq import Worker
 
+from ..store.connection import RQ_WORKER_TTL
+
 bp = Blueprint("health", __name__)
 
-WORKER_SEEN_SECONDS = 120
+# A worker counts as seen while RQ would still keep its key: the TTL plus RQ's 60 s of grace
+# after its last heartbeat. Our workers heartbeat every 45 s when idle (store/connection.py).
+WORKER_SEEN_SECONDS = RQ_WORKER_TTL + 60
 
 
 @bp.get("/healthz")
