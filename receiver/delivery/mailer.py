@@ -20,8 +20,9 @@ import os
 import random
 import urllib.error
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,6 +32,7 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Category, CustomArg, From, Mail, To
 
+from ..clock import Clock
 from ..config import Config
 
 
@@ -103,13 +105,20 @@ class SendGridMailer:
     """
 
     def __init__(
-        self, api_key: str, host: str, sender: str, timeout: float, transport: str = "session"
+        self,
+        api_key: str,
+        host: str,
+        sender: str,
+        timeout: float,
+        transport: str = "session",
+        sender_name: str = "",
     ) -> None:
         logging.getLogger("python_http_client").setLevel(logging.WARNING)
         self.host = host.rstrip("/")
         self.client = SendGridAPIClient(api_key=api_key, host=self.host)
         self.client.client.timeout = timeout
         self.sender = sender
+        self.sender_name = sender_name
         self.timeout = timeout
         self.transport = transport
         self._url = f"{self.host}/v3/mail/send"
@@ -129,7 +138,7 @@ class SendGridMailer:
     def payload(self, message: OutgoingEmail) -> dict[str, Any]:
         """The mail/send request body, from the library's `Mail` helper."""
         mail = Mail(
-            from_email=From(self.sender),
+            from_email=From(self.sender, self.sender_name or None),
             to_emails=To(message.to_email, message.to_name or None),
             subject=message.subject,
             plain_text_content=message.text,
@@ -172,33 +181,43 @@ class SendGridMailer:
 class OutboxMailer:
     """Write each email as an .eml file (text and HTML parts) instead of sending it.
 
-    The embedded default when no SENDGRID_API_KEY is set, so `make run` needs no account.
+    The embedded default when no SENDGRID_API_KEY is set, so `make run` needs no account. Files
+    are named `<UTC time>-<notice>-<record id>.eml`, so a person listing the folder sees what
+    went out in order; each carries the `Date:` and `From:` (with the brand as display name)
+    that a real mail would.
     """
 
-    def __init__(self, directory: str | Path, sender: str) -> None:
+    def __init__(
+        self, directory: str | Path, sender: str, clock: Clock, sender_name: str = ""
+    ) -> None:
         self.directory = Path(directory)
         self.sender = sender
+        self.sender_name = sender_name
+        self.clock = clock
 
     def send(self, message: OutgoingEmail) -> str:
-        """Write `<record_id>.eml` atomically and return a local message id."""
+        """Write the message atomically and return a local message id."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        now = datetime.fromtimestamp(self.clock(), tz=UTC)
         mail = EmailMessage(policy=email.policy.SMTP)
-        mail["From"] = self.sender
+        mail["From"] = formataddr((self.sender_name, self.sender))
         mail["To"] = formataddr((message.to_name, message.to_email))
+        mail["Date"] = format_datetime(now)
         mail["Subject"] = message.subject
         msg_id = make_msgid(domain="outbox.local")
         mail["Message-ID"] = msg_id
         mail["X-Notice-Record"] = message.record_id
         mail.set_content(message.text)
         mail.add_alternative(message.html, subtype="html")
-        target = self.directory / f"{message.record_id}.eml"
+        stamp = now.strftime("%Y%m%dT%H%M%SZ")
+        target = self.directory / f"{stamp}-{message.category}-{message.record_id}.eml"
         tmp = target.with_suffix(".eml.tmp")
         tmp.write_bytes(mail.as_bytes())
         os.replace(tmp, target)
         return msg_id.strip("<>")
 
 
-def build_mailer(cfg: Config) -> Mailer:
+def build_mailer(cfg: Config, clock: Clock) -> Mailer:
     """SendGrid when an API key is configured, else the outbox directory."""
     if cfg.SENDGRID_API_KEY:
         return SendGridMailer(
@@ -207,5 +226,6 @@ def build_mailer(cfg: Config) -> Mailer:
             cfg.EMAIL_FROM,
             cfg.SENDGRID_TIMEOUT_SECONDS,
             cfg.SENDGRID_TRANSPORT,
+            sender_name=cfg.BRAND_NAME,
         )
-    return OutboxMailer(cfg.OUTBOX_DIR, cfg.EMAIL_FROM)
+    return OutboxMailer(cfg.OUTBOX_DIR, cfg.EMAIL_FROM, clock, sender_name=cfg.BRAND_NAME)

@@ -76,7 +76,7 @@ def build(cfg: Config, clock: Clock = system_clock) -> Runtime:
     jobs = Jobs(redis, retention)
     ledger = Ledger(redis, retention)
     settlements = Settlements(redis, retention)
-    mailer = build_mailer(cfg)
+    mailer = build_mailer(cfg, clock)
     renderer = EmailRenderer(
         EMAIL_TEMPLATES, brand_name=cfg.BRAND_NAME, support_email=cfg.SUPPORT_EMAIL
     )
