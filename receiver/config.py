@@ -45,6 +45,7 @@ class Config:
     QUEUE_NAME: str = "events"
     REMINDER_LEAD_HOURS: int = 24
     REMIT_REMINDER_DAYS: int = 7
+    NOTICE_COALESCE_SECONDS: int = 300
     ORG_REP_EMAILS: tuple[str, ...] = ()
     ORG_WITHHOLD_PREMIUM: bool = False
     TEN99POLICY_API_KEY: str | None = None
@@ -68,6 +69,7 @@ _INT = {
     "COVERAGE_LINK_MAX_AGE_DAYS",
     "REMINDER_LEAD_HOURS",
     "REMIT_REMINDER_DAYS",
+    "NOTICE_COALESCE_SECONDS",
 }
 _FLOAT = {
     "SENDGRID_TIMEOUT_SECONDS",
@@ -144,9 +146,9 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(
                 "PLATFORM_WEBHOOK_SECRETS", "each secret must be whsec_ followed by base64"
             ) from None
-    if cfg.REMINDER_LEAD_HOURS < 0 or cfg.REMIT_REMINDER_DAYS < 0:
-        name = "REMINDER_LEAD_HOURS" if cfg.REMINDER_LEAD_HOURS < 0 else "REMIT_REMINDER_DAYS"
-        raise ConfigError(name, "must not be negative")
+    for name in ("REMINDER_LEAD_HOURS", "REMIT_REMINDER_DAYS", "NOTICE_COALESCE_SECONDS"):
+        if getattr(cfg, name) < 0:
+            raise ConfigError(name, "must not be negative")
     if cfg.SENDGRID_TRANSPORT not in ("session", "client"):
         raise ConfigError("SENDGRID_TRANSPORT", "must be session or client")
     if cfg.SENDGRID_WEBHOOK_PUBLIC_KEY is not None:

@@ -25,6 +25,7 @@ def test_defaults_and_lists():
     assert cfg.EVENT_RETENTION_DAYS == 30
     assert cfg.SENDGRID_API_HOST == "https://api.sendgrid.com"
     assert cfg.SENDGRID_API_KEY is None
+    assert cfg.NOTICE_COALESCE_SECONDS == 300
 
 
 def test_sendgrid_host_is_normalised():
@@ -46,6 +47,8 @@ def test_sendgrid_host_is_normalised():
         ("SENDGRID_API_HOST", "api.sendgrid.com"),
         ("EMAIL_FROM", "nobody"),
         ("PORT", "eighty"),
+        ("NOTICE_COALESCE_SECONDS", "-1"),
+        ("NOTICE_COALESCE_SECONDS", "5m"),
     ],
 )
 def test_bad_setting_names_itself(name, value):

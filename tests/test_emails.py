@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import html as html_lib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -163,10 +164,95 @@ def test_rep_subject_names_contractor_and_job(renderer: EmailRenderer) -> None:
 def test_payment_method_shapes_the_message(renderer: EmailRenderer) -> None:
     card = sample("premium_decrease_rep")
     remit = {**sample("premium_decrease_rep"), "payment_method": "remit"}
-    assert "refunded to Maya's card" in renderer.render("premium_decrease_rep", card).text
-    assert "Billed to your organization" in renderer.render("premium_decrease_rep", remit).text
+    assert "refund of $8.00 is being processed to Maya's card" in read(
+        renderer.render("premium_decrease_rep", card).text
+    )
+    remitted = renderer.render("premium_decrease_rep", remit).text
+    assert "Billed to your organization" in remitted
+    assert "$8.00 will be credited to your organization" in read(remitted)
     with pytest.raises(ValueError, match="payment_method"):
         renderer.render("premium_decrease_rep", {**card, "payment_method": "cash"})
+
+
+def read(part: str) -> str:
+    """A part as a reader takes it in: tags dropped, entities decoded, lines joined."""
+    return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", "", part)).split())
+
+
+def both_parts(email: RenderedEmail) -> list[str]:
+    return [read(email.text), read(email.html)]
+
+
+def test_after_the_charge_an_increase_is_an_additional_charge_on_a_date(
+    renderer: EmailRenderer,
+) -> None:
+    email = renderer.render("premium_increase_contractor", sample("premium_increase_contractor"))
+    assert "additional $12.00 to be charged on Wednesday, March 6, 2024" in email.subject
+    for part in both_parts(email):
+        assert "An additional $12.00 will be charged to your card on file on Wednesday" in part
+        assert "refund" not in part
+    rep = renderer.render("premium_increase_rep", sample("premium_increase_rep"))
+    for part in both_parts(rep):
+        assert "The additional $12.00 will be charged to Maya's card on file on Wednesday" in part
+
+
+def test_after_the_charge_a_decrease_is_a_refund_being_processed(renderer: EmailRenderer) -> None:
+    email = renderer.render("premium_decrease_contractor", sample("premium_decrease_contractor"))
+    assert "a refund of $8.00 is being processed" in email.subject
+    for part in both_parts(email):
+        assert "A refund of $8.00 is being processed to your card on file" in part
+        assert "will be charged" not in part
+
+
+@pytest.mark.parametrize("notice", ["premium_increase_rep", "premium_decrease_rep"])
+@pytest.mark.parametrize("payment_method", ["card", "remit"])
+def test_before_the_charge_reps_are_told_of_a_changed_bill(
+    renderer: EmailRenderer, notice: str, payment_method: str
+) -> None:
+    context = {
+        **sample(notice),
+        "charged": False,
+        "payment_method": payment_method,
+        "charge_at": 1709753400,
+    }
+    email = renderer.render(notice, context)
+    new, old = money(context["new_premium_cents"]), money(context["old_premium_cents"])
+    assert email.subject == (
+        f"Bill changed for Maya Thompson on Smith & Sons deck repair: now {new}, was {old}"
+    )
+    for part in both_parts(email):
+        assert f"it is now {new}, was {old}" in part
+        for money_word in ("refund", "additional", "credited"):
+            assert money_word not in part.lower()
+        if payment_method == "card":
+            assert (
+                f"Nothing has been charged yet. Maya's card on file will be charged {new}" in part
+            )
+        else:
+            assert f"please pay {new} for invoice {context['invoice_id']} by Wednesday" in part
+
+
+def test_an_updated_payment_reminder_says_the_amount_changed(renderer: EmailRenderer) -> None:
+    context = {**sample("payment_reminder"), "previous_amount_cents": 100000}
+    email = renderer.render("payment_reminder", context)
+    assert email.subject == (
+        "Updated payment reminder: your charge on Wednesday, March 6, 2024 is now $1,234.50, "
+        "was $1,000.00"
+    )
+    for part in both_parts(email):
+        assert "your charge on Wednesday, March 6, 2024 at 1:30 PM CST is now $1,234.50" in part
+        assert "was $1,000.00" in part
+    plain = renderer.render("payment_reminder", sample("payment_reminder"))
+    assert plain.subject == "Payment reminder: $1,234.50 due on Wednesday, March 6, 2024"
+    assert "was" not in read(plain.text).replace("was sent", "")
+
+
+def test_an_updated_remit_bill_reminder_says_the_amount_changed(renderer: EmailRenderer) -> None:
+    context = {**sample("remit_bill_reminder_rep"), "previous_amount_cents": 5000}
+    email = renderer.render("remit_bill_reminder_rep", context)
+    assert "now $55.25, was $50.00 for Maya Thompson" in email.subject
+    for part in both_parts(email):
+        assert "it is now $55.25, was $50.00" in part
 
 
 def test_optional_values_may_be_none(renderer: EmailRenderer) -> None:

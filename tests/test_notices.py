@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from receiver.ingest.events import Event
-from receiver.notices.rules import Decision, Facts, Premium, Timing, decide
+from receiver.notices.rules import (
+    DAY,
+    Burst,
+    Decision,
+    Facts,
+    Premium,
+    Timing,
+    burst_outcome,
+    decide,
+)
 
 CARD = Facts(withhold=False)
 REMIT = Facts(withhold=True)
@@ -117,15 +128,32 @@ def test_assignment_created_no_reminder(obj, facts):
     assert decide(ev("assignment.created", obj), facts).plans == ()
 
 
-# --- invoices: payment_reminder and the premium ledger ------------------------------------
+# --- invoices: payment_reminder and the premium ledger (per invoice) -----------------------
+
+NOW = 1_700_000_000  # the events below are decided as they arrive
+CHARGE_AT = 1_700_050_000
 
 
 def inv(premium, invoice_id="in_1", **extra):
-    return {"id": invoice_id, "premium_due": premium, "charge_at": 1_700_050_000, **extra}
+    return {"id": invoice_id, "premium_due": premium, "charge_at": CHARGE_AT, **extra}
 
 
-def ledger(cents, created=1_699_000_000, event_id="ev_0", previous=None):
-    return Premium(cents, created, event_id, "in_0", previous)
+def ledger(cents, created=1_699_000_000, event_id="ev_0", previous=None, **bursts):
+    return Premium(cents, created, event_id, "in_1", previous, **bursts)
+
+
+def reprice(premium, facts, now=NOW, event_id="ev_1", timing=None, **extra):
+    return decide(
+        ev("invoice.updated", inv(premium, **extra), event_id=event_id),
+        facts,
+        now=now,
+        timing=timing,
+    )
+
+
+def plan(decision, notice):
+    [found] = [p for p in decision.plans if p.notice == notice]
+    return found
 
 
 def test_first_invoice_without_history_starts_ledger_and_reminds_card_payer():
@@ -133,6 +161,7 @@ def test_first_invoice_without_history_starts_ledger_and_reminds_card_payer():
     assert notices(d) == [("payment_reminder", "contractor", "invoice:in_1@4325")]
     assert d.ledger == Premium(4325, 1_700_000_000, "ev_1", "in_1", None)
     assert d.plans[0].fields["charge_at"] == 1_700_050_000
+    assert d.plans[0].fields["previous_amount_cents"] is None
 
 
 def test_first_invoice_without_history_remit_starts_ledger_and_schedules_rep_bill_reminder():
@@ -146,62 +175,202 @@ def test_first_invoice_without_history_remit_starts_ledger_and_schedules_rep_bil
     assert plan.guard == {"invoice": "in_1", "premium": 4325, "job": ""}
 
 
-def test_first_invoice_compared_with_assignment_premium():
-    d = decide(ev("invoice.created", inv(1500)), Facts(assignment_premium=1200))
-    assert notices(d) == [
-        ("payment_reminder", "contractor", "invoice:in_1@1500"),
-        ("premium_increase_contractor", "contractor", "reprice:ev_1"),
-        ("premium_increase_rep", "rep", "reprice:ev_1"),
-    ]
+def test_a_new_invoice_of_the_same_job_is_a_new_bill_not_a_change():
+    # The ledger is per invoice: in_2 has no entry, whatever in_1 of the job was billed at
+    # (and the assignment's premium is not compared either: it is another charge).
+    d = decide(ev("invoice.created", inv(9000, invoice_id="in_2", job="jb_1")), CARD, now=NOW)
+    assert notices(d) == [("payment_reminder", "contractor", "invoice:in_2@9000")]
+    assert d.ledger == Premium(9000, NOW, "ev_1", "in_2", None)
 
 
-def test_increase_card_payer_contractor_and_rep():
-    d = decide(ev("invoice.updated", inv(5000)), Facts(ledger=ledger(4000)))
+def test_an_invoice_without_an_id_sends_nothing():
+    assert decide(ev("invoice.created", {"premium_due": 100}), CARD) == Decision()
+
+
+def test_reprice_before_the_charge_card_payer_gets_an_updated_reminder_not_a_change_notice():
+    d = reprice(5500, Facts(ledger=ledger(5000)))
+    cause = "reprice:in_1@ev_1"
     assert notices(d) == [
-        ("payment_reminder", "contractor", "invoice:in_1@5000"),
-        ("premium_increase_contractor", "contractor", "reprice:ev_1"),
-        ("premium_increase_rep", "rep", "reprice:ev_1"),
+        ("payment_reminder", "contractor", cause),
+        ("premium_increase_rep", "rep", cause),
     ]
-    fields = next(p.fields for p in d.plans if p.notice == "premium_increase_rep")
-    assert fields == {
+    assert d.ledger.burst == Burst("ev_1", 5000, NOW + 300, charged=False)
+    reminder = plan(d, "payment_reminder")
+    assert reminder.fields == {
         "invoice_id": "in_1",
-        "old_premium_cents": 4000,
-        "new_premium_cents": 5000,
-        "difference_cents": 1000,
+        "amount_cents": 5500,
+        "previous_amount_cents": 5000,
+        "charge_at": CHARGE_AT,
         "payment_method": "card",
     }
+    # Due when the burst ends (the charge is within the reminder lead), guarded by the burst.
+    assert (reminder.remind_at, reminder.deadline) == (NOW + 300, CHARGE_AT)
+    assert reminder.guard == {"invoice": "in_1", "burst": "ev_1", "job": ""}
+    rep = plan(d, "premium_increase_rep")
+    assert rep.fields == {
+        "invoice_id": "in_1",
+        "old_premium_cents": 5000,
+        "new_premium_cents": 5500,
+        "difference_cents": 500,
+        "payment_method": "card",
+        "charge_at": CHARGE_AT,
+        "charged": False,
+    }
+    assert rep.remind_at == NOW + 300
+    assert rep.guard == {"invoice": "in_1", "burst": "ev_1", "direction": "increase"}
 
 
-def test_increase_remit_rep_only():
-    d = decide(ev("invoice.updated", inv(5000)), Facts(withhold=True, ledger=ledger(4000)))
+def test_reprice_before_a_distant_charge_reminds_at_the_usual_time():
+    far = NOW + 3 * 86400
+    d = reprice(4500, Facts(ledger=ledger(5000)), charge_at=far)
+    assert plan(d, "payment_reminder").remind_at == far - 86400
+    assert plan(d, "premium_decrease_rep").remind_at == NOW + 300
+
+
+def test_reprice_before_payment_remit_rep_only_with_an_updated_bill_reminder():
+    d = reprice(4500, Facts(withhold=True, ledger=ledger(5000)))
+    cause = "reprice:in_1@ev_1"
     assert notices(d) == [
-        ("premium_increase_rep", "rep", "reprice:ev_1"),
-        ("remit_bill_reminder_rep", "rep", "remit_bill:in_1@5000"),
+        ("premium_decrease_rep", "rep", cause),
+        ("remit_bill_reminder_rep", "rep", cause),
     ]
-    assert d.plans[0].fields["payment_method"] == "remit"
+    due = NOW + 30 * 86400
+    rep = plan(d, "premium_decrease_rep")
+    assert rep.fields["charged"] is False and rep.fields["payment_method"] == "remit"
+    assert rep.fields["charge_at"] == due  # a remitted bill's due date
+    bill = plan(d, "remit_bill_reminder_rep")
+    assert bill.fields == {
+        "invoice_id": "in_1",
+        "amount_cents": 4500,
+        "previous_amount_cents": 5000,
+        "due_at": due,
+    }
+    assert (bill.remind_at, bill.deadline) == (due - 7 * 86400, due)
 
 
-def test_decrease_card_payer_contractor_and_rep_with_refund():
-    d = decide(ev("invoice.updated", inv(3000)), Facts(ledger=ledger(4000)))
-    assert ("premium_decrease_contractor", "contractor", "reprice:ev_1") in notices(d)
-    assert ("premium_decrease_rep", "rep", "reprice:ev_1") in notices(d)
-    fields = next(p.fields for p in d.plans if p.notice == "premium_decrease_contractor")
-    assert fields["difference_cents"] == 1000
+def test_reprice_of_a_remitted_bill_due_soon_the_change_notice_is_the_reminder():
+    d = reprice(
+        4500, Facts(withhold=True, ledger=ledger(5000)), timing=Timing(remit_before=31 * DAY)
+    )
+    assert notices(d) == [("premium_decrease_rep", "rep", "reprice:in_1@ev_1")]
 
 
-def test_decrease_remit_rep_only():
-    d = decide(ev("invoice.updated", inv(3000)), Facts(withhold=True, ledger=ledger(4000)))
+@pytest.mark.parametrize(
+    "facts,extra",
+    [
+        (Facts(paid=True, ledger=ledger(5000)), {}),  # a settlement: charged or paid
+        (Facts(ledger=ledger(5000)), {"status": "paid"}),  # the invoice object says so
+    ],
+)
+def test_reprice_after_the_charge_increase_card_payer_contractor_and_rep(facts, extra):
+    d = reprice(6000, facts, **extra)
+    cause = "reprice:in_1@ev_1"
     assert notices(d) == [
-        ("premium_decrease_rep", "rep", "reprice:ev_1"),
-        ("remit_bill_reminder_rep", "rep", "remit_bill:in_1@3000"),
+        ("premium_increase_contractor", "contractor", cause),
+        ("premium_increase_rep", "rep", cause),
     ]
+    contractor = plan(d, "premium_increase_contractor")
+    assert contractor.fields == {
+        "invoice_id": "in_1",
+        "old_premium_cents": 5000,
+        "new_premium_cents": 6000,
+        "difference_cents": 1000,
+        "payment_method": "card",
+        "charge_at": CHARGE_AT,  # the additional amount is charged when the object says
+    }
+    assert plan(d, "premium_increase_rep").fields["charged"] is True
+    assert d.ledger.burst == Burst("ev_1", 5000, NOW + 300, charged=True)
 
 
-def test_equal_premium_sends_no_change_notice():
-    d = decide(ev("invoice.updated", inv(4000)), Facts(withhold=True, ledger=ledger(4000)))
-    assert notices(d) == [("remit_bill_reminder_rep", "rep", "remit_bill:in_1@4000")]
-    d = decide(ev("invoice.updated", inv(4000)), Facts(ledger=ledger(4000)))
-    assert notices(d) == [("payment_reminder", "contractor", "invoice:in_1@4000")]
+def test_reprice_after_the_charge_the_difference_is_charged_a_day_later_by_default():
+    d = reprice(6000, Facts(paid=True, ledger=ledger(5000)), charge_at=NOW - 3600)
+    assert plan(d, "premium_increase_contractor").fields["charge_at"] == NOW + DAY
+
+
+def test_reprice_after_the_charge_decrease_card_payer_refund():
+    d = reprice(4000, Facts(paid=True, ledger=ledger(5000)))
+    assert notices(d) == [
+        ("premium_decrease_contractor", "contractor", "reprice:in_1@ev_1"),
+        ("premium_decrease_rep", "rep", "reprice:in_1@ev_1"),
+    ]
+    assert plan(d, "premium_decrease_contractor").fields["difference_cents"] == 1000
+
+
+@pytest.mark.parametrize("premium,direction", [(6000, "increase"), (4000, "decrease")])
+def test_reprice_after_payment_remit_rep_only(premium, direction):
+    d = reprice(premium, Facts(withhold=True, paid=True, ledger=ledger(5000)))
+    assert notices(d) == [(f"premium_{direction}_rep", "rep", "reprice:in_1@ev_1")]
+    fields = d.plans[0].fields
+    assert fields["charged"] is True and fields["payment_method"] == "remit"
+    assert fields["charge_at"] is None  # paid: no money moves on a date we know
+
+
+def test_equal_premium_sends_nothing():
+    assert reprice(5000, Facts(withhold=True, ledger=ledger(5000))).plans == ()
+    d = reprice(5000, Facts(ledger=ledger(5000)))
+    assert d.plans == () and d.ledger.cents == 5000 and d.ledger.previous == 5000
+
+
+OPEN = Burst("ev_0", 5000, NOW + 200, charged=False)
+
+
+def test_a_reprice_within_the_window_joins_the_burst():
+    d = reprice(5500, Facts(ledger=ledger(6000, burst=OPEN)), now=NOW + 10)
+    assert d.ledger.burst == OPEN and d.ledger.previous == 6000
+    cause = "reprice:in_1@ev_0"  # the burst's: the records made for its first re-price
+    assert notices(d) == [
+        ("payment_reminder", "contractor", cause),
+        ("premium_increase_rep", "rep", cause),
+    ]
+    # Compared with the amount before the burst, not with the re-price it follows.
+    assert plan(d, "premium_increase_rep").fields["old_premium_cents"] == 5000
+    assert plan(d, "premium_increase_rep").remind_at == OPEN.due
+
+
+def test_a_burst_that_turns_around_plans_the_other_direction_under_the_same_cause():
+    d = reprice(4500, Facts(ledger=ledger(6000, burst=OPEN)), now=NOW + 10)
+    assert ("premium_decrease_rep", "rep", "reprice:in_1@ev_0") in notices(d)
+
+
+def test_a_burst_back_where_it_began_plans_nothing_new():
+    d = reprice(5000, Facts(ledger=ledger(6000, burst=OPEN)), now=NOW + 10)
+    assert d.plans == () and d.ledger.burst == OPEN and d.ledger.cents == 5000
+
+
+@pytest.mark.parametrize(
+    "burst,now,facts",
+    [
+        (replace(OPEN, closed=True), NOW + 10, {}),  # a notice of it went out
+        (OPEN, OPEN.due, {}),  # its window is over
+        (OPEN, NOW + 10, {"paid": True}),  # charged since: the next change is another story
+    ],
+)
+def test_a_reprice_after_the_burst_begins_the_next_one(burst, now, facts):
+    d = reprice(5500, Facts(ledger=ledger(6000, burst=burst), **facts), now=now)
+    assert d.ledger.burst.id == "ev_1" and d.ledger.burst.start_cents == 6000
+    assert d.ledger.prior == replace(burst, final_cents=6000)
+    assert {p.cause for p in d.plans} == {"reprice:in_1@ev_1"}
+
+
+@pytest.mark.parametrize(
+    "charge_at,due",
+    [
+        (NOW + 100, NOW + 40),  # never past the charge: a minute before it
+        (NOW + 30, NOW),  # too close to wait at all
+        (NOW - 100, NOW),  # passed (no settlement yet): at once
+    ],
+)
+def test_a_burst_ends_before_the_charge(charge_at, due):
+    d = reprice(5500, Facts(ledger=ledger(5000)), charge_at=charge_at)
+    assert d.ledger.burst.due == due
+    assert plan(d, "premium_increase_rep").remind_at == due
+
+
+def test_without_a_window_every_reprice_is_its_own_burst():
+    d = reprice(5500, Facts(ledger=ledger(5000)), timing=Timing(coalesce=0))
+    assert d.ledger.burst.due == NOW
+    again = reprice(6000, Facts(ledger=d.ledger), event_id="ev_2", timing=Timing(coalesce=0))
+    assert again.ledger.burst.id == "ev_2"
 
 
 def test_older_invoice_arriving_late_changes_nothing():
@@ -225,19 +394,68 @@ def test_same_created_ties_broken_by_event_id():
 
 
 def test_rerun_after_ledger_written_rederives_the_same_notices():
-    first = decide(ev("invoice.updated", inv(5000)), Facts(ledger=ledger(4000)))
-    again = decide(ev("invoice.updated", inv(5000)), Facts(ledger=first.ledger))
+    first = reprice(5000, Facts(ledger=ledger(4000)))
+    # Re-run later, after the invoice was charged and the window passed: the stored entry
+    # decides, so the same records (identities) are planned again, and nothing else.
+    again = reprice(5000, Facts(ledger=first.ledger, paid=True), now=NOW + 3600)
     assert notices(again) == notices(first)
     assert again.ledger == first.ledger
 
 
 def test_paid_invoice_gets_no_payment_reminder():
-    d = decide(ev("invoice.updated", inv(4000, status="paid")), Facts(ledger=ledger(4000)))
-    assert d.plans == ()
+    d = decide(ev("invoice.created", inv(4000, status="paid")), CARD)
+    assert d.plans == () and d.ledger.cents == 4000
 
 
 def test_invoice_without_premium_sends_nothing():
     assert decide(ev("invoice.created", {"id": "in_1"}), CARD) == Decision()
+
+
+# --- what a burst's notice says when it is sent ---------------------------------------------
+
+CHANGE = {"invoice": "in_1", "burst": "ev_0", "direction": "increase"}
+REMINDER = {"invoice": "in_1", "burst": "ev_0", "job": ""}
+
+
+def test_a_burst_notice_states_the_final_amount_and_the_one_before():
+    entry = ledger(5500, burst=replace(OPEN, closed=True))
+    assert burst_outcome(entry, CHANGE) == (
+        None,
+        {"old_premium_cents": 5000, "new_premium_cents": 5500, "difference_cents": 500},
+    )
+    assert burst_outcome(entry, REMINDER) == (
+        None,
+        {"amount_cents": 5500, "previous_amount_cents": 5000},
+    )
+
+
+def test_the_other_direction_of_a_burst_that_turned_around_is_not_sent():
+    reason, fields = burst_outcome(ledger(4500, burst=OPEN), CHANGE)
+    assert reason.startswith("superseded") and "decrease" in reason and fields == {}
+
+
+@pytest.mark.parametrize("guard", [CHANGE, REMINDER])
+def test_a_burst_back_where_it_began_sends_nothing(guard):
+    reason, _ = burst_outcome(ledger(5000, burst=OPEN), guard)
+    assert reason.startswith("re-priced back")
+
+
+def test_a_replaced_burst_still_tells_how_it_ended_but_its_reminder_gives_way():
+    entry = ledger(
+        7000,
+        event_id="ev_3",
+        burst=Burst("ev_2", 5500, NOW + 900, charged=False),
+        prior=replace(OPEN, final_cents=5500),
+    )
+    assert burst_outcome(entry, CHANGE)[1]["new_premium_cents"] == 5500
+    reason, _ = burst_outcome(entry, REMINDER)
+    assert reason.startswith("superseded")
+
+
+@pytest.mark.parametrize("entry", [None, ledger(5000)])
+def test_a_burst_the_ledger_no_longer_knows_is_not_sent(entry):
+    reason, _ = burst_outcome(entry, CHANGE)
+    assert reason.startswith("superseded")
 
 
 @pytest.mark.parametrize(

@@ -6,12 +6,16 @@ SendGrid stand-in. The assertions are what the people receive.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 
 import pytest
 
 from receiver.notices.contacts import Contact
 from receiver.pipeline.sweeper import sweep
+from receiver.pipeline.tasks import send_notice
+from receiver.store.keys import NOTICES_PENDING
 from tests.events import (
     MAYA,
     assignment_created,
@@ -61,34 +65,39 @@ def test_remit_assignment_sends_nothing(send, rt, drain, sendgrid):
     assert sendgrid.accepted == []
 
 
-def test_invoice_repriced_up_then_down(send, rt, drain, sendgrid):
+@pytest.fixture
+def prompt(config):
+    """Change notices at once (NOTICE_COALESCE_SECONDS=0), for tests not about coalescing."""
+    config["NOTICE_COALESCE_SECONDS"] = "0"
+    return config
+
+
+def test_an_assignment_and_its_invoices_are_separate_bills(send, rt, drain, sendgrid):
+    # A premium change is a change to one bill: neither the assignment's premium nor the
+    # job's earlier invoice is compared with a new invoice (weekly pay that varies must not
+    # read "your premium went up" every week).
     send.platform(assignment_created(4000), "msg_a")
     send.platform(invoice("invoice.created", 5000, T0 + 10), "msg_i1")
+    send.platform(invoice("invoice.created", 6500, T0 + 20, invoice_id="in_2"), "msg_i2")
     drain()
     assert kinds(sendgrid) == [
         ("assignment_charge_reminder", "maya@example.com"),
         ("payment_reminder", "maya@example.com"),
-        ("premium_increase_contractor", "maya@example.com"),
-        ("premium_increase_rep", "rep@agency.example"),
-    ]
-    up = next(m for m in sendgrid.accepted if m["body"]["categories"] == ["premium_increase_rep"])
-    assert "$10.00" in up["body"]["subject"]
-    assert "Maya" in text_of(up) and "$40.00" in text_of(up) and "$50.00" in text_of(up)
-    sendgrid.reset()
-    send.platform(invoice("invoice.updated", 4500, T0 + 20), "msg_i2")
-    drain()
-    assert kinds(sendgrid) == [
         ("payment_reminder", "maya@example.com"),
-        ("premium_decrease_contractor", "maya@example.com"),
-        ("premium_decrease_rep", "rep@agency.example"),
     ]
+    reminders = [
+        subject for notice, _, subject in received(sendgrid) if notice == "payment_reminder"
+    ]
+    assert sorted(subject.split()[2] for subject in reminders) == ["$50.00", "$65.00"]
 
 
-def test_remit_reprice_goes_to_rep_only(send, rt, drain, sendgrid):
+def test_remit_reprice_goes_to_rep_only(prompt, send, rt, drain, sendgrid):
     send.platform(invoice("invoice.created", 5000, T0, withhold=True), "msg_i1")
     send.platform(invoice("invoice.updated", 6000, T0 + 5, withhold=True), "msg_i2")
     drain()
     assert kinds(sendgrid) == [("premium_increase_rep", "rep@agency.example")]
+    [(_, _, subject)] = received(sendgrid)
+    assert subject == "Bill changed for Maya Thompson on Deck repair: now $60.00, was $50.00"
 
 
 def test_equal_premium_sends_no_change_notice(send, rt, drain, sendgrid):
@@ -98,7 +107,7 @@ def test_equal_premium_sends_no_change_notice(send, rt, drain, sendgrid):
     assert sendgrid.accepted == []
 
 
-def test_older_invoice_arriving_late_changes_nothing(send, rt, drain, sendgrid):
+def test_older_invoice_arriving_late_changes_nothing(prompt, send, rt, drain, sendgrid):
     send.platform(invoice("invoice.created", 5000, T0, withhold=True), "msg_i1")
     drain()
     send.platform(invoice("invoice.updated", 7000, T0 + 20, withhold=True), "msg_new")
@@ -108,11 +117,11 @@ def test_older_invoice_arriving_late_changes_nothing(send, rt, drain, sendgrid):
     send.platform(invoice("invoice.updated", 6000, T0 + 10, withhold=True), "msg_old")
     drain()
     assert sendgrid.accepted == []
-    # And the ledger still compares with the newest: 7000 -> 6500 is a decrease of $5.
+    # And the ledger still compares with the newest: 7000 -> 6500 is a decrease.
     send.platform(invoice("invoice.updated", 6500, T0 + 30, withhold=True), "msg_newest")
     drain()
     [(notice, _, subject)] = received(sendgrid)
-    assert notice == "premium_decrease_rep" and "$5.00" in subject
+    assert notice == "premium_decrease_rep" and "now $65.00, was $70.00" in subject
 
 
 def test_replayed_and_duplicate_events_send_once(send, rt, drain, sendgrid, redis):
@@ -216,7 +225,15 @@ def test_rep_falls_back_to_org_rep_emails(send, config, redis, sendgrid):
     from receiver.pipeline import tasks
     from receiver.pipeline.runtime import build
 
-    rt = build(load_config({**config, "ORG_REP_EMAILS": "ops@org.example, b@org.example"}))
+    rt = build(
+        load_config(
+            {
+                **config,
+                "ORG_REP_EMAILS": "ops@org.example, b@org.example",
+                "NOTICE_COALESCE_SECONDS": "0",
+            }
+        )
+    )
     tasks.install(rt)
     try:
         job = {"id": "jb_2", "name": "Shoot"}
@@ -247,7 +264,7 @@ def test_no_rep_address_is_a_visible_failed_record(send, rt, drain, sendgrid, re
 
 
 def test_an_older_event_arriving_late_does_not_redirect_rep_notices(
-    send, rt, drain, sendgrid, redis
+    prompt, send, rt, drain, sendgrid, redis
 ):
     # A job's fields are newest-wins by event `created`: an older event delivered late does
     # not put back a former PO contact, and the next rep notice goes to the current one.
@@ -314,6 +331,238 @@ def test_an_older_event_arriving_late_does_not_redirect_rep_notices(
         if m["body"]["categories"] == ["premium_increase_rep"]
     ]
     assert reps == ["new@agency.example"], reps
+
+
+# --- money messages follow the money: one bill, its charge, bursts of re-prices -------------
+
+
+def send_due(redis, clock):
+    """Run the send task of every notice due by the test's clock, as RQ's scheduler would."""
+    out = []
+    for key in redis.zrangebyscore(NOTICES_PENDING, "-inf", clock.now):
+        out.append(send_notice(redis.hget(key, "id").decode()))
+    return out
+
+
+def mails(sendgrid, to):
+    """(notice, subject, text) of every mail accepted for one address, in order."""
+    return [
+        (m["body"]["categories"][0], m["body"]["subject"], text_of(m))
+        for m in sendgrid.accepted
+        if m["body"]["personalizations"][0]["to"][0]["email"] == to
+    ]
+
+
+def reprices(send, clock, amounts, start=1, **extra):
+    """`invoice.updated` of in_1, one a second apart, each at the test clock's time."""
+    for n, premium in enumerate(amounts, start=start):
+        clock.now += 1
+        send.platform(invoice("invoice.updated", premium, int(clock.now), **extra), f"msg_u{n}")
+
+
+@pytest.mark.parametrize("worker_between", [True, False])
+def test_one_invoice_repriced_twice_within_seconds_before_the_charge(
+    send, rt, drain, sendgrid, redis, clock, worker_between
+):
+    """The story of issue 11: a card payer, one invoice of $50 re-priced to $60 then $55
+    within seconds, an hour before its charge. Before: six emails to the contractor (three
+    reminders, a "we will charge the difference" and a "we are refunding the difference"
+    although nothing had been charged). Now: the reminder of the new bill (if it went out
+    before the re-prices were processed), then one updated reminder; the rep gets one
+    changed-bill notice."""
+    t0 = int(clock.now)
+    created = invoice("invoice.created", 5000, t0)
+    assert created["data"]["charge_at"] == t0 + 3600  # within the reminder lead: due now
+    send.platform(created, "msg_i1")
+    if worker_between:
+        drain()  # a live worker sends the new bill's reminder before the re-prices arrive
+    reprices(send, clock, [6000, 5500])
+    drain()
+    first = [("payment_reminder", "Payment reminder: $50.00")] if worker_between else []
+    assert [(n, s.split(" due")[0]) for n, s, _ in mails(sendgrid, MAYA["email"])] == first
+    assert mails(sendgrid, "rep@agency.example") == []  # the burst is still gathering
+
+    clock.now += 300  # NOTICE_COALESCE_SECONDS after the first re-price was processed
+    send_due(redis, clock)
+    contractor = mails(sendgrid, MAYA["email"])
+    rep = mails(sendgrid, "rep@agency.example")
+    assert len(contractor) == len(first) + 1 and len(rep) == 1
+    [(notice, subject, text)] = contractor[len(first) :]
+    assert notice == "payment_reminder"
+    assert subject.startswith("Updated payment reminder: your charge on ")
+    assert subject.endswith(" is now $55.00, was $50.00")
+    [(rep_notice, rep_subject, rep_text)] = rep
+    assert rep_notice == "premium_increase_rep"
+    assert rep_subject == "Bill changed for Maya Thompson on Deck repair: now $55.00, was $50.00"
+    for body in (text, rep_text):
+        assert "refund" not in body.lower() and "difference" not in body.lower()
+    if not worker_between:  # the $50 reminder was due at once but found the bill re-priced
+        [old] = [r for r in records(redis, "payment_reminder") if r["cause"] == "invoice:in_1@5000"]
+        assert old["state"] == "cancelled" and "re-priced" in old["last_error"]
+
+    # Exactly once: replays of every event, and a second sweep of the due notices, add nothing.
+    for msg in ("msg_i1", "msg_u1", "msg_u2"):
+        redis.hset(f"event:platform:{msg}", "status", "received")
+        rt.inbox.enqueue(f"event:platform:{msg}")
+    drain()
+    send_due(redis, clock)
+    assert len(sendgrid.accepted) == len(first) + 2
+
+
+def charged_invoice(send, drain, clock, premium=5000):
+    """A card payer's invoice that 1099Policy charged (payment_confirmation sent)."""
+    send.platform(invoice("invoice.created", premium, int(clock.now)), "msg_i1")
+    send.ten99({**charge_succeeded("in_1", premium_due=premium), "created": int(clock.now)})
+    drain()
+
+
+@pytest.mark.parametrize(
+    "amounts,notice,difference,wording",
+    [
+        ([6000], "increase", "$10.00", "An additional $10.00 will be charged to your card"),
+        ([4000], "decrease", "$10.00", "A refund of $10.00 is being processed to your card"),
+        # A burst after the charge: one email, final amount against the one before it.
+        ([6000, 6500], "increase", "$15.00", "An additional $15.00 will be charged"),
+        ([6000, 4500], "decrease", "$5.00", "A refund of $5.00 is being processed"),
+    ],
+)
+def test_repriced_after_the_charge_contractor_and_rep_hear_of_the_money(
+    send, rt, drain, sendgrid, redis, clock, amounts, notice, difference, wording
+):
+    charged_invoice(send, drain, clock)
+    before = len(sendgrid.accepted)  # the reminder (possibly) and the confirmation
+    reprices(send, clock, amounts)
+    drain()
+    assert len(sendgrid.accepted) == before  # gathering the burst
+    clock.now += 300
+    send_due(redis, clock)
+    contractor = mails(sendgrid, MAYA["email"])[before - 1 :]
+    [(c_notice, c_subject, c_text)] = [m for m in contractor if m[0].startswith("premium_")]
+    assert c_notice == f"premium_{notice}_contractor"
+    assert f"by {difference}" in c_subject
+    assert wording in " ".join(c_text.split())
+    assert [n for n, _, _ in contractor if n == "payment_reminder"] == []  # paid: no reminder
+    [(r_notice, r_subject, r_text)] = mails(sendgrid, "rep@agency.example")
+    assert r_notice == f"premium_{notice}_rep"
+    assert r_subject.startswith(
+        f"Premium {'up' if notice == 'increase' else 'down'} by {difference}"
+    )
+    assert "Maya" in r_text and "$50.00" in r_text
+
+
+def test_repriced_after_payment_remit_goes_to_the_rep_only(send, rt, drain, sendgrid, redis, clock):
+    t0 = int(clock.now)
+    send.platform(invoice("invoice.created", 5000, t0, withhold=True), "msg_i1")
+    send.platform(invoice("invoice.updated", 5000, t0, withhold=True, status="paid"), "msg_p")
+    reprices(send, clock, [4000], withhold=True)
+    drain()
+    clock.now += 300
+    send_due(redis, clock)
+    assert kinds(sendgrid) == [("premium_decrease_rep", "rep@agency.example")]
+    text = " ".join(text_of(sendgrid.accepted[0]).split())
+    assert "$10.00 will be credited to your organization" in text
+
+
+def test_a_reprice_after_the_bursts_notice_went_out_begins_the_next_burst(
+    send, rt, drain, sendgrid, redis, clock
+):
+    # The first notice of a burst to be sent closes it in the ledger, in the same step as it
+    # reads the final amount: a re-price decided meanwhile is in that notice or starts the
+    # next burst, never lost between the two.
+    t0 = int(clock.now)
+    charged_invoice(send, drain, clock)
+    reprices(send, clock, [6000])
+    drain()
+    [rep] = records(redis, "premium_increase_rep")
+    clock.now = float(rep["send_at"]) - 0.5  # the send task may run up to a second early
+    assert send_notice(rep["id"]) == "accepted"
+    # Decided before the first burst's due time, so only the closing makes it a new burst.
+    send.platform(invoice("invoice.updated", 5500, int(clock.now)), "msg_u2")
+    drain()
+    clock.now = t0 + 3600
+    send_due(redis, clock)
+    subjects = [s for n, s, _ in mails(sendgrid, "rep@agency.example")]
+    assert subjects == [
+        "Premium up by $10.00 for Maya Thompson on Deck repair",
+        "Premium down by $5.00 for Maya Thompson on Deck repair",
+    ]
+    contractor = [s for n, s, _ in mails(sendgrid, MAYA["email"]) if n.startswith("premium_")]
+    assert [s.split(":")[0] for s in contractor] == [
+        "Your premium went up by $10.00",
+        "Your premium went down by $5.00",
+    ]
+
+
+def test_a_retried_burst_notice_sends_what_it_first_worked_out(
+    send, rt, drain, sendgrid, redis, clock
+):
+    # What a burst's notice says is kept in its record once worked out: a retry sends the
+    # same email, even after two more bursts replaced the one it is about in the ledger.
+    rt.sender.backoff_base = 1000  # the retry comes after both
+    charged_invoice(send, drain, clock)
+    for n, premium in enumerate([6000, 7500, 7000], start=1):
+        reprices(send, clock, [premium], start=n)
+        drain()
+        clock.now += 300
+        if n == 1:
+            sendgrid.script(("status", 500))  # the first send of burst 1 fails
+        send_due(redis, clock)
+    clock.now += 2000
+    send_due(redis, clock)
+    for to in (MAYA["email"], "rep@agency.example"):
+        changes = [s for n, s, _ in mails(sendgrid, to) if n.startswith("premium_")]
+        said = sorted(re.search(r"(up|down) by (\$\S+?)[: ]", s).groups() for s in changes)
+        assert said == [("down", "$5.00"), ("up", "$10.00"), ("up", "$15.00")], changes
+    [retried] = [
+        r
+        for notice in ("premium_increase_contractor", "premium_increase_rep")
+        for r in records(redis, notice)
+        if r["attempts"] == "2"
+    ]
+    assert retried["state"] == "accepted"
+    assert json.loads(retried["context"])["new_premium_cents"] == 6000
+
+
+@pytest.mark.parametrize(
+    "notice,fields,says",
+    [
+        (
+            "payment_reminder",
+            {"amount_cents": 5000, "charge_at": T0 + 86400, "payment_method": "card"},
+            "$50.00 is due",
+        ),
+        (
+            "premium_increase_contractor",
+            {"old_premium_cents": 4000, "new_premium_cents": 5000, "difference_cents": 1000},
+            "An additional $10.00 will be charged to your card on file.",
+        ),
+        (
+            "premium_decrease_rep",
+            {"old_premium_cents": 5000, "new_premium_cents": 4000, "difference_cents": 1000},
+            "A refund of $10.00 is being processed",
+        ),
+    ],
+)
+def test_a_record_stored_by_the_previous_release_still_sends(
+    rt, drain, sendgrid, notice, fields, says
+):
+    # Scheduled reminders and notices awaiting a contact outlive a deploy; their stored
+    # context lacks the fields added since (previous_amount_cents, charged, charge_at).
+    context = {
+        "invoice_id": "in_old",
+        "contractor": {"id": "cn_1", "first_name": "Maya", "last_name": "Thompson"},
+        "job": {"id": "jb_1", "name": "Deck repair"},
+        "coverage_url": None,
+        **fields,
+    }
+    if notice != "payment_reminder":
+        context["payment_method"] = "card"
+    rt.records.create(
+        notice, "old:1", "contractor:cn_1", Contact(email="maya@example.com"), context
+    )
+    drain()
+    [mail] = sendgrid.accepted
+    assert says in " ".join(text_of(mail).split())
 
 
 # --- SendGrid's answers, through both transports ------------------------------------------

@@ -124,7 +124,6 @@ def test_a_full_pipeline_writes_only_documented_keys(
     families = {n.split(":")[0] for n in names}
     assert {
         "event",
-        "assignment_premium",
         "notice",
         "contractor",
         "job",

@@ -114,7 +114,7 @@ def test_reminder_not_sent_when_the_invoice_was_paid_meanwhile(
     assert [m["body"]["categories"] for m in sendgrid.accepted] == [["payment_confirmation"]]
 
 
-def test_repriced_invoice_cancels_the_old_reminder_and_schedules_the_new_amount(
+def test_repriced_invoice_cancels_the_old_reminder_and_schedules_an_updated_one(
     send, rt, drain, sendgrid, redis, clock
 ):
     now = clock.now
@@ -124,12 +124,15 @@ def test_repriced_invoice_cancels_the_old_reminder_and_schedules_the_new_amount(
     send.platform(updated, "msg_i2")
     drain()
     reminders = {r["cause"]: r for r in records(redis, "payment_reminder")}
-    assert set(reminders) == {"invoice:in_1@4000", "invoice:in_1@5000"}
+    # The new bill's reminder, and the updated one of the re-price (before the charge: no
+    # increase notice to the contractor), both due at the usual time before the charge.
+    assert set(reminders) == {"invoice:in_1@4000", "reprice:in_1@msg_i2"}
+    assert {float(r["send_at"]) for r in reminders.values()} == {now + 2 * 86400}
     clock.now = now + 2 * 86400 + 1
     assert send_notice(reminders["invoice:in_1@4000"]["id"]) == "cancelled"
-    assert send_notice(reminders["invoice:in_1@5000"]["id"]) == "accepted"
+    assert send_notice(reminders["reprice:in_1@msg_i2"]["id"]) == "accepted"
     sent = [m for m in sendgrid.accepted if m["body"]["categories"] == ["payment_reminder"]]
-    assert len(sent) == 1 and "$50.00" in sent[0]["body"]["subject"]
+    assert len(sent) == 1 and "is now $50.00, was $40.00" in sent[0]["body"]["subject"]
 
 
 def test_assignment_reminder_dropped_when_the_assignment_is_cancelled(

@@ -1,12 +1,15 @@
-"""Render the eight payment notices to a subject, an HTML part and a plain-text part.
+"""Render the payment notices to a subject, an HTML part and a plain-text part.
 
 Each notice is a pair ``templates/emails/<notice>.html`` / ``<notice>.txt`` extending one layout
-(``layout.html`` / ``layout.txt``). The subject is the ``{% block subject %}`` of the ``.txt``
-template: rendered without autoescape, then forced onto one line so that no value can inject a
-mail header. The HTML part gets the subject as ``subject`` (its ``<title>``), then its CSS
-inlined with the ``<style>`` block kept, so the responsive and dark-mode ``@media`` rules survive.
+(``layout.html`` / ``layout.txt``); ``bill_changed.*`` is a part both rep change notices
+include. The subject is the ``{% block subject %}`` of the ``.txt`` template: rendered without
+autoescape, then forced onto one line so that no value can inject a mail header. The HTML part
+gets the subject as ``subject`` (its ``<title>``), then its CSS inlined with the ``<style>``
+block kept, so the responsive and dark-mode ``@media`` rules survive.
 
-A missing variable is an error at render time (``StrictUndefined``), never a blank in an email.
+A missing variable is an error at render time (``StrictUndefined``), never a blank in an email
+(records stored by the previous release get the fields added since from delivery/sending.py's
+``PREVIOUS_RELEASE_DEFAULTS``).
 Every template also sees ``brand_name`` and ``support_email`` and the filters ``money`` (integer
 cents), ``datetime_words`` / ``date_words`` (Unix seconds, recipient zone) and
 ``payment_method_words`` ("card" / "remit" in words; any other value is an error).
@@ -26,16 +29,28 @@ Every notice:
 assignment_charge_reminder  (contractor, card payer)
     assignment_id, amount_cents, charge_at
 payment_reminder  (contractor, card payer)
-    invoice_id, amount_cents, charge_at, payment_method ("card" | "remit")
+    invoice_id, amount_cents, charge_at, payment_method ("card" | "remit"),
+    previous_amount_cents (int or None: an updated reminder of a bill re-priced before its
+    charge says "your charge on <date> is now <amount_cents>, was <previous_amount_cents>")
 payment_confirmation  (contractor)
     invoice_id (the reference number), amount_cents, paid_at, payment_method ("card" | "remit")
-premium_increase_contractor, premium_increase_rep,
-premium_decrease_contractor, premium_decrease_rep
+premium_increase_contractor, premium_decrease_contractor  (contractor, card payer; sent only
+for a bill re-priced after it was charged)
     invoice_id, old_premium_cents, new_premium_cents,
-    difference_cents (always positive: the extra charge, or the refund),
-    payment_method ("card" | "remit"; the contractor notices are sent to card payers only)
+    difference_cents (always positive: the additional charge, or the refund being processed),
+    payment_method ("card" | "remit"),
+    charge_at (increase only: when the additional amount is charged)
+premium_increase_rep, premium_decrease_rep  (rep)
+    the same amounts and payment_method, plus
+    charged (bool: True, re-priced after the charge or payment: an additional charge, a
+    refund or a credit; False, before it: a changed bill, "now <new>, was <old>"),
+    charge_at (int or None: the card charge, or the additional charge of an increase after
+    it; for a remitted bill not yet paid, its due date; unused by a decrease after the charge)
 assignment_charge_failure  (contractor)
     invoice_id, amount_cents, failed_at, failure_reason (str or None)
+remit_bill_reminder_rep  (rep, remitted bill)
+    invoice_id, amount_cents, due_at, previous_amount_cents (int or None, as for
+    payment_reminder: the bill was re-priced before it was paid)
 address_suppressed_rep  (rep; delivery/address_alerts.py)
     address (the contractor's undeliverable email), reason ("bounced" | "dropped" |
     "spamreport"), suppressed_at; job.id may be "" and coverage_url is None

@@ -38,6 +38,7 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
     "payment_reminder": _contractor_notice(
         invoice_id="in_4fQ8rTz2Lk",
         amount_cents=123450,
+        previous_amount_cents=None,
         charge_at=1709753400,
         payment_method="card",
     ),
@@ -53,13 +54,16 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
         new_premium_cents=5525,
         difference_cents=1200,
         payment_method="card",
+        charge_at=1709753400,
     ),
     "premium_increase_rep": _rep_notice(
         invoice_id="in_9XcV2mPq7d",
         old_premium_cents=4325,
         new_premium_cents=5525,
         difference_cents=1200,
-        payment_method="remit",
+        payment_method="card",
+        charged=True,
+        charge_at=1709753400,
     ),
     "premium_decrease_contractor": _contractor_notice(
         invoice_id="in_7LmN3bQw8z",
@@ -74,10 +78,12 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
         new_premium_cents=4725,
         difference_cents=800,
         payment_method="card",
+        charged=True,
     ),
     "remit_bill_reminder_rep": _rep_notice(
         invoice_id="in_2HdK8sLp4v",
         amount_cents=5525,
+        previous_amount_cents=None,
         due_at=1712345678,
     ),
     "assignment_charge_failure": _contractor_notice(

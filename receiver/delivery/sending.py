@@ -5,7 +5,9 @@ the sweeper's re-run sends it. Only the provider call runs under the `sending` c
 delivery/records.py for why an interrupted call is never resent). A reminder that is early
 (released from awaiting_contact, or a sweeper re-run) is scheduled for its time; one whose guard
 the reminder rules explain away is `cancelled` with the reason; one planned days ago goes to
-the contractor's address as known when it is sent.
+the contractor's address as known when it is sent. A notice of a burst of re-prices states the
+amounts its burst ended at, worked out when it is sent (notices/reminders.py `Guards.check`)
+and then kept in the record, so a retry sends the same email.
 
 Retries: a 429 waits for X-RateLimit-Reset (with jitter, clamped to an hour; up to
 MAX_THROTTLED_ATTEMPTS: throttling only says "later"); a 5xx or timeout backs off exponentially
@@ -30,6 +32,17 @@ from .suppressions import Suppressions
 MAX_ATTEMPTS = 6  # sends that ended in a 5xx or a timeout
 MAX_THROTTLED_ATTEMPTS = 30  # 429s only say "later": they get a longer leash
 MAX_THROTTLE_WAIT = 3600.0
+
+# Context fields added since the previous release, with the values that make its stored
+# records (reminders scheduled days ahead, notices awaiting a contact) read as it would have
+# written them. Goes in the release after next, like receiver/processing.py's shims.
+PREVIOUS_RELEASE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "payment_reminder": {"previous_amount_cents": None},
+    "remit_bill_reminder_rep": {"previous_amount_cents": None},
+    "premium_increase_contractor": {"charge_at": None},
+    "premium_increase_rep": {"charged": True, "charge_at": None},
+    "premium_decrease_rep": {"charged": True, "charge_at": None},
+}
 
 # Signs a contractor's coverage-page link valid from `now` (None: links are off).
 LinkMaker = Callable[[str, float], str | None]
@@ -80,12 +93,13 @@ class Sender:
         if send_at > now + 1:
             self.records.reschedule(rid, send_at)
             return "scheduled"
-        reason = (
-            self.guards.moot_reason(json.loads(rec["guard"]), now) if rec.get("guard") else None
-        )
+        guard = json.loads(rec["guard"]) if rec.get("guard") else None
+        reason, resolved = self.guards.check(guard, now) if guard else (None, {})
         if reason:
             self.records.finish_pending(rid, "cancelled", last_error=reason)
             return "cancelled"
+        if resolved and guard:
+            self._freeze(rid, rec, guard, resolved)
         if rec.get("send_at") and rec["recipient"].startswith("contractor:"):
             current = self.contacts.stored(rec["recipient"].removeprefix("contractor:"))
             self._readdress(rid, rec, current)
@@ -116,6 +130,18 @@ class Sender:
             return self._after_failure(rid, int(rec["attempts"]) + 1, failure)
         self.records.finish(rid, "accepted", message_id=message_id)
         return "accepted"
+
+    def _freeze(
+        self, rid: str, rec: dict[str, str], guard: dict[str, Any], resolved: dict[str, Any]
+    ) -> None:
+        """Keep what a burst's notice says once worked out, so a retry sends the same email
+        even if the invoice was re-priced again meanwhile."""
+        fields = {
+            "context": json.dumps({**json.loads(rec["context"]), **resolved}),
+            "guard": json.dumps({k: v for k, v in guard.items() if k != "burst"}),
+        }
+        self.records.update(rid, fields)
+        rec.update(fields)
 
     def _readdress(self, rid: str, rec: dict[str, str], current: Contact | None) -> None:
         """A reminder planned days ago goes to the contractor's address as known now."""
@@ -157,7 +183,10 @@ class Sender:
     def _context(self, rec: dict[str, str], now: float) -> dict[str, Any]:
         """The template context: what the decision stored, plus who it is addressed to now and
         a coverage link valid from the moment of sending (when links are configured)."""
-        context: dict[str, Any] = json.loads(rec["context"])
+        context: dict[str, Any] = {
+            **PREVIOUS_RELEASE_DEFAULTS.get(rec["notice"], {}),
+            **json.loads(rec["context"]),
+        }
         person = context.get("contractor")
         if context.get("coverage_url", 0) is None and isinstance(person, dict):
             context["coverage_url"] = self.link(str(person.get("id") or ""), now)

@@ -1,11 +1,18 @@
-"""The premium ledger: the latest invoice applied per contractor and job, and what it replaced.
+"""The premium ledger: per invoice, the latest event applied, what it replaced, and its burst.
 
-Written with a compare-and-set: an entry is stored only if the ledger still holds the entry the
-decision was made from (`expected`), so two workers applying invoice events of one job at once
-cannot both win; the loser re-reads and decides again (pipeline/handlers.py). Also kept here,
-as facts a later decision needs: the premium of a job's assignment (what the first invoice is
-compared with) and each invoice's premium (the amount of a confirmation that names only the
-invoice).
+A premium change is a change to one bill, so the ledger is keyed by invoice id; a new invoice
+of the same job is a new bill with an entry of its own. Written with a compare-and-set: an
+entry is stored only if the ledger still holds the entry the decision was made from
+(`expected`, compared by `Premium.version()`), so two workers applying events of one invoice at
+once cannot both win; the loser re-reads and decides again (pipeline/handlers.py).
+
+`close_burst()` is the send side of coalescing: the first notice of a burst to be sent marks
+the burst closed in the same step as it reads the final amount. Closing changes the entry's
+version, so a re-price decided from the open burst fails its compare-and-set and decides again
+(starting the next burst): no re-price is left out of both the sent notice and the next one.
+
+Also kept here: each invoice's current premium (the amount a confirmation that names only the
+invoice reports, and what a scheduled reminder compares its own amount with).
 """
 
 from __future__ import annotations
@@ -19,14 +26,40 @@ from .rules import Premium
 
 _CAS = """
 -- Compare-and-set: store the new entry only if the ledger still holds the one decided from.
--- KEYS[1]: ledger:<contractor>:<job>
--- ARGV[1]: the expected entry's event id ('' = no entry), ARGV[2]: new entry JSON, ARGV[3]: TTL
+-- KEYS[1]: ledger:invoice:<invoice>
+-- ARGV[1]: the expected entry's version ('' = no entry), ARGV[2]: new entry JSON, ARGV[3]: TTL
 local current = redis.call('GET', KEYS[1])
-local current_id = ''
-if current then current_id = cjson.decode(current)['event_id'] end
-if current_id ~= ARGV[1] then return 0 end
+local version = ''
+if current then
+  local entry = cjson.decode(current)
+  version = entry['event_id']
+  if type(entry['burst']) == 'table' and entry['burst']['closed'] == true then
+    version = version .. '+closed'
+  end
+end
+if version ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return 1
+"""
+
+_CLOSE = """
+-- Close a burst (if it is still the entry's open one) and return the entry, in one step.
+-- KEYS[1]: ledger:invoice:<invoice>; ARGV[1]: the burst's id
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local entry = cjson.decode(raw)
+local burst = entry['burst']
+if type(burst) == 'table' and burst['id'] == ARGV[1] and burst['closed'] ~= true then
+  burst['closed'] = true
+  raw = cjson.encode(entry)
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl > 0 then
+    redis.call('SET', KEYS[1], raw, 'PX', ttl)
+  else
+    redis.call('SET', KEYS[1], raw)
+  end
+end
+return raw
 """
 
 
@@ -35,27 +68,24 @@ class Ledger:
         self.redis = redis
         self.ttl = retention_seconds
         self._cas = redis.register_script(_CAS)
+        self._close = redis.register_script(_CLOSE)
 
-    def get(self, contractor_id: str, job_id: str) -> Premium | None:
-        raw = self.redis.get(keys.ledger(contractor_id, job_id))
-        return Premium(**json.loads(raw)) if raw else None
+    def get(self, invoice_id: str) -> Premium | None:
+        raw = self.redis.get(keys.ledger(invoice_id))
+        return Premium.from_json(json.loads(raw)) if raw else None
 
-    def swap(self, contractor_id: str, job_id: str, expected: Premium | None, new: Premium) -> bool:
+    def swap(self, invoice_id: str, expected: Premium | None, new: Premium) -> bool:
         """Store `new` if the ledger still holds `expected`; False means decide again."""
         if expected is not None and expected.event_id == new.event_id:
             return True  # a re-run: the entry is already there
-        doc = json.dumps(new.__dict__)
-        expected_id = expected.event_id if expected else ""
-        return bool(
-            self._cas(keys=[keys.ledger(contractor_id, job_id)], args=[expected_id, doc, self.ttl])
-        )
+        doc = json.dumps(new.to_json())
+        version = expected.version() if expected else ""
+        return bool(self._cas(keys=[keys.ledger(invoice_id)], args=[version, doc, self.ttl]))
 
-    def remember_assignment_premium(self, contractor_id: str, job_id: str, cents: int) -> None:
-        self.redis.set(keys.assignment_premium(contractor_id, job_id), cents, ex=self.ttl)
-
-    def assignment_premium(self, contractor_id: str, job_id: str) -> int | None:
-        raw = self.redis.get(keys.assignment_premium(contractor_id, job_id))
-        return int(raw) if raw else None
+    def close_burst(self, invoice_id: str, burst_id: str) -> Premium | None:
+        """Mark the burst closed if it is the entry's open one; the entry as it then is."""
+        raw = self._close(keys=[keys.ledger(invoice_id)], args=[burst_id])
+        return Premium.from_json(json.loads(raw)) if raw else None
 
     def remember_invoice(self, invoice_id: str, cents: int) -> None:
         self.redis.set(keys.invoice_premium(invoice_id), cents, ex=self.ttl)

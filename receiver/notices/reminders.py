@@ -6,6 +6,9 @@
 - `Settlements` records what makes a scheduled reminder moot (an invoice paid, an assignment
   charged or cancelled); `Guards.moot_reason()` checks a reminder's guard against them at send
   time, together with the ledger (an invoice re-priced since the reminder was planned).
+- `Guards.check()` is what the send task asks: for a notice of a burst of re-prices it also
+  closes the burst and works out, from the ledger, the amounts the notice states (see
+  `rules.burst_outcome`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from redis import Redis
 
 from ..store import keys
 from .ledger import Ledger
+from .rules import burst_outcome
 
 QUIET_START = 21
 QUIET_END = 8
@@ -81,7 +85,8 @@ class Settlements:
         invoice = guard.get("invoice", "")
         if invoice and self.has("invoice_paid", invoice):
             return "settled: the invoice was paid"
-        if invoice and current_premium is not None and current_premium != guard.get("premium"):
+        premium = guard.get("premium")  # a burst's reminder has none: its burst decides
+        if invoice and premium is not None and current_premium not in (None, premium):
             return "re-priced: a newer invoice amount replaced this one"
         assignment = guard.get("assignment", "")
         if assignment and self.has("assignment_charged", assignment):
@@ -99,6 +104,20 @@ class Guards:
     def __init__(self, settlements: Settlements, ledger: Ledger) -> None:
         self.settlements = settlements
         self.ledger = ledger
+
+    def check(self, guard: dict[str, Any], now: float) -> tuple[str | None, dict[str, Any]]:
+        """Why a notice with this guard should not go out (None: send it), and the context
+        fields worked out now (a burst's amounts)."""
+        fields: dict[str, Any] = {}
+        burst = guard.get("burst")
+        if burst:
+            entry = self.ledger.close_burst(str(guard.get("invoice", "")), str(burst))
+            reason, fields = burst_outcome(entry, guard)
+            if reason:
+                return reason, {}
+        if "direction" in guard:
+            return None, fields  # a change notice: only its burst decides
+        return self.moot_reason(guard, now), fields
 
     def moot_reason(self, guard: dict[str, Any], now: float) -> str | None:
         """Why a reminder with this guard should not go out any more (None: send it)."""

@@ -15,7 +15,7 @@ from ..coverage.document import COVERAGE_TYPES
 from ..ingest.events import KNOWN_TYPES, Event
 from ..notices.contacts import Contact, contact_from
 from ..notices.reminders import REMINDER_NOTICES, send_time
-from ..notices.rules import NOTIFYING_TYPES, Facts, Plan, cents, decide, invoice_paid, ref
+from ..notices.rules import NOTIFYING_TYPES, Facts, Plan, decide, invoice_paid, ref
 from .runtime import Runtime
 
 Handler = Callable[[Event, Runtime], None]
@@ -87,25 +87,21 @@ def notify(event: Event, rt: Runtime) -> None:
         else (rt.contacts.lookup(contractor_id) if contractor_id else None)
     )
     job = rt.jobs.get(job_id)
-    premium = cents(obj.get("premium_due"))
-    if premium is not None and event.type == "assignment.created":
-        rt.ledger.remember_assignment_premium(contractor_id, job_id, premium)
     _settle(event, rt)
     now = int(rt.clock())
     charged = ref(obj.get("invoice")) or ref(obj)
     withhold = _withhold(obj, job, person, rt.cfg.ORG_WITHHOLD_PREMIUM)
+    invoice_id = ref(obj) if event.type in LEDGER_TYPES else ""
     for _ in range(CAS_ATTEMPTS):
-        current = rt.ledger.get(contractor_id, job_id) if event.type in LEDGER_TYPES else None
+        current = rt.ledger.get(invoice_id) if invoice_id else None
         facts = Facts(
             withhold=withhold,
             ledger=current,
-            assignment_premium=rt.ledger.assignment_premium(contractor_id, job_id),
+            paid=rt.settlements.has("invoice_paid", invoice_id),
             charge_amount=rt.ledger.invoice_premium(charged),
         )
         decision = decide(event, facts, now=now, timing=rt.timing)
-        if decision.ledger is None or rt.ledger.swap(
-            contractor_id, job_id, current, decision.ledger
-        ):
+        if decision.ledger is None or rt.ledger.swap(invoice_id, current, decision.ledger):
             break
     else:
         raise RuntimeError("premium ledger kept changing; retrying the event")
@@ -160,8 +156,11 @@ def _create(
     now: float,
 ) -> None:
     def timed(zone: str | None) -> dict[str, Any]:
-        if plan.notice not in REMINDER_NOTICES:
+        if plan.guard is None:
             return {"now": now}
+        if plan.notice not in REMINDER_NOTICES:
+            # A burst's change notice: due when the burst ends, not held for quiet hours.
+            return {"now": now, "send_at": plan.remind_at, "guard": plan.guard}
         at = send_time(plan.remind_at, plan.deadline, zone, now)
         guard = {**(plan.guard or {}), "deadline": plan.deadline}
         return {

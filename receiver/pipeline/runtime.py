@@ -57,6 +57,7 @@ class Runtime:
         return Timing(
             lead=self.cfg.REMINDER_LEAD_HOURS * 3600,
             remit_before=self.cfg.REMIT_REMINDER_DAYS * 86400,
+            coalesce=self.cfg.NOTICE_COALESCE_SECONDS,
         )
 
 

@@ -46,14 +46,10 @@ def job(job_id: str) -> str:
     return f"job:{job_id}"
 
 
-def ledger(contractor_id: str, job_id: str) -> str:
-    """The premium ledger entry of a contractor and job (JSON string)."""
-    return f"ledger:{contractor_id}:{job_id}"
-
-
-def assignment_premium(contractor_id: str, job_id: str) -> str:
-    """The premium an assignment of this contractor and job reported (cents)."""
-    return f"assignment_premium:{contractor_id}:{job_id}"
+def ledger(invoice_id: str) -> str:
+    """The premium ledger entry of an invoice (JSON string). Entries of the previous release,
+    `ledger:<contractor>:<job>`, are never read again and expire with their TTL."""
+    return f"ledger:invoice:{invoice_id}"
 
 
 def invoice_premium(invoice_id: str) -> str:
