@@ -1,4 +1,4 @@
-"""`send-test-event`: every supported type, signed as its sender signs it, accepted and processed."""
+"""`send-test-event`: every supported type, signed as its sender signs it, accepted, processed."""
 
 from __future__ import annotations
 
