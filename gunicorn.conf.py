@@ -14,3 +14,11 @@ worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = 4
 control_socket_disable = True  # gunicorn >= 25; older versions ignore unknown settings
+
+
+def post_worker_init(worker: object) -> None:
+    """Each web process logs as LOG_FORMAT says (receiver/logs.py), as the workers do."""
+    from receiver.config import load_config
+    from receiver.logs import configure
+
+    configure(load_config().LOG_FORMAT)

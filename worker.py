@@ -14,6 +14,8 @@ import threading
 from rq import SimpleWorker
 
 from receiver.config import load_config
+from receiver.logs import configure as configure_logs
+from receiver.logs import record
 from receiver.pipeline import tasks
 from receiver.pipeline.runtime import Runtime, build
 from receiver.pipeline.sweeper import sweep
@@ -28,7 +30,7 @@ def _sweep_forever(rt: Runtime, stop: threading.Event, interval: float) -> None:
         try:
             events, notices = sweep(rt, interval=interval)
             if events or notices:
-                log.warning("sweeper re-queued %d events and %d notices", events, notices)
+                record(log, "sweep", logging.WARNING, events=events, notices=notices)
         except Exception:  # a failed sweep is retried at the next tick; the worker goes on
             log.exception("sweep failed")
 
@@ -39,11 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     parser.add_argument("--sweep-interval", type=float, default=SWEEP_INTERVAL_SECONDS)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    # The HTTP client logs the API key and the payload at DEBUG; never let it.
-    logging.getLogger("python_http_client").setLevel(logging.WARNING)
-
-    rt = build(load_config())
+    cfg = load_config()
+    configure_logs(cfg.LOG_FORMAT)
+    rt = build(cfg)
     tasks.install(rt)
     stop = threading.Event()
     sweeper = threading.Thread(

@@ -46,6 +46,7 @@ class Config:
     REMINDER_LEAD_HOURS: int = 24
     REMIT_REMINDER_DAYS: int = 7
     NOTICE_COALESCE_SECONDS: int = 300
+    LOG_FORMAT: str = "json"
     ORG_REP_EMAILS: tuple[str, ...] = ()
     ORG_WITHHOLD_PREMIUM: bool = False
     TEN99POLICY_API_KEY: str | None = None
@@ -149,6 +150,8 @@ def _validate(cfg: Config) -> None:
     for name in ("REMINDER_LEAD_HOURS", "REMIT_REMINDER_DAYS", "NOTICE_COALESCE_SECONDS"):
         if getattr(cfg, name) < 0:
             raise ConfigError(name, "must not be negative")
+    if cfg.LOG_FORMAT not in ("json", "text"):
+        raise ConfigError("LOG_FORMAT", "must be json or text")
     if cfg.SENDGRID_TRANSPORT not in ("session", "client"):
         raise ConfigError("SENDGRID_TRANSPORT", "must be session or client")
     if cfg.SENDGRID_WEBHOOK_PUBLIC_KEY is not None:

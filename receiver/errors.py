@@ -6,7 +6,12 @@ data: their `detail` is what the sender sees in the JSON error body.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+from .logs import record
+
+log = logging.getLogger("receiver.requests")
 
 
 class ReceiverError(Exception):
@@ -96,10 +101,20 @@ class ConfigError(Exception):
 
 def register_error_handlers(app: Any) -> None:
     """Answer every error, ours or Flask's (404, 405, 413), with a JSON body."""
-    from flask import jsonify
+    from flask import jsonify, request
     from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
     def _ours(exc: ReceiverError) -> Any:
+        # The code and status only: details may name a header, never hold data; the path
+        # says which endpoint refused (webhooks, API), ids of the sender are not known yet.
+        record(
+            log,
+            "refused",
+            logging.WARNING,
+            reason=exc.code,
+            http_status=exc.status_code,
+            source=request.path,
+        )
         response = jsonify(exc.body())
         response.status_code = exc.status_code
         if isinstance(exc, Unavailable):

@@ -49,6 +49,7 @@ def test_sendgrid_host_is_normalised():
         ("PORT", "eighty"),
         ("NOTICE_COALESCE_SECONDS", "-1"),
         ("NOTICE_COALESCE_SECONDS", "5m"),
+        ("LOG_FORMAT", "yaml"),
     ],
 )
 def test_bad_setting_names_itself(name, value):

@@ -17,11 +17,14 @@ with jitter (MAX_ATTEMPTS); any other 4xx fails at once with SendGrid's `errors[
 from __future__ import annotations
 
 import json
+import logging
 import random
+import time
 from collections.abc import Callable
 from typing import Any
 
 from ..clock import Clock
+from ..logs import record
 from ..notices.contacts import Contact, Contacts
 from ..notices.reminders import Guards
 from .emails import EmailRenderer, one_line
@@ -53,6 +56,13 @@ def send_lease(provider_timeout: float) -> float:
     return provider_timeout * 1.5 + 2
 
 
+log = logging.getLogger(__name__)
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
 class Sender:
     """Runs the send task of a notice record (see the module docstring)."""
 
@@ -81,9 +91,31 @@ class Sender:
         self.backoff_base = backoff_base
 
     def send(self, rid: str) -> str:
-        """Render, claim and send the record once; return the state it ends in."""
+        """Render, claim and send the record once; return the state it ends in (and log it)."""
+        started = time.perf_counter()  # a duration for the log, not a time of day
+        facts: dict[str, Any] = {"record_id": rid}
+        try:
+            state = self._send(rid, facts)
+        except Exception as exc:
+            record(
+                log,
+                "notice failed",
+                logging.WARNING,
+                **facts,
+                outcome="error",
+                error=type(exc).__name__,
+                duration_ms=_ms(started),
+            )
+            raise
+        what = {"accepted": "notice sent", "failed": "notice failed"}.get(state, "notice")
+        level = logging.WARNING if state in ("failed", "interrupted") else logging.INFO
+        record(log, what, level, **facts, outcome=state, duration_ms=_ms(started))
+        return state
+
+    def _send(self, rid: str, facts: dict[str, Any]) -> str:
         now = self.clock()
         rec = self.records.get(rid)
+        facts.update(notice=rec.get("notice", ""), attempts=int(rec.get("attempts") or 0))
         state = rec.get("state")
         if state != "pending":
             if state == "sending":  # a re-run after a crash: the claim settles it
@@ -124,9 +156,11 @@ class Sender:
             category=rec["notice"],
             record_id=rid,
         )
+        facts["attempts"] = int(rec["attempts"]) + 1
         try:
             message_id = self.mailer.send(message)
         except SendFailure as failure:
+            facts["http_status"] = failure.status
             return self._after_failure(rid, int(rec["attempts"]) + 1, failure)
         self.records.finish(rid, "accepted", message_id=message_id)
         return "accepted"

@@ -6,10 +6,16 @@ for the claim and the statuses.
 
 from __future__ import annotations
 
+import logging
+import time
+
 from ..ingest import events
+from ..logs import record
 from ..store.connection import text
 from .handlers import handler_for
 from .runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 def process(rt: Runtime, key: str, retries_left: bool) -> str:
@@ -18,10 +24,12 @@ def process(rt: Runtime, key: str, retries_left: bool) -> str:
     `retries_left`: whether RQ will run the task again if this attempt raises; the record
     then waits as `received` instead of ending `failed`.
     """
+    started = time.perf_counter()  # a duration for the log, not a time of day
     claimed = rt.leases.claim(key)
     if claimed != "claimed":
         return claimed
-    source, event_id, body = rt.redis.hmget(key, "source", "event_id", "body")
+    source, event_id, etype, body = rt.redis.hmget(key, "source", "event_id", "type", "body")
+    facts = {"source": text(source), "event_id": text(event_id), "type": text(etype)}
     try:
         raw = body if isinstance(body, bytes) else text(body).encode()
         event = events.parse(raw, text(source), text(event_id))
@@ -29,10 +37,25 @@ def process(rt: Runtime, key: str, retries_left: bool) -> str:
     except Exception as exc:
         # The error names the failure, never the payload: messages can quote personal data.
         error = type(exc).__name__
+        outcome = "retrying" if retries_left else "failed"
         if retries_left:
             rt.leases.wait_for_retry(key, error)
         else:
             rt.leases.finish(key, "failed", last_error=error)
+        record(
+            log,
+            "event processed",
+            logging.WARNING,
+            **facts,
+            outcome=outcome,
+            error=error,
+            duration_ms=_ms(started),
+        )
         raise
     rt.leases.finish(key, "done", last_error="")
+    record(log, "event processed", **facts, outcome="done", duration_ms=_ms(started))
     return "done"
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

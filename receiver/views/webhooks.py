@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 
 from flask import Blueprint, Flask, Request, Response, current_app, request
 
 from ..ingest import events
 from ..ingest.body import read_body
+from ..logs import record
 
 bp = Blueprint("webhooks", __name__)
+log = logging.getLogger(__name__)
 
 
 def _receive(source: str) -> Response:
     # The hot path: each proxy lookup (`current_app.x`, `request.x`) costs a context-var
     # lookup, so both objects are resolved once.
+    started = time.perf_counter()
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     req: Request = request._get_current_object()  # type: ignore[attr-defined]
     cfg = app.config["RECEIVER"]
@@ -25,6 +30,15 @@ def _receive(source: str) -> Response:
     event = events.parse(body, source, message_id)
     result = app.extensions["inbox"].accept(event, body, headers, now=now)
     status = 200 if result.status == "duplicate" else 202
+    record(
+        log,
+        "webhook",
+        source=source,
+        event_id=event.id,
+        type=event.type,
+        outcome=result.status,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
     answer = json.dumps({"id": result.id, "status": result.status})
     return app.response_class(answer, status=status, mimetype="application/json")
 
