@@ -17,8 +17,9 @@ control_socket_disable = True  # gunicorn >= 25; older versions ignore unknown s
 
 
 def post_worker_init(worker: object) -> None:
-    """Each web process logs as LOG_FORMAT says (receiver/logs.py), as the workers do."""
-    from receiver.config import load_config
+    """Each web process logs as its app's LOG_FORMAT says (receiver/logs.py), as the workers
+    do. The app is loaded by now; its settings are the ones create_app checked."""
     from receiver.logs import configure
 
-    configure(load_config().LOG_FORMAT)
+    settings = getattr(getattr(worker, "wsgi", None), "config", {}).get("RECEIVER")
+    configure(getattr(settings, "LOG_FORMAT", "json"))
