@@ -22,4 +22,4 @@ def post_worker_init(worker: object) -> None:
     from receiver.logs import configure
 
     settings = getattr(getattr(worker, "wsgi", None), "config", {}).get("RECEIVER")
-    configure(getattr(settings, "LOG_FORMAT", "json"))
+    configure(getattr(settings, "LOG_FORMAT", "json"), getattr(settings, "LOG_LEVEL", "info"))

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sweep-interval", type=float, default=SWEEP_INTERVAL_SECONDS)
     args = parser.parse_args(argv)
     cfg = load_config()
-    configure_logs(cfg.LOG_FORMAT)
+    configure_logs(cfg.LOG_FORMAT, cfg.LOG_LEVEL)
     rt = build(cfg)
     tasks.install(rt)
     stop = threading.Event()

@@ -47,6 +47,7 @@ class Config:
     REMIT_REMINDER_DAYS: int = 7
     NOTICE_COALESCE_SECONDS: int = 300
     LOG_FORMAT: str = "json"
+    LOG_LEVEL: str = "info"
     ORG_REP_EMAILS: tuple[str, ...] = ()
     ORG_WITHHOLD_PREMIUM: bool = False
     TEN99POLICY_API_KEY: str | None = None
@@ -152,6 +153,8 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(name, "must not be negative")
     if cfg.LOG_FORMAT not in ("json", "text"):
         raise ConfigError("LOG_FORMAT", "must be json or text")
+    if cfg.LOG_LEVEL not in ("debug", "info", "warning"):
+        raise ConfigError("LOG_LEVEL", "must be debug, info or warning")
     if cfg.SENDGRID_TRANSPORT not in ("session", "client"):
         raise ConfigError("SENDGRID_TRANSPORT", "must be session or client")
     if cfg.SENDGRID_WEBHOOK_PUBLIC_KEY is not None:

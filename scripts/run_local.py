@@ -64,7 +64,8 @@ def main() -> None:
     for name, value in dev_secrets().items():
         env.setdefault(name, value)
     env.setdefault("OUTBOX_DIR", str(VAR / "outbox"))
-    env.setdefault("LOG_FORMAT", "text")  # each event and email as a readable line
+    env.setdefault("LOG_FORMAT", "text")  # each delivery, event and email as a readable line
+    env.setdefault("LOG_LEVEL", "debug")
     port = env.setdefault("PORT", "8000")
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")  # coverage links in emails
     bin_dir = Path(sys.executable).parent

@@ -50,6 +50,7 @@ def test_sendgrid_host_is_normalised():
         ("NOTICE_COALESCE_SECONDS", "-1"),
         ("NOTICE_COALESCE_SECONDS", "5m"),
         ("LOG_FORMAT", "yaml"),
+        ("LOG_LEVEL", "verbose"),
     ],
 )
 def test_bad_setting_names_itself(name, value):

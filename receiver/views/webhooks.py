@@ -33,6 +33,7 @@ def _receive(source: str) -> Response:
     record(
         log,
         "webhook",
+        logging.DEBUG,
         source=source,
         event_id=event.id,
         type=event.type,
