@@ -20,14 +20,18 @@ import click
 import requests
 
 from .clock import system_clock
-from .config import Config
+from .config import Config, load_config
 from .delivery.emails import EMAIL_TEMPLATES, NOTICES, EmailRenderer
 from .delivery.samples import SAMPLE_CONTEXTS
+from .errors import ConfigError
 from .ingest.events import KNOWN_TYPES
 from .ingest.examples import example, source_of, with_overrides
 from .ingest.signing import standard_webhooks_headers, tv1_header
+from .pipeline.processing import replay
+from .pipeline.runtime import build
 
-DEV_SECRETS = Path("var") / "dev-secrets.env"  # written by `make run`
+# Written by `make run`: its development secrets, and the Redis and port it runs on now.
+LOCAL_FILES = (Path("var") / "dev-secrets.env", Path("var") / "run.env")
 ALL_TYPES = sorted(t for types in KNOWN_TYPES.values() for t in types)
 
 
@@ -63,17 +67,24 @@ def preview(notice: str, out_dir: Path) -> None:
         click.echo(f"{kind:8} {path}")
 
 
+def _environ() -> dict[str, str]:
+    """The environment, over what a running `make run` wrote down (LOCAL_FILES), so these
+    commands work in a second terminal beside it without exporting anything."""
+    found: dict[str, str] = {}
+    for path in LOCAL_FILES:
+        if path.exists():
+            for line in path.read_text().splitlines():
+                key, sep, value = line.partition("=")
+                if sep:
+                    found[key] = value
+    return {**found, **os.environ}
+
+
 def _secret(name: str) -> str:
-    """The first of a comma-separated secret setting: the environment, else `make run`'s file."""
-    value = os.environ.get(name, "")
-    if not value and DEV_SECRETS.exists():
-        for line in DEV_SECRETS.read_text().splitlines():
-            key, _, found = line.partition("=")
-            if key == name:
-                value = found
-    first = value.split(",")[0].strip()
+    """The first of a comma-separated secret setting."""
+    first = _environ().get(name, "").split(",")[0].strip()
     if not first:
-        raise click.UsageError(f"{name} is not set (and {DEV_SECRETS} does not name it)")
+        raise click.UsageError(f"{name} is not set (and no var/dev-secrets.env names it)")
     return first
 
 
@@ -81,7 +92,7 @@ def _secret(name: str) -> str:
 @click.argument("event_type", metavar="TYPE", type=click.Choice(ALL_TYPES))
 @click.option(
     "--url",
-    default=lambda: f"http://127.0.0.1:{os.environ.get('PORT', '8000')}",
+    default=lambda: f"http://127.0.0.1:{_environ().get('PORT', '8000')}",
     show_default="http://127.0.0.1:$PORT (8000)",
     help="Base URL of the running service.",
 )
@@ -124,4 +135,31 @@ def send_test_event(
         raise click.ClickException(f"could not reach {target}: {type(exc).__name__}") from None
     click.echo(f"{source} {event_type} -> {response.status_code} {response.text.strip()}")
     if not 200 <= response.status_code < 300:
+        raise SystemExit(1)
+
+
+@click.command("replay")
+@click.argument("event_id")
+@click.option(
+    "--source",
+    type=click.Choice(sorted(KNOWN_TYPES)),
+    default="1099policy",
+    show_default=True,
+    help="Who sent the event.",
+)
+def replay_command(event_id: str, source: str) -> None:
+    """Process a stored event again. Safe: no email already sent goes out twice."""
+    try:
+        cfg = load_config(environ=_environ())
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    outcome = replay(build(cfg), source, event_id)
+    messages = {
+        "queued": "queued: a worker processes it again",
+        "missing": "no such event is stored (or it is past EVENT_RETENTION_DAYS)",
+        "processing": "a worker is processing it right now; try again shortly",
+        "ignored": "its type has no handler; replaying it would do nothing",
+    }
+    click.echo(f"{source} {event_id}: {messages.get(outcome, outcome)}")
+    if outcome != "queued":
         raise SystemExit(1)

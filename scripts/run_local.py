@@ -20,6 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
+RUN_ENV = VAR / "run.env"
 sys.path.insert(0, str(ROOT))
 
 from receiver.store.embedded import RedisServer  # noqa: E402  (shared with the test suite)
@@ -68,6 +69,8 @@ def main() -> None:
     env.setdefault("LOG_LEVEL", "debug")
     port = env.setdefault("PORT", "8000")
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")  # coverage links in emails
+    # For the CLI in a second terminal (send-test-event, replay): where this run listens.
+    RUN_ENV.write_text(f"REDIS_URL={env['REDIS_URL']}\nPORT={port}\n")
     bin_dir = Path(sys.executable).parent
     procs = [
         subprocess.Popen(
@@ -113,6 +116,7 @@ def main() -> None:
         time.sleep(0.5)
         for p in procs:
             _signal_group(p, signal.SIGKILL)  # stragglers of the group, if any
+        RUN_ENV.unlink(missing_ok=True)
         if redis_server:
             redis_server.stop()
 

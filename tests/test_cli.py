@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from receiver.cli import ALL_TYPES, send_test_event
+from receiver.cli import ALL_TYPES, replay_command, send_test_event
+from receiver.store.keys import event as event_key
+from tests.events import charge_succeeded
 from tests.signing import PLATFORM_SECRET, TEN99_SECRET
 
 
@@ -84,3 +86,42 @@ def test_without_the_environment_it_uses_make_runs_secrets_file(cli, monkeypatch
     )
     result = cli("policy.active")
     assert result.exit_code == 0 and "queued" in result.output, result.output
+
+
+@pytest.fixture
+def replay_cli(config: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
+    monkeypatch.chdir(tmp_path)
+    for name, value in config.items():
+        monkeypatch.setenv(name, str(value))
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(replay_command, list(args))
+
+    return run
+
+
+def test_replay_processes_an_event_again_and_sends_nothing_twice(
+    send, rt, drain, sendgrid, redis, replay_cli
+):
+    event = charge_succeeded("in_replay")
+    assert send.ten99(event).status_code == 202
+    drain()
+    assert len(sendgrid.accepted) == 1
+    result = replay_cli(event["id"])
+    assert result.exit_code == 0 and "queued" in result.output, result.output
+    drain()
+    stored = redis.hgetall(event_key("1099policy", event["id"]))
+    assert stored[b"status"] == b"done" and stored[b"attempts"] == b"2"
+    assert stored[b"replays"] == b"1"
+    assert len(sendgrid.accepted) == 1  # the confirmation's identity was already sent
+
+
+def test_replay_says_why_it_cannot(send, rt, drain, replay_cli):
+    missing = replay_cli("ev_never_seen")
+    assert missing.exit_code == 1 and "no such event" in missing.output
+    unknown = {"id": "ev_odd", "type": "thing.happened", "created": 1700000000, "data": {}}
+    assert send.ten99(unknown).status_code == 202
+    ignored = replay_cli("ev_odd")
+    assert ignored.exit_code == 1 and "no handler" in ignored.output
+    wrong_source = replay_cli("ev_odd", "--source", "platform")
+    assert wrong_source.exit_code == 1 and "no such event" in wrong_source.output

@@ -33,6 +33,20 @@ end
 return status
 """
 
+_REOPEN = """
+-- An operator's replay: a finished (or failed, or waiting) event is received again, counted.
+-- KEYS[1]: event record, KEYS[2]: events:pending; ARGV[1]: now
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'missing' end
+if status == 'done' or status == 'failed' or status == 'received' then
+  redis.call('HSET', KEYS[1], 'status', 'received', 'updated_at', ARGV[1])
+  redis.call('HINCRBY', KEYS[1], 'replays', 1)
+  redis.call('ZADD', KEYS[2], ARGV[1], KEYS[1])
+  return 'reopened'
+end
+return status
+"""
+
 
 class EventLeases:
     """Claim an event record for processing and record how processing ended."""
@@ -42,10 +56,16 @@ class EventLeases:
         self.clock = clock
         # EVALSHA of a script registered once, not EVAL: the source is not resent per task.
         self._claim = redis.register_script(_CLAIM)
+        self._reopen = redis.register_script(_REOPEN)
 
     def claim(self, key: str) -> str:
         """`claimed`, or the status that stopped the claim (`done`, `processing`, `missing`)."""
         return text(self._claim(keys=[key], args=[self.clock(), LEASE_SECONDS]))
+
+    def reopen(self, key: str) -> str:
+        """`reopened` (now `received`, to be processed again), or the status that forbids it:
+        `processing` (a worker holds it), `ignored` (no handler for its type), `missing`."""
+        return text(self._reopen(keys=[key, keys.EVENTS_PENDING], args=[self.clock()]))
 
     def finish(self, key: str, status: str, **fields: EncodableT) -> None:
         """done | failed: the record leaves the sweeper's pending set."""

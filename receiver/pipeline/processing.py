@@ -11,6 +11,7 @@ import time
 
 from ..ingest import events
 from ..logs import record
+from ..store import keys
 from ..store.connection import text
 from .handlers import handler_for
 from .runtime import Runtime
@@ -55,6 +56,21 @@ def process(rt: Runtime, key: str, retries_left: bool) -> str:
     rt.leases.finish(key, "done", last_error="")
     record(log, "event processed", **facts, outcome="done", duration_ms=_ms(started))
     return "done"
+
+
+def replay(rt: Runtime, source: str, event_id: str) -> str:
+    """Process a stored event again (an operator's replay): `queued`, or why not.
+
+    Safe by construction: handlers are idempotent and every notice record's identity is its
+    (notice, cause, recipient), so state converges and no email already sent goes out again.
+    """
+    key = keys.event(source, event_id)
+    reopened = rt.leases.reopen(key)
+    if reopened != "reopened":
+        return reopened
+    rt.inbox.enqueue(key)
+    record(log, "event replayed", source=source, event_id=event_id, outcome="queued")
+    return "queued"
 
 
 def _ms(started: float) -> float:
