@@ -7,16 +7,9 @@ from dataclasses import replace
 import pytest
 
 from receiver.ingest.events import Event
-from receiver.notices.rules import (
-    DAY,
-    Burst,
-    Decision,
-    Facts,
-    Premium,
-    Timing,
-    burst_outcome,
-    decide,
-)
+from receiver.notices.bills import burst_outcome
+from receiver.notices.plans import DAY, Burst, Decision, Facts, Premium, Timing
+from receiver.notices.rules import decide
 
 CARD = Facts(withhold=False)
 REMIT = Facts(withhold=True)

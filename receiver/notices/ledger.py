@@ -22,7 +22,7 @@ import json
 from redis import Redis
 
 from ..store import keys
-from .rules import Premium
+from .plans import Premium
 
 _CAS = """
 -- Compare-and-set: store the new entry only if the ledger still holds the one decided from.

@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from redis import Redis
 
 from ..store import keys
+from .bills import burst_outcome
 from .ledger import Ledger
-from .rules import burst_outcome
 
 QUIET_START = 21
 QUIET_END = 8

@@ -14,8 +14,9 @@ from typing import Any
 from ..coverage.document import COVERAGE_TYPES
 from ..ingest.events import KNOWN_TYPES, Event
 from ..notices.contacts import Contact, contact_from
+from ..notices.plans import Facts, Plan, invoice_paid, ref
 from ..notices.reminders import REMINDER_NOTICES, send_time
-from ..notices.rules import NOTIFYING_TYPES, Facts, Plan, decide, invoice_paid, ref
+from ..notices.rules import NOTIFYING_TYPES, decide
 from .runtime import Runtime
 
 Handler = Callable[[Event, Runtime], None]

@@ -26,8 +26,8 @@ from ..ingest.inbox import Inbox
 from ..notices.contacts import Contacts
 from ..notices.jobs import Jobs
 from ..notices.ledger import Ledger
+from ..notices.plans import Timing
 from ..notices.reminders import Guards, Settlements
-from ..notices.rules import Timing
 from ..store.connection import build_queue, build_redis
 from .leases import EventLeases
 
