@@ -17,7 +17,8 @@ from .errors import register_error_handlers
 from .ingest.inbox import Inbox
 from .ingest.verify import SendGridEventVerifier, StandardWebhooksVerifier, TV1Verifier
 from .store.connection import build_queue, build_redis
-from .views import coverage_api, coverage_page, health, sendgrid_events, webhooks
+from .store.metrics import Metrics
+from .views import coverage_api, coverage_page, health, metrics, sendgrid_events, webhooks
 
 
 def create_app(test_config: Mapping[str, Any] | None = None, clock: Clock = system_clock) -> Flask:
@@ -49,7 +50,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, clock: Clock = syst
             cfg.SENDGRID_WEBHOOK_PUBLIC_KEY, cfg.WEBHOOK_TOLERANCE_SECONDS
         )
     app.extensions["sendgrid_events"] = SendGridEvents(redis, queue)
-    for view in (webhooks, sendgrid_events, health, coverage_api, coverage_page):
+    app.extensions["metrics"] = Metrics(redis)
+    for view in (webhooks, sendgrid_events, health, coverage_api, coverage_page, metrics):
         app.register_blueprint(view.bp)
-    register_error_handlers(app)
+    register_error_handlers(app, metrics.refusal_counter(app.extensions["metrics"]))
     return app

@@ -60,6 +60,7 @@ class Config:
     SECRET_KEY: str | None = None
     PUBLIC_BASE_URL: str | None = None
     COVERAGE_LINK_MAX_AGE_DAYS: int = 30
+    METRICS_TOKEN: str | None = None
 
 
 _INT = {
@@ -87,6 +88,7 @@ _OPTIONAL = {
     "PLATFORM_CALLBACK_SECRET",
     "SECRET_KEY",
     "PUBLIC_BASE_URL",
+    "METRICS_TOKEN",
 }
 _BOOL = {"ORG_WITHHOLD_PREMIUM"}
 REQUIRED = ("TEN99POLICY_WEBHOOK_SECRETS", "PLATFORM_WEBHOOK_SECRETS")
@@ -168,6 +170,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("ORG_REP_EMAILS", "must be comma-separated email addresses")
     if not cfg.TEN99POLICY_API_BASE.startswith(("http://", "https://")):
         raise ConfigError("TEN99POLICY_API_BASE", "must be an http(s) URL")
+    if cfg.METRICS_TOKEN is not None and len(cfg.METRICS_TOKEN) < 16:
+        raise ConfigError("METRICS_TOKEN", "must be at least 16 characters")
     _validate_coverage(cfg)
 
 

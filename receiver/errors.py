@@ -7,6 +7,7 @@ data: their `detail` is what the sender sees in the JSON error body.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from .logs import record
@@ -99,8 +100,9 @@ class ConfigError(Exception):
         self.name = name
 
 
-def register_error_handlers(app: Any) -> None:
-    """Answer every error, ours or Flask's (404, 405, 413), with a JSON body."""
+def register_error_handlers(app: Any, on_refusal: Callable[[str, str], None] | None = None) -> None:
+    """Answer every error, ours or Flask's (404, 405, 413), with a JSON body; `on_refusal`
+    hears (path, error code) of each of ours (the metrics)."""
     from flask import jsonify, request
     from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -115,6 +117,8 @@ def register_error_handlers(app: Any) -> None:
             http_status=exc.status_code,
             source=request.path,
         )
+        if on_refusal is not None:
+            on_refusal(request.path, exc.code)
         response = jsonify(exc.body())
         response.status_code = exc.status_code
         if isinstance(exc, Unavailable):

@@ -27,8 +27,9 @@ from ..clock import Clock
 from ..logs import record
 from ..notices.contacts import Contact, Contacts
 from ..notices.reminders import Guards
+from ..store.metrics import LATENCY_BUCKETS, NOTICE_SECONDS, NOTICES, SENDGRID, Metrics
 from .emails import EmailRenderer, one_line
-from .mailer import Mailer, OutgoingEmail, SendFailure
+from .mailer import Mailer, OutgoingEmail, SendFailure, SendGridMailer
 from .records import NoticeRecords
 from .suppressions import Suppressions
 
@@ -58,6 +59,15 @@ def send_lease(provider_timeout: float) -> float:
 
 log = logging.getLogger(__name__)
 
+# Marks `_send` leaves in its facts for the metrics, taken out before the facts are logged:
+# whether the run changed the record (a repeated task counts nothing), SendGrid's answer
+# class, and when the accepted notice was due.
+_MOVED, _ANSWER, _DUE = "_moved", "_answer", "_due"
+
+
+def _marks(facts: dict[str, Any]) -> dict[str, Any]:
+    return {k: facts.pop(k) for k in (_MOVED, _ANSWER, _DUE) if k in facts}
+
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
@@ -78,6 +88,7 @@ class Sender:
         clock: Clock,
         lease: float,
         backoff_base: float = 10.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.records = records
         self.suppressions = suppressions
@@ -89,6 +100,8 @@ class Sender:
         self.clock = clock
         self.lease = lease
         self.backoff_base = backoff_base
+        self.metrics = metrics
+        self._sendgrid = isinstance(mailer, SendGridMailer)
 
     def send(self, rid: str) -> str:
         """Render, claim and send the record once; return the state it ends in (and log it)."""
@@ -97,6 +110,7 @@ class Sender:
         try:
             state = self._send(rid, facts)
         except Exception as exc:
+            marks = _marks(facts)
             record(
                 log,
                 "notice failed",
@@ -106,11 +120,30 @@ class Sender:
                 error=type(exc).__name__,
                 duration_ms=_ms(started),
             )
+            self._count(facts, "error", marks)
             raise
+        marks = _marks(facts)
         what = {"accepted": "notice sent", "failed": "notice failed"}.get(state, "notice")
         level = logging.WARNING if state in ("failed", "interrupted") else logging.INFO
         record(log, what, level, **facts, outcome=state, duration_ms=_ms(started))
+        if marks.get(_MOVED, True):
+            self._count(facts, state, marks)
         return state
+
+    def _count(self, facts: dict[str, Any], outcome: str, marks: dict[str, Any]) -> None:
+        """The send's outcome, SendGrid's status class and the latency, in one Redis call."""
+        if self.metrics is None:
+            return
+        notice = str(facts.get("notice") or "unknown")
+        updates = [self.metrics.count(NOTICES, (notice, outcome))]
+        if self._sendgrid and _ANSWER in marks:
+            updates.append(self.metrics.count(SENDGRID, (marks[_ANSWER],)))
+        if _DUE in marks:
+            latency = self.clock() - marks[_DUE]
+            updates.append(
+                self.metrics.observe(NOTICE_SECONDS, (notice,), LATENCY_BUCKETS, latency)
+            )
+        self.metrics.add(*updates)
 
     def _send(self, rid: str, facts: dict[str, Any]) -> str:
         now = self.clock()
@@ -119,11 +152,15 @@ class Sender:
         state = rec.get("state")
         if state != "pending":
             if state == "sending":  # a re-run after a crash: the claim settles it
-                return self.records.claim(rid, self.lease, "")
+                claimed = self.records.claim(rid, self.lease, "")
+                facts[_MOVED] = claimed in ("accepted", "interrupted")
+                return claimed
+            facts[_MOVED] = False  # a repeated task: nothing changed, nothing to count
             return state or "missing"
         send_at = float(rec.get("send_at") or 0)
         if send_at > now + 1:
             self.records.reschedule(rid, send_at)
+            facts[_MOVED] = False
             return "scheduled"
         guard = json.loads(rec["guard"]) if rec.get("guard") else None
         reason, resolved = self.guards.check(guard, now) if guard else (None, {})
@@ -146,6 +183,7 @@ class Sender:
         if claimed == "suppressed":  # the address bounced, was dropped or reported spam
             self.suppressions.held(rec)
         if claimed != "claimed":
+            facts[_MOVED] = claimed == "suppressed"
             return claimed
         message = OutgoingEmail(
             to_email=rec["to_email"],
@@ -161,8 +199,11 @@ class Sender:
             message_id = self.mailer.send(message)
         except SendFailure as failure:
             facts["http_status"] = failure.status
+            facts[_ANSWER] = f"{failure.status // 100}xx" if failure.status else "none"
             return self._after_failure(rid, int(rec["attempts"]) + 1, failure)
+        facts[_ANSWER] = "2xx"
         self.records.finish(rid, "accepted", message_id=message_id)
+        facts[_DUE] = float(rec.get("send_at") or rec.get("created_at") or now)
         return "accepted"
 
     def _freeze(

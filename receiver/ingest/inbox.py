@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 from rq import Queue, Retry
 
 from ..errors import Unavailable
-from ..store import keys
+from ..store import keys, metrics
 from ..store.scripts import DirectScript
 from .events import Event
 
@@ -66,16 +66,20 @@ def _lua(value: Any) -> str:
 # request, the script is not.
 _ACCEPT = """
 -- Store the event, claim its id and queue its task, only if the id is new.
--- KEYS[1]: event:<source>:<id> (RQ's job hash and queue keys are baked in below)
+-- KEYS[1]: event:<source>:<id> (RQ's job hash and queue keys, and the two metric hashes,
+-- are baked in below)
 -- ARGV[1]: retention, ARGV[2]: RQ job id ('' for ignored types), ARGV[3]: RQ timestamp,
 -- ARGV[4]: received time (also the events:pending score), ARGV[5]: source, ARGV[6]: event id,
 -- ARGV[7]: type, ARGV[8]: created, ARGV[9]: body, ARGV[10]: headers
 local key = KEYS[1]
+redis.call('HSET', {last_received_key}, ARGV[5], ARGV[4])
 if redis.call('EXISTS', key) == 1 then
   redis.call('HINCRBY', key, 'duplicates', 1)
+  redis.call('HINCRBY', {webhooks_key}, ARGV[5] .. '|duplicate|', 1)
   return 0
 end
 local queued = ARGV[2] ~= ''
+redis.call('HINCRBY', {webhooks_key}, ARGV[5] .. (queued and '|queued|' or '|ignored|'), 1)
 redis.call('HSET', key, 'source', ARGV[5], 'event_id', ARGV[6], 'type', ARGV[7],
            'created', ARGV[8], 'received_at', ARGV[4], 'updated_at', ARGV[4], 'body', ARGV[9],
            'headers', ARGV[10], 'status', queued and 'received' or 'ignored',
@@ -131,6 +135,9 @@ class Inbox:
                 queue_key=_lua(self.queue.key),
                 queues_key=_lua(self.queue.redis_queues_keys),
                 pending_key=_lua(keys.EVENTS_PENDING),
+                # store/metrics.py's families, counted here to cost the receive path no call
+                webhooks_key=_lua(keys.metric(metrics.WEBHOOKS)),
+                last_received_key=_lua(keys.metric(metrics.LAST_RECEIVED)),
             )
             self._script = DirectScript(self.redis, source)
         return self._script

@@ -13,6 +13,7 @@ from ..ingest import events
 from ..logs import record
 from ..store import keys
 from ..store.connection import text
+from ..store.metrics import EVENT_BUCKETS, EVENT_LATENCY, EVENT_SECONDS, EVENTS, LATENCY_BUCKETS
 from .handlers import handler_for
 from .runtime import Runtime
 
@@ -29,7 +30,9 @@ def process(rt: Runtime, key: str, retries_left: bool) -> str:
     claimed = rt.leases.claim(key)
     if claimed != "claimed":
         return claimed
-    source, event_id, etype, body = rt.redis.hmget(key, "source", "event_id", "type", "body")
+    source, event_id, etype, body, received = rt.redis.hmget(
+        key, "source", "event_id", "type", "body", "received_at"
+    )
     facts = {"source": text(source), "event_id": text(event_id), "type": text(etype)}
     try:
         raw = body if isinstance(body, bytes) else text(body).encode()
@@ -52,10 +55,27 @@ def process(rt: Runtime, key: str, retries_left: bool) -> str:
             error=error,
             duration_ms=_ms(started),
         )
+        _count(rt, facts["type"], outcome, started)
         raise
     rt.leases.finish(key, "done", last_error="")
     record(log, "event processed", **facts, outcome="done", duration_ms=_ms(started))
+    _count(rt, facts["type"], "done", started, received)
     return "done"
+
+
+def _count(rt: Runtime, etype: str, outcome: str, started: float, received: object = None) -> None:
+    """The event's outcome and duration in the shared metrics (one Redis call); for a done
+    event also the time from its receipt (the first half of webhook -> email)."""
+    seconds = time.perf_counter() - started
+    metrics = rt.metrics
+    updates = [
+        metrics.count(EVENTS, (etype, outcome)),
+        metrics.observe(EVENT_SECONDS, (etype,), EVENT_BUCKETS, seconds),
+    ]
+    if received:
+        since = rt.clock() - float(text(received))
+        updates.append(metrics.observe(EVENT_LATENCY, (etype,), LATENCY_BUCKETS, since))
+    metrics.add(*updates)
 
 
 def replay(rt: Runtime, source: str, event_id: str) -> str:

@@ -29,6 +29,7 @@ from ..notices.ledger import Ledger
 from ..notices.plans import Timing
 from ..notices.reminders import Guards, Settlements
 from ..store.connection import build_queue, build_redis
+from ..store.metrics import Metrics
 from .leases import EventLeases
 
 
@@ -51,6 +52,7 @@ class Runtime:
     suppressions: Suppressions
     alerts: AddressAlerts
     coverage: CoverageStore
+    metrics: Metrics
 
     @property
     def timing(self) -> Timing:
@@ -85,6 +87,7 @@ def build(cfg: Config, clock: Clock = system_clock) -> Runtime:
     def link(contractor_id: str, now: float) -> str | None:
         return coverage_link(cfg, contractor_id, now)
 
+    metrics = Metrics(redis)
     sender = Sender(
         records,
         suppressions,
@@ -96,6 +99,7 @@ def build(cfg: Config, clock: Clock = system_clock) -> Runtime:
         clock,
         lease=send_lease(cfg.SENDGRID_TIMEOUT_SECONDS),
         backoff_base=cfg.SENDGRID_RETRY_BASE_SECONDS,
+        metrics=metrics,
     )
     return Runtime(
         cfg=cfg,
@@ -115,4 +119,5 @@ def build(cfg: Config, clock: Clock = system_clock) -> Runtime:
         suppressions=suppressions,
         alerts=AddressAlerts(records, suppressions, jobs, cfg.ORG_REP_EMAILS),
         coverage=CoverageStore(redis, queue, cfg.PLATFORM_CALLBACK_URL, retention, clock),
+        metrics=metrics,
     )

@@ -16,6 +16,11 @@ SWEEPER_LOCK = "sweeper:lock"
 NO_ADDRESS = "suppressed:none"
 
 
+def metric(family: str) -> str:
+    """A metric family's values, shared by every process (hash; store/metrics.py)."""
+    return f"metrics:{family}"
+
+
 def event(source: str, event_id: str) -> str:
     """An event record (hash); also its de-duplication key."""
     return f"event:{source}:{event_id}"

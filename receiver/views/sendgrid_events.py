@@ -18,6 +18,7 @@ from flask import Blueprint, current_app, request
 
 from ..errors import NotConfigured
 from ..ingest.body import read_body
+from ..store.metrics import WEBHOOKS
 
 bp = Blueprint("sendgrid_events", __name__)
 
@@ -33,4 +34,7 @@ def sendgrid_events() -> tuple[dict[str, Any], int]:
     req = request._get_current_object()  # type: ignore[attr-defined]
     body = read_body(req, cfg.WEBHOOK_MAX_BYTES)
     verifier.verify(body, req.headers, now=clock())
-    return current_app.extensions["sendgrid_events"].apply(body, now=clock()), 200
+    applied = current_app.extensions["sendgrid_events"].apply(body, now=clock())
+    metrics = current_app.extensions["metrics"]
+    metrics.add(metrics.count(WEBHOOKS, ("sendgrid", "accepted", "")))
+    return applied, 200

@@ -1,0 +1,192 @@
+"""`GET /metrics`: Prometheus text format, read from Redis at scrape time.
+
+Every process (gunicorn workers, RQ workers, on any host) adds to the same Redis hashes
+(store/metrics.py), so any web process answers a scrape with the service's totals; the
+exposition is prometheus-client's. With METRICS_TOKEN set, the scrape needs
+`Authorization: Bearer <token>` (compared in constant time); unset, it is open.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from redis.exceptions import RedisError
+
+from ..clock import Clock
+from ..errors import Unauthorized, Unavailable
+from ..store import metrics as m
+
+bp = Blueprint("metrics", __name__)
+
+PREFIX = "ten99_receiver_"
+_SOURCES = {"/webhooks/1099policy": "1099policy", "/webhooks/platform": "platform"}
+_SOURCES["/webhooks/sendgrid"] = "sendgrid"
+
+
+def refusal_counter(metrics: m.Metrics) -> Any:
+    """The error handler's hook: count a refused webhook by source and error code."""
+
+    def refused(path: str, code: str) -> None:
+        source = _SOURCES.get(path)
+        if source is not None:
+            metrics.webhook_refused(source, code)
+
+    return refused
+
+
+def _split(raw: str, parts: int) -> list[str]:
+    """Label values of a field; the first value may itself contain '|' (an event type)."""
+    return raw.rsplit("|", parts - 1)
+
+
+def _family(
+    kind: type[CounterMetricFamily] | type[GaugeMetricFamily],
+    name: str,
+    doc: str,
+    labels: list[str],
+    values: dict[str, str],
+) -> Metric:
+    """A counter or gauge family from its hash (field: label values, value: the number)."""
+    family = kind(PREFIX + name, doc, labels=labels)
+    for raw, value in sorted(values.items()):
+        family.add_metric(_split(raw, len(labels)), float(value))
+    return family
+
+
+def _histogram(
+    name: str, doc: str, label: str, values: dict[str, str], bounds: tuple[float, ...]
+) -> HistogramMetricFamily:
+    """A histogram family from its hash (per-bucket counts, cumulated here, and sums)."""
+    family = HistogramMetricFamily(PREFIX + name, doc, labels=[label])
+    per: dict[str, dict[str, float]] = {}
+    for raw, value in values.items():
+        key, _, le = raw.rpartition("|")
+        per.setdefault(key, {})[le] = float(value)
+    for key, counts in sorted(per.items()):
+        buckets: list[tuple[str, float]] = []
+        total = 0.0
+        for bound in (*(repr(b) for b in bounds), "+Inf"):
+            total += counts.get(bound, 0.0)
+            buckets.append((bound, total))
+        family.add_metric([key], buckets, counts.get("sum", 0.0))
+    return family
+
+
+class RedisCollector(Collector):
+    """Builds every family from one read of the metric hashes."""
+
+    def __init__(self, metrics: m.Metrics, clock: Clock) -> None:
+        self.metrics = metrics
+        self.clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        data = self.metrics.read()
+        now = self.clock()
+
+        yield _family(
+            CounterMetricFamily,
+            "webhook_requests",
+            "Webhook deliveries by source and outcome (queued, ignored, duplicate, "
+            "accepted for SendGrid batches, rejected with the error code as reason).",
+            ["source", "outcome", "reason"],
+            data[m.WEBHOOKS],
+        )
+        yield _family(
+            GaugeMetricFamily,
+            "last_event_received_timestamp_seconds",
+            "Unix time of the last verified delivery (new or duplicate), by source.",
+            ["source"],
+            data[m.LAST_RECEIVED],
+        )
+        pending = data["events_pending"]
+        yield GaugeMetricFamily(
+            PREFIX + "unprocessed_events",
+            "Events stored but not yet done or failed (events:pending).",
+            value=float(pending["count"]),
+        )
+        oldest = float(pending["oldest"]) if "oldest" in pending else now
+        yield GaugeMetricFamily(
+            PREFIX + "oldest_unprocessed_event_age_seconds",
+            "Age of the oldest unprocessed event (since received or last re-queued); 0 if none.",
+            value=max(0.0, now - oldest),
+        )
+        yield _family(
+            CounterMetricFamily,
+            "events_processed",
+            "Event tasks by event type and outcome (done, retrying, failed).",
+            ["type", "outcome"],
+            data[m.EVENTS],
+        )
+        yield _histogram(
+            "event_processing_seconds",
+            "Time to process one event task (handler and bookkeeping), by event type.",
+            "type",
+            data[m.EVENT_SECONDS],
+            m.EVENT_BUCKETS,
+        )
+        yield _histogram(
+            "event_latency_seconds",
+            "From receiving an event to its processing done (queue wait, retries included), "
+            "by event type: the first half of webhook -> email.",
+            "type",
+            data[m.EVENT_LATENCY],
+            m.LATENCY_BUCKETS,
+        )
+        yield _family(
+            CounterMetricFamily,
+            "notices",
+            "Notice sends by notice id and what they ended in (accepted, failed, pending = "
+            "retry scheduled, cancelled, suppressed, interrupted, error).",
+            ["notice", "outcome"],
+            data[m.NOTICES],
+        )
+        yield _histogram(
+            "notice_latency_seconds",
+            "From when a notice was due (created while its event was processed, or its send "
+            "time) to SendGrid accepting it: the second half of webhook -> email.",
+            "notice",
+            data[m.NOTICE_SECONDS],
+            m.LATENCY_BUCKETS,
+        )
+        yield _family(
+            CounterMetricFamily,
+            "sendgrid_responses",
+            "SendGrid mail/send answers by status class (2xx, 4xx, 5xx; none: no answer).",
+            ["status_class"],
+            data[m.SENDGRID],
+        )
+
+
+def _authorize(token: str | None) -> None:
+    if token is None:
+        return
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        raise Unauthorized("a valid bearer token is required")
+
+
+@bp.get("/metrics")
+def scrape() -> Response:
+    """The service's metrics, from every process, in Prometheus text format."""
+    _authorize(current_app.config["RECEIVER"].METRICS_TOKEN)
+    registry = CollectorRegistry(auto_describe=False)
+    extensions = current_app.extensions
+    registry.register(RedisCollector(extensions["metrics"], extensions["clock"]))
+    try:
+        body = generate_latest(registry)
+    except RedisError as exc:
+        raise Unavailable("storage unavailable") from exc
+    return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)
