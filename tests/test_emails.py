@@ -157,7 +157,8 @@ def test_rep_subject_names_contractor_and_job(renderer: EmailRenderer) -> None:
     context["contractor"]["last_name"] = "Thompson\r\nBcc: victim@example.com"
     subject = renderer.render("premium_increase_rep", context).subject
     assert subject == (
-        "Premium up by $12.00 for Maya Thompson Bcc: victim@example.com on Smith & Sons deck repair"
+        "Premium up by $12.00 for Maya Thompson Bcc: victim@example.com on "
+        "Deck repair for Smith & Sons Builders"
     )
 
 
@@ -218,7 +219,8 @@ def test_before_the_charge_reps_are_told_of_a_changed_bill(
     email = renderer.render(notice, context)
     new, old = money(context["new_premium_cents"]), money(context["old_premium_cents"])
     assert email.subject == (
-        f"Bill changed for Maya Thompson on Smith & Sons deck repair: now {new}, was {old}"
+        "Bill changed for Maya Thompson on Deck repair for Smith & Sons Builders: "
+        f"now {new}, was {old}"
     )
     for part in both_parts(email):
         assert f"it is now {new}, was {old}" in part
@@ -229,7 +231,7 @@ def test_before_the_charge_reps_are_told_of_a_changed_bill(
                 f"Nothing has been charged yet. Maya's card on file will be charged {new}" in part
             )
         else:
-            assert f"please pay {new} for invoice {context['invoice_id']} by Wednesday" in part
+            assert f"please pay {new} for this bill by Wednesday" in part
 
 
 def test_an_updated_payment_reminder_says_the_amount_changed(renderer: EmailRenderer) -> None:

@@ -60,7 +60,7 @@ class AddressAlerts:
                 "first_name": rec.get("first_name", ""),
                 "last_name": rec.get("last_name", ""),
             },
-            "job": {"id": job_id, "name": job.get("name")},
+            "job": {"id": job_id, "name": job.get("name"), "entity": job.get("entity")},
             "coverage_url": None,
             "address": rec["to_email"],
             "reason": entry.reason,

@@ -10,20 +10,25 @@ block kept, so the responsive and dark-mode ``@media`` rules survive.
 A missing variable is an error at render time (``StrictUndefined``), never a blank in an email
 (records stored by the previous release get the fields added since from delivery/sending.py's
 ``PREVIOUS_RELEASE_DEFAULTS``).
-Every template also sees ``brand_name`` and ``support_email`` and the filters ``money`` (integer
-cents), ``datetime_words`` / ``date_words`` (Unix seconds, recipient zone) and
-``payment_method_words`` ("card" / "remit" in words; any other value is an error).
+Every template also sees ``brand_name`` and ``support_email``, the filters ``money`` (integer
+cents), ``datetime_words`` / ``date_words`` (Unix seconds, recipient zone; a time always
+names its zone), ``payment_method_words`` ("card" / "remit" in words; any other value is an
+error) and ``job_words`` (the job as people call it: its name, "for <entity>" when known, else
+the fallback given, "your job" unless said; never its id), and the function ``reference``,
+which builds the one small line where raw ids appear ("invoice in_… · job jb_…").
 
 Context contract (keys are required unless marked "or None"; money is integer cents, times are
 integer Unix seconds):
 
 Every notice:
     recipient     {"name": str or None, "email": str, "timezone": str or None}
-                  who receives it; the name greets ("Hello," when None, e.g. a rep known only
-                  by address); the zone is an IANA name, None or unknown means US Eastern.
+                  who receives it; the name is the first name only and greets ("Hi Maya,";
+                  "Hello," when None, e.g. a rep known only by address); the zone is an IANA
+                  name, None or unknown means US Eastern, and every time shown is in it.
     contractor    {"id": str, "first_name": str, "last_name": str}
                   the insured contractor (for rep notices: who the notice is about).
-    job           {"id": str, "name": str or None}
+    job           {"id": str, "name": str or None, "entity": str or None (optional)}
+                  the id is shown only in the reference line; entity is whom the work is for
     coverage_url  str or None: a signed, login-free http(s) link to the contractor's coverage.
 
 assignment_charge_reminder  (contractor, card payer)
@@ -176,6 +181,42 @@ def payment_method_words(method: Any) -> str:
         raise ValueError(f"payment_method must be 'card' or 'remit', got {method!r}") from None
 
 
+def job_words(job: Any, fallback: str = "your job") -> str:
+    """The job as people call it: "Deck repair for Smith & Sons", "Deck repair", or the
+    fallback when it has no name; never its id (that belongs in the reference line)."""
+    if isinstance(job, Undefined):
+        job._fail_with_undefined_error()
+    name = job.get("name") if isinstance(job, Mapping) else None
+    entity = job.get("entity") if isinstance(job, Mapping) else None
+    words = name if isinstance(name, str) and name.strip() else fallback
+    if isinstance(entity, str) and entity.strip():
+        words = f"{words} for {entity}"
+    return words
+
+
+_REFERENCE_LABELS = ("invoice", "assignment", "job", "contractor")
+
+
+def reference(**ids: Any) -> str:
+    """The reference line's ids, labelled, in a fixed order: "invoice in_1 · job jb_1".
+
+    Every id passed must be defined (a missing one is the usual UndefinedError); empty ones
+    (a job not known) are left out."""
+    parts = []
+    for label in _REFERENCE_LABELS:
+        if label not in ids:
+            continue
+        value = ids[label]
+        if isinstance(value, Undefined):
+            value._fail_with_undefined_error()
+        if value:
+            parts.append(f"{label} {value}")
+    unknown = set(ids) - set(_REFERENCE_LABELS)
+    if unknown:
+        raise TypeError(f"reference() got unknown ids {sorted(unknown)}")
+    return " · ".join(parts)
+
+
 def one_line(value: str) -> str:
     """Collapse every run of whitespace or control characters to one space, then strip."""
     return " ".join(_CONTROL.sub(" ", value).split())
@@ -199,8 +240,11 @@ class EmailRenderer:
             date_words=date_words,
             datetime_words=datetime_words,
             payment_method_words=payment_method_words,
+            job_words=job_words,
         )
-        self._env.globals.update(brand_name=brand_name, support_email=support_email)
+        self._env.globals.update(
+            brand_name=brand_name, support_email=support_email, reference=reference
+        )
         # keep_style_tags: the default drops <style>, and with it the @media rules.
         self._inliner = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 _CONTRACTOR = {"id": "cn_Ehb3bYa", "first_name": "Maya", "last_name": "Thompson"}
-_JOB = {"id": "jb_jsb9KEcTpc", "name": "Smith & Sons deck repair"}
+# `entity` is whom the work is for, when an event embedded the job with its entity's name.
+_JOB = {"id": "jb_jsb9KEcTpc", "name": "Deck repair", "entity": "Smith & Sons Builders"}
 _MAYA = {"name": "Maya", "email": "maya.thompson@example.com", "timezone": "America/Chicago"}
 # Reps are often known by address only (po_contact_email), hence no name and no zone.
 _REP = {"name": None, "email": "ap-contact@smithandsons.example.com", "timezone": None}

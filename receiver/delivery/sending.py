@@ -5,7 +5,8 @@ the sweeper's re-run sends it. Only the provider call runs under the `sending` c
 delivery/records.py for why an interrupted call is never resent). A reminder that is early
 (released from awaiting_contact, or a sweeper re-run) is scheduled for its time; one whose guard
 the reminder rules explain away is `cancelled` with the reason; one planned days ago goes to
-the contractor's address as known when it is sent. A notice of a burst of re-prices states the
+the contractor's address as known when it is sent, and every contractor notice shows its
+times in the contractor's zone as known when it is sent. A notice of a burst of re-prices states the
 amounts its burst ended at, worked out when it is sent (notices/reminders.py `Guards.check`)
 and then kept in the record, so a retry sends the same email.
 
@@ -169,9 +170,11 @@ class Sender:
             return "cancelled"
         if resolved and guard:
             self._freeze(rid, rec, guard, resolved)
-        if rec.get("send_at") and rec["recipient"].startswith("contractor:"):
+        if rec["recipient"].startswith("contractor:"):
             current = self.contacts.stored(rec["recipient"].removeprefix("contractor:"))
-            self._readdress(rid, rec, current)
+            if rec.get("send_at"):
+                self._readdress(rid, rec, current)
+            self._rezone(rid, rec, current)
         try:
             email = self.renderer.render(rec["notice"], self._context(rec, now))
         except Exception as exc:
@@ -226,10 +229,18 @@ class Sender:
             "to_email": current.email,
             "first_name": current.first_name,
             "last_name": current.last_name,
-            "timezone": current.timezone or "",
+            "timezone": current.timezone or rec["timezone"],
         }
         self.records.update(rid, fields)
         rec.update(fields)
+
+    def _rezone(self, rid: str, rec: dict[str, str], current: Contact | None) -> None:
+        """One zone per person: once the contractor's zone is known, every email sent after
+        uses it, whatever was known when the record was created."""
+        if current is None or not current.timezone or current.timezone == rec["timezone"]:
+            return
+        self.records.update(rid, {"timezone": current.timezone})
+        rec["timezone"] = current.timezone
 
     def _after_failure(self, rid: str, attempts: int, failure: SendFailure) -> str:
         if self.records.reported_by_sendgrid(rid):
@@ -265,9 +276,9 @@ class Sender:
         person = context.get("contractor")
         if context.get("coverage_url", 0) is None and isinstance(person, dict):
             context["coverage_url"] = self.link(str(person.get("id") or ""), now)
-        name = f"{rec['first_name']} {rec['last_name']}".strip()
+        # The greeting is by first name ("Hi Maya,"), never the full legal name.
         context["recipient"] = {
-            "name": name or None,
+            "name": one_line(rec["first_name"]) or None,
             "email": rec["to_email"],
             "timezone": rec["timezone"] or None,
         }

@@ -1,4 +1,4 @@
-"""What we know about jobs from the events that embed them: name, rep address, payer mode.
+"""What we know about jobs from the events that embed them: name, entity, rep address, payer mode.
 
 Events often name a job only by id; an earlier event (the platform's `assignment.created`, an
 invoice) may have embedded the whole job. Remembering it lets later notices address the job's
@@ -43,6 +43,11 @@ class Jobs:
         fields: dict[str, str] = {}
         if isinstance(job.get("name"), str):
             fields["name"] = job["name"]
+        # `entity` (whom the work is for) is an `en_` id, or the entity itself when expanded;
+        # only a name is worth showing people.
+        entity = job.get("entity")
+        if isinstance(entity, dict) and isinstance(entity.get("name"), str):
+            fields["entity_name"] = entity["name"].strip()
         meta = job.get("custom_metadata")
         if isinstance(meta, dict) and isinstance(meta.get("po_contact_email"), str):
             fields["po_contact_email"] = meta["po_contact_email"].strip()

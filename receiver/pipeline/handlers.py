@@ -116,7 +116,7 @@ def notify(event: Event, rt: Runtime) -> None:
             "first_name": person.first_name if person else "",
             "last_name": person.last_name if person else "",
         },
-        "job": {"id": job_id, "name": job.get("name")},
+        "job": {"id": job_id, "name": job.get("name"), "entity": job.get("entity_name")},
         "coverage_url": None,  # signed when the email is sent, so a reminder's is fresh
     }
     for plan in decision.plans:
