@@ -3,6 +3,11 @@
 `python -u worker.py` reads every setting from the environment. It uses RQ's SimpleWorker,
 which runs tasks in-process instead of forking per task (3x the throughput here; see the
 README's Speed section), so templates and the HTTP client are built once.
+
+It listens on the notices queue before the events queue (RQ dequeues its queues in order), so
+an event backlog never holds back emails already decided. `--queues notices` or `--queues
+events` dedicates a worker to one of them; keep at least one worker on each (the events queue
+also holds jobs queued by releases before the notices queue existed).
 """
 
 from __future__ import annotations
@@ -22,6 +27,15 @@ from receiver.pipeline.sweeper import sweep
 from receiver.store.connection import RQ_WORKER_TTL
 
 SWEEP_INTERVAL_SECONDS = 30.0
+QUEUE_KINDS = ("notices", "events")
+
+
+def _queue_kinds(value: str) -> list[str]:
+    """`notices,events` -> the kinds in that order; each at most once, none unknown."""
+    kinds = [k.strip() for k in value.split(",") if k.strip()]
+    if not kinds or len(set(kinds)) != len(kinds) or not set(kinds) <= set(QUEUE_KINDS):
+        raise argparse.ArgumentTypeError(f"a comma-separated list of {', '.join(QUEUE_KINDS)}")
+    return kinds
 
 
 def _sweep_forever(rt: Runtime, stop: threading.Event, interval: float) -> None:
@@ -40,6 +54,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     parser.add_argument("--sweep-interval", type=float, default=SWEEP_INTERVAL_SECONDS)
+    parser.add_argument(
+        "--queues",
+        type=_queue_kinds,
+        default=list(QUEUE_KINDS),
+        help="queues to work, in priority order (default: notices,events)",
+    )
     args = parser.parse_args(argv)
     cfg = load_config()
     configure_logs(cfg.LOG_FORMAT, cfg.LOG_LEVEL)
@@ -50,8 +70,9 @@ def main(argv: list[str] | None = None) -> None:
         target=_sweep_forever, args=(rt, stop, args.sweep_interval), daemon=True
     )
     sweeper.start()
+    by_kind = {"notices": rt.notice_queue, "events": rt.queue}
     worker = SimpleWorker(
-        [rt.queue],
+        [by_kind[kind] for kind in args.queues],
         connection=rt.redis,
         serializer=rt.queue.serializer,
         worker_ttl=RQ_WORKER_TTL,

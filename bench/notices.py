@@ -37,7 +37,7 @@ from receiver.clock import system_clock
 from receiver.delivery.records import NoticeRecords, record_id
 from receiver.delivery.samples import SAMPLE_CONTEXTS
 from receiver.notices.contacts import Contact
-from receiver.store.connection import build_queue
+from receiver.store.connection import build_queue, notice_queue_name
 
 from . import app as bench_app
 from .load import charge_events, paced, percentile
@@ -117,9 +117,12 @@ def job_span(r: redis_lib.Redis, queue: str) -> dict[str, Any]:
 def job_stages(r: redis_lib.Redis, queue: str) -> dict[str, dict[str, float]]:
     """Where the end-to-end time goes, per job kind (event / notice), p50 and p99 in ms:
     created -> enqueued (non-zero only for jobs that waited in RQ's scheduler), enqueued ->
-    started (queue wait) and started -> ended (the job itself)."""
-    q = Queue(queue, connection=r, serializer=JSONSerializer)
-    ids = q.finished_job_registry.get_job_ids()
+    started (queue wait) and started -> ended (the job itself). Over the events queue `queue`
+    and its notices queue."""
+    ids = []
+    for name in (queue, notice_queue_name(queue)):
+        q = Queue(name, connection=r, serializer=JSONSerializer)
+        ids += q.finished_job_registry.get_job_ids()
     pipe = r.pipeline(transaction=False)
     for jid in ids:
         pipe.hmget(f"rq:job:{jid}", "created_at", "enqueued_at", "started_at", "ended_at")
@@ -198,7 +201,9 @@ def _contact(email: str, i: int) -> Contact:
 
 
 def create_notices(r: redis_lib.Redis, m: int) -> float:
-    notices = NoticeRecords(r, build_queue(r, NOTICE_QUEUE), 30, system_clock)
+    # The workers run with QUEUE_NAME=NOTICE_QUEUE: their notices queue is the one below.
+    queue = build_queue(r, notice_queue_name(NOTICE_QUEUE))
+    notices = NoticeRecords(r, queue, 30, system_clock)
     base = SAMPLE_CONTEXTS["payment_confirmation"]
     t0 = time.monotonic()
     for i in range(m):
@@ -276,7 +281,7 @@ def _notice_round(
     stats1 = get_json(f"{sg_url}/__stats")
     accepted = stats1["accepted"] - stats0["accepted"]
     notices = {
-        **job_span(r, NOTICE_QUEUE),
+        **job_span(r, notice_queue_name(NOTICE_QUEUE)),
         **d,
         **notice_states(r),
         "create_s": round(create_s, 2),

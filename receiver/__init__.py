@@ -16,7 +16,7 @@ from .delivery.sendgrid_events import SendGridEvents
 from .errors import register_error_handlers
 from .ingest.inbox import Inbox
 from .ingest.verify import SendGridEventVerifier, StandardWebhooksVerifier, TV1Verifier
-from .store.connection import build_queue, build_redis
+from .store.connection import build_queue, build_redis, notice_queue_name
 from .store.metrics import Metrics
 from .views import coverage_api, coverage_page, health, metrics, sendgrid_events, webhooks
 
@@ -49,7 +49,9 @@ def create_app(test_config: Mapping[str, Any] | None = None, clock: Clock = syst
         app.extensions["sendgrid_verifier"] = SendGridEventVerifier(
             cfg.SENDGRID_WEBHOOK_PUBLIC_KEY, cfg.WEBHOOK_TOLERANCE_SECONDS
         )
-    app.extensions["sendgrid_events"] = SendGridEvents(redis, queue)
+    # Rep alerts are decided work: they go on the notices queue, ahead of any event backlog.
+    alerts_queue = build_queue(redis, notice_queue_name(cfg.QUEUE_NAME))
+    app.extensions["sendgrid_events"] = SendGridEvents(redis, alerts_queue)
     app.extensions["metrics"] = Metrics(redis)
     for view in (webhooks, sendgrid_events, health, coverage_api, coverage_page, metrics):
         app.register_blueprint(view.bp)

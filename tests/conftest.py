@@ -141,15 +141,21 @@ def rt(
 
 @pytest.fixture
 def drain(rt: Any) -> Any:
-    """Run every queued job in this process (RQ SimpleWorker, burst), like a worker would.
+    """Run every queued job in this process (RQ SimpleWorker, burst), like a worker would:
+    over worker.py's queues in its order (notices, then events).
 
     `drain(scheduler=True)` first has RQ's scheduler queue the scheduled jobs that are due by
     the wall clock (RQ's, not the test's), as a worker started with its scheduler does.
     """
     from rq import SimpleWorker
 
-    def run(scheduler: bool = False) -> None:
-        worker = SimpleWorker([rt.queue], connection=rt.redis, serializer=rt.queue.serializer)
+    def run(scheduler: bool = False, queues: list[Any] | None = None) -> None:
+        """`queues` instead of the worker's list: a worker dedicated to some of them."""
+        worker = SimpleWorker(
+            rt.queues if queues is None else queues,
+            connection=rt.redis,
+            serializer=rt.queue.serializer,
+        )
         worker.work(burst=True, with_scheduler=scheduler, logging_level="WARNING")
 
     return run

@@ -30,7 +30,7 @@ def work_until(drain: Any, done: Any, timeout: float = 15) -> None:
 
 
 def push_jobs(rt: Any) -> list[str]:
-    return [j for j in rt.queue.job_ids if j.startswith("push-")]
+    return [j for j in rt.notice_queue.job_ids if j.startswith("push-")]
 
 
 def check_against_openapi(raw: bytes) -> None:

@@ -239,7 +239,7 @@ def test_rep_falls_back_to_org_rep_emails(send, config, redis, sendgrid):
         job = {"id": "jb_2", "name": "Shoot"}
         for premium, created, msg in ((5000, T0, "m1"), (4000, T0 + 1, "m2")):
             send.platform(invoice("invoice.updated", premium, created, withhold=True, job=job), msg)
-        SimpleWorker([rt.queue], connection=rt.redis, serializer=rt.queue.serializer).work(
+        SimpleWorker(rt.queues, connection=rt.redis, serializer=rt.queue.serializer).work(
             burst=True
         )
     finally:
@@ -360,24 +360,32 @@ def reprices(send, clock, amounts, start=1, **extra):
         send.platform(invoice("invoice.updated", premium, int(clock.now), **extra), f"msg_u{n}")
 
 
-@pytest.mark.parametrize("worker_between", [True, False])
+@pytest.mark.parametrize("order", ["worker_between", "backlog", "events_worker_first"])
 def test_one_invoice_repriced_twice_within_seconds_before_the_charge(
-    send, rt, drain, sendgrid, redis, clock, worker_between
+    send, rt, drain, sendgrid, redis, clock, order
 ):
     """The story of issue 11: a card payer, one invoice of $50 re-priced to $60 then $55
     within seconds, an hour before its charge. Before: six emails to the contractor (three
     reminders, a "we will charge the difference" and a "we are refunding the difference"
     although nothing had been charged). Now: the reminder of the new bill (if it went out
     before the re-prices were processed), then one updated reminder; the rep gets one
-    changed-bill notice."""
+    changed-bill notice.
+
+    `backlog`: all three events wait when the worker starts; the worker runs the reminder's
+    send (notices queue first) as soon as the first event decided it, before the re-prices.
+    `events_worker_first`: a worker dedicated to events processes all three before any send
+    runs, so the reminder finds its bill re-priced and is cancelled."""
     t0 = int(clock.now)
     created = invoice("invoice.created", 5000, t0)
     assert created["data"]["charge_at"] == t0 + 3600  # within the reminder lead: due now
     send.platform(created, "msg_i1")
-    if worker_between:
+    if order == "worker_between":
         drain()  # a live worker sends the new bill's reminder before the re-prices arrive
     reprices(send, clock, [6000, 5500])
+    if order == "events_worker_first":
+        drain(queues=[rt.queue])
     drain()
+    worker_between = order != "events_worker_first"  # the reminder went out first
     first = [("payment_reminder", "Payment reminder: $50.00")] if worker_between else []
     assert [(n, s.split(" due")[0]) for n, s, _ in mails(sendgrid, MAYA["email"])] == first
     assert mails(sendgrid, "rep@agency.example") == []  # the burst is still gathering
@@ -717,7 +725,7 @@ def test_contact_from_1099policy_api_when_no_event_names_it(send, config, redis,
         try:
 
             def work():
-                SimpleWorker([rt.queue], connection=rt.redis, serializer=rt.queue.serializer).work(
+                SimpleWorker(rt.queues, connection=rt.redis, serializer=rt.queue.serializer).work(
                     burst=True
                 )
 

@@ -25,7 +25,7 @@ def test_each_email_is_a_dated_file_named_by_time_and_notice(send, config, redis
     try:
         for invoice in ("in_a", "in_b"):
             assert send.ten99(charge_succeeded(invoice)).status_code == 202
-        SimpleWorker([rt.queue], connection=rt.redis, serializer=rt.queue.serializer).work(
+        SimpleWorker(rt.queues, connection=rt.redis, serializer=rt.queue.serializer).work(
             burst=True, logging_level="WARNING"
         )
     finally:

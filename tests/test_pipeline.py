@@ -115,7 +115,8 @@ def test_lost_notice_job_is_recovered(send, rt, drain, sendgrid, redis):
     event = charge_succeeded("in_n")
     send.ten99(event)
     assert process_event(event_key("1099policy", event["id"])) == "done"
-    redis.delete("rq:queue:events")  # both jobs lost (the event's is a re-run, a no-op)
+    # Both jobs lost (the event's is a re-run, a no-op; the send task on the notices queue).
+    redis.delete("rq:queue:events", "rq:queue:events-notices")
     drain()
     assert sendgrid.accepted == []
     assert sweep(rt, now=time.time() + rt.cfg.SWEEP_AFTER_SECONDS + 1) == (0, 1)

@@ -60,7 +60,7 @@ def test_send_time_never_waits_past_what_it_reminds_about():
 
 
 def scheduled_at(rt):
-    registry = ScheduledJobRegistry(queue=rt.queue)
+    registry = ScheduledJobRegistry(queue=rt.notice_queue)
     return {
         job_id: registry.get_scheduled_time(job_id).timestamp() for job_id in registry.get_job_ids()
     }
@@ -331,7 +331,7 @@ def test_a_lost_scheduled_reminder_is_sent_by_the_sweeper_when_due(
     send.platform(card_invoice(4325, int(now), now + 3 * 86400), "msg_i1")
     drain()
     [rec] = records(redis, "payment_reminder")
-    registry = ScheduledJobRegistry(queue=rt.queue)
+    registry = ScheduledJobRegistry(queue=rt.notice_queue)
     for job_id in registry.get_job_ids():
         registry.remove(job_id, delete_job=True)  # e.g. a Redis failover lost the schedule
     assert sweep(rt, now=now + 3600) == (0, 0)  # not due yet: left alone

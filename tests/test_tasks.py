@@ -82,7 +82,7 @@ def test_a_send_job_under_its_old_path_sends_the_notice(send, rt, drain, sendgri
     key = keys.event("1099policy", event["id"])
     assert process_event(key) == "done"  # the notice record, its send job queued
     [rec] = records(redis, "payment_confirmation")
-    [job_id] = [j for j in rt.queue.job_ids if j.startswith(rec["id"])]
+    [job_id] = [j for j in rt.notice_queue.job_ids if j.startswith(rec["id"])]
     queued_before(rt, job_id, OLD_SEND)
     drain()
     ran_as(rt, job_id, OLD_SEND)
@@ -103,7 +103,7 @@ def test_a_send_job_scheduled_under_its_old_path_runs_when_due(
     send.platform(event, "msg_old_reminder")
     drain()
     [rec] = records(redis, "payment_reminder")
-    registry = ScheduledJobRegistry(queue=rt.queue)
+    registry = ScheduledJobRegistry(queue=rt.notice_queue)
     [job_id] = registry.get_job_ids()
     due = registry.get_scheduled_time(job_id)
     assert due.timestamp() == float(rec["send_at"]) < now + 3 * 86400
@@ -142,7 +142,7 @@ def test_an_alert_job_under_its_old_path_alerts_the_rep(org_rep, send, rt, drain
     rid = mail["body"]["custom_args"]["notice_record"]
     # SendGrid reports Maya's address bouncing: it is listed, and the rep's alert is queued.
     assert rt.suppressions.add("maya@example.com", "bounced", int(rt.clock()), rid)
-    queue_alert(rt.queue, rid)
+    queue_alert(rt.notice_queue, rid)
     queued_before(rt, f"alert-{rid}", OLD_ALERT)
     drain()
     ran_as(rt, f"alert-{rid}", OLD_ALERT)

@@ -28,7 +28,7 @@ from ..notices.jobs import Jobs
 from ..notices.ledger import Ledger
 from ..notices.plans import Timing
 from ..notices.reminders import Guards, Settlements
-from ..store.connection import build_queue, build_redis
+from ..store.connection import build_queue, build_redis, notice_queue_name
 from ..store.metrics import Metrics
 from .leases import EventLeases
 
@@ -38,7 +38,8 @@ class Runtime:
     cfg: Config
     clock: Clock
     redis: Redis
-    queue: Queue
+    queue: Queue  # events (QUEUE_NAME): one processing task per event
+    notice_queue: Queue  # decided work: notice sends (scheduled ones too), alerts, pushes
     inbox: Inbox
     leases: EventLeases
     records: NoticeRecords
@@ -55,6 +56,11 @@ class Runtime:
     metrics: Metrics
 
     @property
+    def queues(self) -> list[Queue]:
+        """A worker's queues in the order RQ dequeues them: decided emails before events."""
+        return [self.notice_queue, self.queue]
+
+    @property
     def timing(self) -> Timing:
         return Timing(
             lead=self.cfg.REMINDER_LEAD_HOURS * 3600,
@@ -67,9 +73,10 @@ def build(cfg: Config, clock: Clock = system_clock) -> Runtime:
     """Build every worker-side dependency from one Config and one clock."""
     redis = build_redis(cfg.REDIS_URL)
     queue = build_queue(redis, cfg.QUEUE_NAME)
+    notice_queue = build_queue(redis, notice_queue_name(cfg.QUEUE_NAME))
     retention = cfg.EVENT_RETENTION_DAYS * 86400
-    records = NoticeRecords(redis, queue, cfg.EVENT_RETENTION_DAYS, clock)
-    suppressions = Suppressions(redis, queue)
+    records = NoticeRecords(redis, notice_queue, cfg.EVENT_RETENTION_DAYS, clock)
+    suppressions = Suppressions(redis, notice_queue)
     contacts = Contacts(
         redis,
         api_key=cfg.TEN99POLICY_API_KEY,
@@ -106,6 +113,7 @@ def build(cfg: Config, clock: Clock = system_clock) -> Runtime:
         clock=clock,
         redis=redis,
         queue=queue,
+        notice_queue=notice_queue,
         inbox=Inbox(redis, queue, cfg.EVENT_RETENTION_DAYS, cfg.TEN99POLICY_SIGNATURE_HEADER),
         leases=EventLeases(redis, clock),
         records=records,
@@ -118,6 +126,6 @@ def build(cfg: Config, clock: Clock = system_clock) -> Runtime:
         settlements=settlements,
         suppressions=suppressions,
         alerts=AddressAlerts(records, suppressions, jobs, cfg.ORG_REP_EMAILS),
-        coverage=CoverageStore(redis, queue, cfg.PLATFORM_CALLBACK_URL, retention, clock),
+        coverage=CoverageStore(redis, notice_queue, cfg.PLATFORM_CALLBACK_URL, retention, clock),
         metrics=metrics,
     )

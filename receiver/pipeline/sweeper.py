@@ -10,6 +10,7 @@ record first.
 
 from __future__ import annotations
 
+from rq import Queue
 from rq.job import Job, JobStatus
 
 from ..store import keys
@@ -18,7 +19,9 @@ from .runtime import Runtime
 
 
 def _job_waiting(rt: Runtime, job_id: str) -> bool:
-    """Whether RQ still holds a live job for this id: queued in the list, or scheduled."""
+    """Whether RQ still holds a live job for this id: queued in the list of its own queue
+    (RQ's `origin`: the events or the notices queue, or a queue of an older release), or
+    scheduled."""
     try:
         job = Job.fetch(job_id, connection=rt.redis, serializer=rt.queue.serializer)
     except Exception:  # NoSuchJobError, or a job hash RQ cannot read: treat as lost
@@ -27,7 +30,8 @@ def _job_waiting(rt: Runtime, job_id: str) -> bool:
     if status == JobStatus.SCHEDULED:
         return True
     if status == JobStatus.QUEUED:
-        return rt.redis.lpos(rt.queue.key, job_id) is not None
+        queue_key = Queue.redis_queue_namespace_prefix + (job.origin or rt.queue.name)
+        return rt.redis.lpos(queue_key, job_id) is not None
     return False
 
 

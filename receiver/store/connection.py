@@ -33,6 +33,17 @@ def build_redis(url: str) -> Redis:
     )
 
 
+# The queue of decided work (notice sends, rep alerts, coverage pushes, and the scheduled
+# reminders and retries among them) is named after QUEUE_NAME, the events queue, so the web
+# and worker processes of one deployment always agree on it. Workers dequeue it first.
+NOTICE_QUEUE_SUFFIX = "-notices"
+
+
+def notice_queue_name(events_queue: str) -> str:
+    """The notices queue that goes with the events queue `events_queue` (QUEUE_NAME)."""
+    return events_queue + NOTICE_QUEUE_SUFFIX
+
+
 def build_queue(redis: Redis, name: str) -> Queue:
-    """The event queue: JSON-serialized jobs only (RQ's pickle default is unsafe)."""
+    """An RQ queue of JSON-serialized jobs only (RQ's pickle default is unsafe)."""
     return Queue(name, connection=redis, serializer=JSONSerializer)
