@@ -16,9 +16,9 @@ import redis as redis_lib
 
 from . import app as bench_app
 from .load import charge_events, paced
-from .notices import WORKERS, _worker_argv, get_json, start_sendgrid, worker_env
+from .notices import WORKERS, _worker_argv, get_json, start_stand_in_and_web, worker_env
 from .procs import Group, Proc
-from .receive import RECEIVE, start_gunicorn
+from .receive import RECEIVE
 
 BACKLOG_QUEUE = "bench-backlog"
 
@@ -27,10 +27,9 @@ def backlog(group: Group, r: redis_lib.Redis, redis_url: str, n: int) -> dict[st
     r.flushall()
     started: list[Proc] = []
     try:
-        sg, sg_url, control = start_sendgrid(group, standalone=False)
-        started.append(sg)
-        assert control is not None
-        gunicorn, port = start_gunicorn(group, redis_url, BACKLOG_QUEUE, name="gunicorn-backlog")
+        sg_url, control, gunicorn, port = start_stand_in_and_web(
+            group, redis_url, BACKLOG_QUEUE, started
+        )
         events = charge_events(n, bench_app.TEN99_SECRET, tag=f"bl{int(time.time())}")
         sent = paced("127.0.0.1", port, RECEIVE, events, rate=1000.0).sent
         queued = sum(1 for s in sent if s.status == 202)

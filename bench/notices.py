@@ -335,6 +335,19 @@ def throughput(
     }
 
 
+def start_stand_in_and_web(
+    group: Group, redis_url: str, queue: str, started: list[Proc]
+) -> tuple[str, str, Proc, int]:
+    """The SendGrid stand-in (with its control port) and gunicorn on `queue`, both added to
+    `started` for the caller to stop; returns (stand-in url, control url, gunicorn, port)."""
+    sg, sg_url, control = start_sendgrid(group, standalone=False)
+    started.append(sg)
+    assert control is not None
+    gunicorn, port = start_gunicorn(group, redis_url, queue, name=f"gunicorn-{queue}")
+    started.append(gunicorn)
+    return sg_url, control, gunicorn, port
+
+
 def end_to_end(
     group: Group, r: redis_lib.Redis, redis_url: str, k: int, rate: float
 ) -> dict[str, Any]:
@@ -342,11 +355,7 @@ def end_to_end(
     r.flushall()
     started: list[Proc] = []
     try:
-        sg, sg_url, control = start_sendgrid(group, standalone=False)
-        started.append(sg)
-        assert control is not None
-        gunicorn, port = start_gunicorn(group, redis_url, E2E_QUEUE, name="gunicorn-e2e")
-        started.append(gunicorn)
+        sg_url, control, _, port = start_stand_in_and_web(group, redis_url, E2E_QUEUE, started)
         env = worker_env(redis_url, E2E_QUEUE, sg_url)
         workers = [group.start(f"worker-e2e-{i}", _worker_argv(False), env) for i in range(WORKERS)]
         started.extend(workers)
