@@ -22,6 +22,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..clock import Clock
@@ -60,14 +61,27 @@ def send_lease(provider_timeout: float) -> float:
 
 log = logging.getLogger(__name__)
 
-# Marks `_send` leaves in its facts for the metrics, taken out before the facts are logged:
-# whether the run changed the record (a repeated task counts nothing), SendGrid's answer
-# class, and when the accepted notice was due.
-_MOVED, _ANSWER, _DUE = "_moved", "_answer", "_due"
 
+@dataclass
+class _Report:
+    """What one run of the send task did, filled in as it goes; `send` logs and counts it."""
 
-def _marks(facts: dict[str, Any]) -> dict[str, Any]:
-    return {k: facts.pop(k) for k in (_MOVED, _ANSWER, _DUE) if k in facts}
+    record_id: str
+    notice: str | None = None
+    attempts: int | None = None
+    http_status: int | None = None
+    moved: bool = True  # False: a repeated task that changed nothing (so counts nothing)
+    answer: str | None = None  # SendGrid's status class, when it was called
+    due: float | None = None  # when the accepted notice was due (its latency)
+
+    def log_fields(self) -> dict[str, Any]:
+        fields = {
+            "record_id": self.record_id,
+            "notice": self.notice,
+            "attempts": self.attempts,
+            "http_status": self.http_status,
+        }
+        return {k: v for k, v in fields.items() if v is not None}
 
 
 def _ms(started: float) -> float:
@@ -107,61 +121,60 @@ class Sender:
     def send(self, rid: str) -> str:
         """Render, claim and send the record once; return the state it ends in (and log it)."""
         started = time.perf_counter()  # a duration for the log, not a time of day
-        facts: dict[str, Any] = {"record_id": rid}
+        report = _Report(rid)
         try:
-            state = self._send(rid, facts)
+            state = self._send(rid, report)
         except Exception as exc:
-            marks = _marks(facts)
             record(
                 log,
                 "notice failed",
                 logging.WARNING,
-                **facts,
+                **report.log_fields(),
                 outcome="error",
                 error=type(exc).__name__,
                 duration_ms=_ms(started),
             )
-            self._count(facts, "error", marks)
+            self._count(report, "error")
             raise
-        marks = _marks(facts)
         what = {"accepted": "notice sent", "failed": "notice failed"}.get(state, "notice")
         level = logging.WARNING if state in ("failed", "interrupted") else logging.INFO
-        record(log, what, level, **facts, outcome=state, duration_ms=_ms(started))
-        if marks.get(_MOVED, True):
-            self._count(facts, state, marks)
+        record(log, what, level, **report.log_fields(), outcome=state, duration_ms=_ms(started))
+        if report.moved:
+            self._count(report, state)
         return state
 
-    def _count(self, facts: dict[str, Any], outcome: str, marks: dict[str, Any]) -> None:
+    def _count(self, report: _Report, outcome: str) -> None:
         """The send's outcome, SendGrid's status class and the latency, in one Redis call."""
         if self.metrics is None:
             return
-        notice = str(facts.get("notice") or "unknown")
+        notice = report.notice or "unknown"
         updates = [self.metrics.count(NOTICES, (notice, outcome))]
-        if self._sendgrid and _ANSWER in marks:
-            updates.append(self.metrics.count(SENDGRID, (marks[_ANSWER],)))
-        if _DUE in marks:
-            latency = self.clock() - marks[_DUE]
+        if self._sendgrid and report.answer is not None:
+            updates.append(self.metrics.count(SENDGRID, (report.answer,)))
+        if report.due is not None:
+            latency = self.clock() - report.due
             updates.append(
                 self.metrics.observe(NOTICE_SECONDS, (notice,), LATENCY_BUCKETS, latency)
             )
         self.metrics.add(*updates)
 
-    def _send(self, rid: str, facts: dict[str, Any]) -> str:
+    def _send(self, rid: str, report: _Report) -> str:
         now = self.clock()
         rec = self.records.get(rid)
-        facts.update(notice=rec.get("notice", ""), attempts=int(rec.get("attempts") or 0))
+        report.notice = rec.get("notice", "")
+        report.attempts = int(rec.get("attempts") or 0)
         state = rec.get("state")
         if state != "pending":
             if state == "sending":  # a re-run after a crash: the claim settles it
                 claimed = self.records.claim(rid, self.lease, "")
-                facts[_MOVED] = claimed in ("accepted", "interrupted")
+                report.moved = claimed in ("accepted", "interrupted")
                 return claimed
-            facts[_MOVED] = False  # a repeated task: nothing changed, nothing to count
+            report.moved = False  # a repeated task: nothing changed, nothing to count
             return state or "missing"
         send_at = float(rec.get("send_at") or 0)
         if send_at > now + 1:
             self.records.reschedule(rid, send_at)
-            facts[_MOVED] = False
+            report.moved = False
             return "scheduled"
         guard = json.loads(rec["guard"]) if rec.get("guard") else None
         reason, resolved = self.guards.check(guard, now) if guard else (None, {})
@@ -186,7 +199,7 @@ class Sender:
         if claimed == "suppressed":  # the address bounced, was dropped or reported spam
             self.suppressions.held(rec)
         if claimed != "claimed":
-            facts[_MOVED] = claimed == "suppressed"
+            report.moved = claimed == "suppressed"
             return claimed
         message = OutgoingEmail(
             to_email=rec["to_email"],
@@ -197,16 +210,16 @@ class Sender:
             category=rec["notice"],
             record_id=rid,
         )
-        facts["attempts"] = int(rec["attempts"]) + 1
+        report.attempts = int(rec["attempts"]) + 1
         try:
             message_id = self.mailer.send(message)
         except SendFailure as failure:
-            facts["http_status"] = failure.status
-            facts[_ANSWER] = f"{failure.status // 100}xx" if failure.status else "none"
-            return self._after_failure(rid, int(rec["attempts"]) + 1, failure)
-        facts[_ANSWER] = "2xx"
+            report.http_status = failure.status
+            report.answer = f"{failure.status // 100}xx" if failure.status else "none"
+            return self._after_failure(rid, report.attempts, failure)
+        report.answer = "2xx"
         self.records.finish(rid, "accepted", message_id=message_id)
-        facts[_DUE] = float(rec.get("send_at") or rec.get("created_at") or now)
+        report.due = float(rec.get("send_at") or rec.get("created_at") or now)
         return "accepted"
 
     def _freeze(
