@@ -27,6 +27,7 @@ from .errors import ConfigError
 from .ingest.events import KNOWN_TYPES
 from .ingest.examples import example, source_of, with_overrides
 from .ingest.signing import standard_webhooks_headers, tv1_header
+from .pipeline.erasure import forget_contractor
 from .pipeline.processing import replay
 from .pipeline.runtime import build
 
@@ -163,3 +164,23 @@ def replay_command(event_id: str, source: str) -> None:
     click.echo(f"{source} {event_id}: {messages.get(outcome, outcome)}")
     if outcome != "queued":
         raise SystemExit(1)
+
+
+@click.command("forget-contractor")
+@click.argument("contractor_id")
+@click.option("--yes", is_flag=True, help="Do it without asking (scripts).")
+def forget_contractor_command(contractor_id: str, yes: bool) -> None:
+    """Erase what is personal about CONTRACTOR_ID (an erasure request); it cannot be undone."""
+    if not yes:
+        click.confirm(
+            f"Erase the contact, coverage, emails and event bodies of {contractor_id}?", abort=True
+        )
+    try:
+        cfg = load_config(environ=_environ())
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    erased = forget_contractor(build(cfg), contractor_id)
+    click.echo(
+        f"{contractor_id}: erased contact entries {erased.contact}, coverage entries "
+        f"{erased.coverage}, notice records {erased.notices}, event bodies {erased.events}"
+    )

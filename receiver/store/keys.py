@@ -95,3 +95,8 @@ def coverage_owner(ref: str) -> str:
 def coverage_parked(ref: str) -> str:
     """Coverage events waiting for their contractor to be known (hash event id -> event)."""
     return f"coverage:parked:{ref}"
+
+
+def erased(contractor_id: str) -> str:
+    """That a contractor was forgotten on request: when, and how much (hash; no TTL)."""
+    return f"erased:{contractor_id}"

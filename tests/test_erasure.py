@@ -1,0 +1,79 @@
+"""forget-contractor: nothing personal about the contractor is left in Redis; others keep theirs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from receiver.cli import forget_contractor_command
+from tests.coverage_events import T0, assignment, session
+from tests.events import MAYA, assignment_created, charge_succeeded, platform_event
+
+SAM = {"id": "cn_2", "email": "sam.rivera@example.com", "first_name": "Sam", "last_name": "Rivera"}
+MAYA_TRACES = (b"maya@example.com", b"Maya", b"Thompson")
+
+
+def every_value(redis: Any) -> bytes:
+    """Every value of every key in Redis, concatenated (keys are ids and hashes)."""
+    out = []
+    for key in redis.scan_iter(count=1000):
+        kind = redis.type(key)
+        if kind == b"string":
+            out.append(redis.get(key))
+        elif kind == b"hash":
+            out.extend(k + b"=" + v for k, v in redis.hgetall(key).items())
+        elif kind == b"set":
+            out.extend(redis.smembers(key))
+        elif kind == b"zset":
+            out.extend(redis.zrange(key, 0, -1))
+        elif kind == b"list":
+            out.extend(redis.lrange(key, 0, -1))
+    return b"\n".join(out)
+
+
+@pytest.fixture
+def forget(config: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
+    monkeypatch.chdir(tmp_path)
+    for name, value in config.items():
+        monkeypatch.setenv(name, str(value))
+    return lambda *args: CliRunner().invoke(forget_contractor_command, list(args))
+
+
+def test_forgetting_a_contractor_leaves_nothing_personal(send, rt, drain, sendgrid, redis, forget):
+    charge = charge_succeeded("in_1")
+    assert send.ten99(charge).status_code == 202
+    assert send.ten99(charge_succeeded("in_2", contractor=SAM)).status_code == 202
+    later = int(rt.clock()) + 10 * 86400  # its reminder is days away: not sent yet
+    assert send.platform(assignment_created(charge_at=later), "msg_a").status_code == 202
+    assert send.platform(platform_event("contractor.updated", MAYA), "msg_c").status_code == 202
+    assert send.ten99(session("application.complete", T0 - 100)).status_code == 202
+    assert send.ten99(assignment("assignment.active", T0 - 10)).status_code == 202
+    drain()
+    assert all(trace in every_value(redis) for trace in MAYA_TRACES)
+
+    result = forget("cn_1", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "notice records" in result.output
+
+    values = every_value(redis)
+    for trace in MAYA_TRACES:
+        assert trace not in values, trace
+    assert b"sam.rivera@example.com" in values and b"Rivera" in values  # others keep theirs
+    assert redis.exists("erased:cn_1") and redis.exists("coverage:doc:cn_1") == 0
+    reminders = [
+        redis.hgetall(k)
+        for k in redis.scan_iter("notice:*")
+        if redis.hget(k, "notice") == b"assignment_charge_reminder"
+    ]
+    assert reminders and all(r[b"state"] == b"cancelled" for r in reminders)
+    # A retried delivery of a forgotten event is still a duplicate, not processed anew.
+    assert send.ten99(charge).status_code == 200
+    drain()
+    assert every_value(redis).count(b"maya@example.com") == 0
+
+
+def test_forgetting_asks_first_unless_told(forget, rt, redis):
+    refused = forget("cn_1")  # no --yes, and no answer on stdin
+    assert refused.exit_code == 1 and not redis.exists("erased:cn_1")
