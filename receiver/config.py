@@ -31,6 +31,7 @@ class Config:
     WEBHOOK_TOLERANCE_SECONDS: int = 300
     WEBHOOK_MAX_BYTES: int = 1_048_576
     EVENT_RETENTION_DAYS: int = 30
+    CONTRACTOR_RETENTION_DAYS: int = 400
     SWEEP_AFTER_SECONDS: int = 300
     SENDGRID_API_KEY: str | None = None
     SENDGRID_API_HOST: str = SENDGRID_DEFAULT_HOST
@@ -67,6 +68,7 @@ _INT = {
     "WEBHOOK_TOLERANCE_SECONDS",
     "WEBHOOK_MAX_BYTES",
     "EVENT_RETENTION_DAYS",
+    "CONTRACTOR_RETENTION_DAYS",
     "SWEEP_AFTER_SECONDS",
     "PORT",
     "COVERAGE_LINK_MAX_AGE_DAYS",
@@ -132,6 +134,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("WEBHOOK_MAX_BYTES", "must be positive")
     if cfg.EVENT_RETENTION_DAYS <= 0:
         raise ConfigError("EVENT_RETENTION_DAYS", "must be positive")
+    if cfg.CONTRACTOR_RETENTION_DAYS <= 0:
+        raise ConfigError("CONTRACTOR_RETENTION_DAYS", "must be positive")
     if cfg.SENDGRID_TIMEOUT_SECONDS <= 0:
         raise ConfigError("SENDGRID_TIMEOUT_SECONDS", "must be positive")
     if not cfg.REDIS_URL.startswith(("redis://", "rediss://", "unix://")):

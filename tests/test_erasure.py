@@ -77,3 +77,44 @@ def test_forgetting_a_contractor_leaves_nothing_personal(send, rt, drain, sendgr
 def test_forgetting_asks_first_unless_told(forget, rt, redis):
     refused = forget("cn_1")  # no --yes, and no answer on stdin
     assert refused.exit_code == 1 and not redis.exists("erased:cn_1")
+
+
+def key_values(redis: Any, key: bytes) -> bytes:
+    kind = redis.type(key)
+    if kind == b"string":
+        return redis.get(key) or b""
+    if kind == b"hash":
+        return b"\n".join(k + b"=" + v for k, v in redis.hgetall(key).items())
+    if kind == b"set":
+        return b"\n".join(redis.smembers(key))
+    if kind == b"zset":
+        return b"\n".join(redis.zrange(key, 0, -1))
+    if kind == b"list":
+        return b"\n".join(redis.lrange(key, 0, -1))
+    return b""
+
+
+def test_nothing_personal_outlives_its_retention_window(send, rt, drain, sendgrid, redis):
+    """Every key holding a contractor's or rep's address or name expires: contacts and coverage
+    CONTRACTOR_RETENTION_DAYS after the contractor's last event, events and notice records
+    EVENT_RETENTION_DAYS (a reminder's record that long after its send time)."""
+    later = int(rt.clock()) + 10 * 86400
+    assert send.ten99(charge_succeeded("in_1")).status_code == 202
+    assert send.platform(assignment_created(charge_at=later), "msg_a").status_code == 202
+    assert send.platform(platform_event("contractor.updated", MAYA), "msg_c").status_code == 202
+    assert send.ten99(session("application.complete", T0 - 100)).status_code == 202
+    drain()
+    personal = (b"maya@example.com", b"Thompson", b"rep@agency.example", b"Deck repair")
+    window = max(rt.cfg.CONTRACTOR_RETENTION_DAYS, rt.cfg.EVENT_RETENTION_DAYS + 10) * 86400 + 3600
+    holding = {
+        key: redis.ttl(key)
+        for key in redis.scan_iter(count=1000)
+        if any(p in key_values(redis, key) for p in personal)
+    }
+    families = {k.split(b":")[0] for k in holding}
+    assert {b"contractor", b"event", b"notice", b"job"} <= families
+    assert {k: t for k, t in holding.items() if not 0 < t <= window} == {}
+    # The contact and the coverage document live the longer, contractor-level window.
+    days = rt.cfg.CONTRACTOR_RETENTION_DAYS * 86400
+    assert days - 60 < redis.ttl("contractor:cn_1") <= days
+    assert days - 60 < redis.ttl("coverage:doc:cn_1") <= days

@@ -88,8 +88,12 @@ class CoverageStore:
         callback_url: str | None,
         retention_seconds: int,
         clock: Clock,
+        doc_ttl: int | None = None,
     ) -> None:
         self.redis = redis
+        # CONTRACTOR_RETENTION_DAYS: a document (and its owner mappings) lives this long after
+        # the contractor's last coverage event; None keeps it.
+        self.doc_ttl = doc_ttl
         self.queue = queue
         self.callback_url = callback_url
         self.retention = retention_seconds
@@ -133,10 +137,14 @@ class CoverageStore:
         changed = coverage.current(doc) != coverage.current(before)
         pipe.multi()
         if doc != before:
-            pipe.set(keys.coverage_doc(contractor), json.dumps(doc))
+            pipe.set(keys.coverage_doc(contractor), json.dumps(doc), ex=self.doc_ttl)
+        elif self.doc_ttl:
+            pipe.expire(keys.coverage_doc(contractor), self.doc_ttl)
         for ref in taught:
             if owners[ref] is None:
-                pipe.set(keys.coverage_owner(ref), contractor)
+                pipe.set(keys.coverage_owner(ref), contractor, ex=self.doc_ttl)
+            elif self.doc_ttl:
+                pipe.expire(keys.coverage_owner(ref), self.doc_ttl)
             pipe.delete(keys.coverage_parked(ref))
         pushed = self._push(pipe, doc) if changed and self.callback_url else None
         pipe.execute()

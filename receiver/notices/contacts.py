@@ -48,12 +48,14 @@ NEGATIVE_SECONDS = 300
 _REMEMBER = """
 -- Per field, the value from the newest event that carried one. Each field keeps the time it
 -- came from in `<name>_at`; storing anything drops the API copy.
+-- Every event that names the contractor restarts the contact's retention (ARGV[3] seconds).
 -- KEYS[1]: contractor:<id>, KEYS[2]: contractor_api:<id>
 -- ARGV[1]: the event's created ('' = unknown, older than any time; equal times replace),
--- ARGV[2]: contractor id; then field/value pairs, '' meaning "not in this event"
+-- ARGV[2]: contractor id, ARGV[3]: retention seconds ('' = keep);
+-- then field/value pairs, '' meaning "not in this event"
 local t = ARGV[1]
 local changed = 0
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local name, value = ARGV[i], ARGV[i + 1]
   if value ~= '' then
     local at = redis.call('HGET', KEYS[1], name .. '_at')
@@ -66,6 +68,9 @@ end
 if changed == 1 then
   redis.call('HSET', KEYS[1], 'id', ARGV[2])
   redis.call('DEL', KEYS[2])
+end
+if ARGV[3] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
 end
 return changed
 """
@@ -128,8 +133,11 @@ class Contacts:
         timeout: float,
         cache_seconds: int = 86400,
         environment: str | None = None,
+        retention_seconds: int | None = None,
     ) -> None:
         self.redis = redis
+        # CONTRACTOR_RETENTION_DAYS: a contact lives this long after the contractor's last event.
+        self.retention = retention_seconds
         self.api_key = api_key or None
         self.cache_seconds = cache_seconds
         self._remember = redis.register_script(_REMEMBER)
@@ -156,7 +164,11 @@ class Contacts:
             contact.timezone or "",
             withhold,
         )
-        args: list[str] = ["" if created is None else str(int(created)), contact.id]
+        args: list[str] = [
+            "" if created is None else str(int(created)),
+            contact.id,
+            "" if self.retention is None else str(self.retention),
+        ]
         for name, value in zip(FIELDS, values, strict=True):
             args += [name, value]
         stored = self._remember(

@@ -82,6 +82,7 @@ def build(cfg: Config, clock: Clock = system_clock) -> Runtime:
         api_key=cfg.TEN99POLICY_API_KEY,
         api_base=cfg.TEN99POLICY_API_BASE,
         timeout=cfg.TEN99POLICY_API_TIMEOUT_SECONDS,
+        retention_seconds=cfg.CONTRACTOR_RETENTION_DAYS * 86400,
     )
     jobs = Jobs(redis, retention)
     ledger = Ledger(redis, retention)
@@ -126,6 +127,13 @@ def build(cfg: Config, clock: Clock = system_clock) -> Runtime:
         settlements=settlements,
         suppressions=suppressions,
         alerts=AddressAlerts(records, suppressions, jobs, cfg.ORG_REP_EMAILS),
-        coverage=CoverageStore(redis, notice_queue, cfg.PLATFORM_CALLBACK_URL, retention, clock),
+        coverage=CoverageStore(
+            redis,
+            notice_queue,
+            cfg.PLATFORM_CALLBACK_URL,
+            retention,
+            clock,
+            doc_ttl=cfg.CONTRACTOR_RETENTION_DAYS * 86400,
+        ),
         metrics=metrics,
     )
