@@ -29,6 +29,7 @@ from .ingest.examples import example, source_of, with_overrides
 from .ingest.signing import standard_webhooks_headers, tv1_header
 from .pipeline.erasure import forget_contractor
 from .pipeline.processing import replay
+from .pipeline.retention import purge
 from .pipeline.runtime import build
 
 # Written by `make run`: its development secrets, and the Redis and port it runs on now.
@@ -184,3 +185,26 @@ def forget_contractor_command(contractor_id: str, yes: bool) -> None:
         f"{contractor_id}: erased contact entries {erased.contact}, coverage entries "
         f"{erased.coverage}, notice records {erased.notices}, event bodies {erased.events}"
     )
+
+
+@click.command("purge")
+@click.option(
+    "--older-than",
+    "days",
+    type=click.FloatRange(min=1),
+    required=True,
+    help="Age in days (at least 1).",
+)
+@click.option("--yes", is_flag=True, help="Do it without asking (scripts).")
+def purge_command(days: float, yes: bool) -> None:
+    """Delete finished events and notice records older than --older-than days."""
+    if not yes:
+        click.confirm(
+            f"Delete finished events and notice records older than {days:g} days?", abort=True
+        )
+    try:
+        cfg = load_config(environ=_environ())
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    purged = purge(build(cfg), days * 86400)
+    click.echo(f"purged {purged.events} events and {purged.notices} notice records")

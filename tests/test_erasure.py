@@ -118,3 +118,34 @@ def test_nothing_personal_outlives_its_retention_window(send, rt, drain, sendgri
     days = rt.cfg.CONTRACTOR_RETENTION_DAYS * 86400
     assert days - 60 < redis.ttl("contractor:cn_1") <= days
     assert days - 60 < redis.ttl("coverage:doc:cn_1") <= days
+
+
+def test_purge_drops_finished_work_older_than_asked_and_keeps_the_rest(
+    send, rt, drain, sendgrid, redis, clock, config, monkeypatch, tmp_path
+):
+    from receiver.cli import purge_command
+
+    now = clock.now
+    clock.freeze(now - 40 * 86400)
+    assert send.ten99(charge_succeeded("in_old")).status_code == 202
+    drain()
+    stuck = {"id": "ev_stuck", "type": "policy.active", "created": 1700000000, "data": {"id": "p"}}
+    assert send.ten99(stuck).status_code == 202  # received, never processed: must stay
+    clock.freeze(now)
+    assert send.ten99(charge_succeeded("in_new")).status_code == 202
+    assert redis.hget("event:1099policy:ev_stuck", "status") == b"received"
+    # Its task is lost (as after a crash), so it stays unfinished until the sweeper finds it.
+    redis.lrem("rq:queue:events", 0, redis.hget("event:1099policy:ev_stuck", "job_id"))
+    drain()
+    assert len(sendgrid.accepted) == 2
+
+    monkeypatch.chdir(tmp_path)
+    for name, value in config.items():
+        monkeypatch.setenv(name, str(value))
+    result = CliRunner().invoke(purge_command, ["--older-than", "30", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "purged 1 events and 1 notice records" in result.output
+    assert not redis.exists("event:1099policy:ev_paid_in_old")
+    assert redis.exists("event:1099policy:ev_paid_in_new")
+    assert redis.hget("event:1099policy:ev_stuck", "status") == b"received"
+    assert CliRunner().invoke(purge_command, ["--older-than", "0", "--yes"]).exit_code == 2
