@@ -23,12 +23,13 @@ from .clock import system_clock
 from .config import Config, load_config
 from .delivery.emails import EMAIL_TEMPLATES, NOTICES, EmailRenderer
 from .delivery.samples import SAMPLE_CONTEXTS
-from .errors import ConfigError
-from .ingest.events import KNOWN_TYPES
+from .errors import ConfigError, PayloadError
+from .ingest.events import KNOWN_TYPES, to_unix
 from .ingest.examples import example, source_of, with_overrides
 from .ingest.signing import standard_webhooks_headers, tv1_header
 from .pipeline.erasure import forget_contractor
 from .pipeline.processing import replay
+from .pipeline.reconcile import ReconcileFailed, reconcile
 from .pipeline.retention import purge
 from .pipeline.runtime import build
 
@@ -208,3 +209,29 @@ def purge_command(days: float, yes: bool) -> None:
         raise click.UsageError(str(exc)) from None
     purged = purge(build(cfg), days * 86400)
     click.echo(f"purged {purged.events} events and {purged.notices} notice records")
+
+
+@click.command("reconcile")
+@click.option(
+    "--since",
+    default=None,
+    help="Stop at events created before this time "
+    "(Unix seconds or ISO 8601); default: at the newest event already stored.",
+)
+def reconcile_command(since: str | None) -> None:
+    """Fetch 1099Policy events that never arrived by webhook and accept them."""
+    try:
+        cfg = load_config(environ=_environ())
+        start = to_unix(since, "--since")
+    except (ConfigError, PayloadError) as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        done = reconcile(build(cfg), start)
+    except ReconcileFailed as exc:
+        raise click.ClickException(
+            f"1099Policy's events API failed ({exc}); nothing accepted"
+        ) from None
+    state = "complete" if done.complete else "partial: run it again"
+    click.echo(
+        f"{done.pages} pages, {done.listed} unknown events, {done.recovered} accepted ({state})"
+    )

@@ -6,6 +6,12 @@ end to end. Unknown ids get the 404 1099Policy sends:
 ``{"message": ..., "error_code": "invalid_contractor_id"}``. Other paths get a 404 with
 ``error_code: "not_found"``.
 
+``GET /api/v1/events`` lists ``server.events`` newest first (the list is kept oldest first,
+as events happen), ``limit`` per page (default 10, at most 100), with ``starting_after``
+paging and ``has_more``; ``server.fail_events_after(n)`` answers 500 from the (n+1)th events
+request on, and ``server.ignore_starting_after = True`` makes paging do nothing (the first page
+again), as an API that does not support it would.
+
 ``server.fail_with(500)`` answers every request with that status until ``server.reset()``;
 ``server.hang()`` makes requests wait (up to ``max_hang`` seconds, or until ``reset()``/
 ``stop()``) without answering, to exercise client timeouts. Every request is recorded in
@@ -24,6 +30,7 @@ from types import TracebackType
 from typing import Any
 
 CONTRACTOR_PREFIX = "/api/v1/contractors/"
+EVENTS_PATH = "/api/v1/events"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -58,6 +65,11 @@ class Ten99PolicyServer:
 
     def __init__(self, tls: tuple[str, str] | None = None, max_hang: float = 10.0) -> None:
         self.contractors: dict[str, dict[str, Any]] = {}
+        self.events: list[dict[str, Any]] = []  # oldest first
+        self.ignore_starting_after = False
+        self._events_ok: int | None = None
+        self.before_events_page: Any = None  # called with the request's number, from 1
+        self._events_served = 0
         self.max_hang = max_hang
         self._tls = tls
         self._lock = threading.Lock()
@@ -117,6 +129,38 @@ class Ten99PolicyServer:
         with self._lock:
             self._status = status
 
+    def fail_events_after(self, pages: int | None) -> None:
+        """Answer 500 to events requests after `pages` more have been answered (None: never)."""
+        with self._lock:
+            self._events_ok = pages
+
+    def _events_page(self, handler: _Handler) -> None:
+        from urllib.parse import parse_qs, urlsplit
+
+        query = parse_qs(urlsplit(handler.path).query)
+        limit = min(int(query.get("limit", ["10"])[0]), 100)
+        after = query.get("starting_after", [None])[0]
+        with self._lock:
+            if self._events_ok is not None:
+                if self._events_ok <= 0:
+                    handler.send_json(500, {"message": "down", "error_code": "server_error"})
+                    return
+                self._events_ok -= 1
+            self._events_served += 1
+            served = self._events_served
+            newest_first = list(reversed(self.events))
+        if self.before_events_page is not None:
+            self.before_events_page(served)
+            with self._lock:
+                newest_first = list(reversed(self.events))
+        start = 0
+        if after and not self.ignore_starting_after:
+            ids = [e["id"] for e in newest_first]
+            start = ids.index(after) + 1 if after in ids else len(ids)
+        page = newest_first[start : start + limit]
+        has_more = start + limit < len(newest_first)
+        handler.send_json(200, {"object": "list", "data": page, "has_more": has_more})
+
     def hang(self) -> None:
         with self._lock:
             self._hanging = True
@@ -127,6 +171,11 @@ class Ten99PolicyServer:
         self._release.set()
         with self._lock:
             self.contractors.clear()
+            self.events.clear()
+            self.ignore_starting_after = False
+            self._events_ok = None
+            self._events_served = 0
+            self.before_events_page = None
             self._requests.clear()
             self._status = None
             self._hanging = False
@@ -151,6 +200,9 @@ class Ten99PolicyServer:
             handler.send_json(status, {"message": "internal error", "error_code": "server_error"})
             return
         path = handler.path.split("?", 1)[0]
+        if path == EVENTS_PATH:
+            self._events_page(handler)
+            return
         if not path.startswith(CONTRACTOR_PREFIX):
             handler.send_json(404, {"message": "Not found", "error_code": "not_found"})
             return
