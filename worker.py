@@ -22,11 +22,13 @@ from receiver.config import load_config
 from receiver.logs import configure as configure_logs
 from receiver.logs import record
 from receiver.pipeline import tasks
+from receiver.pipeline.reconcile import run_scheduled
 from receiver.pipeline.runtime import Runtime, build
 from receiver.pipeline.sweeper import sweep
 from receiver.store.connection import RQ_WORKER_TTL
 
 SWEEP_INTERVAL_SECONDS = 30.0
+RECONCILE_TICK_SECONDS = 60.0  # how often a worker asks whether a reconcile run is due
 QUEUE_KINDS = ("notices", "events")
 
 
@@ -47,6 +49,16 @@ def _sweep_forever(rt: Runtime, stop: threading.Event, interval: float) -> None:
                 record(log, "sweep", logging.WARNING, events=events, notices=notices)
         except Exception:  # a failed sweep is retried at the next tick; the worker goes on
             log.exception("sweep failed")
+
+
+def _reconcile_forever(rt: Runtime, stop: threading.Event) -> None:
+    """Reconcile with 1099Policy's events list now and then (pipeline/reconcile.py)."""
+    log = logging.getLogger("receiver.reconcile")
+    while not stop.wait(RECONCILE_TICK_SECONDS):
+        try:
+            run_scheduled(rt)
+        except Exception as exc:  # the API or Redis: the next tick after the lock tries again
+            record(log, "reconcile", logging.WARNING, outcome="failed", error=type(exc).__name__)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         target=_sweep_forever, args=(rt, stop, args.sweep_interval), daemon=True
     )
     sweeper.start()
+    threading.Thread(target=_reconcile_forever, args=(rt, stop), daemon=True).start()
     by_kind = {"notices": rt.notice_queue, "events": rt.queue}
     worker = SimpleWorker(
         [by_kind[kind] for kind in args.queues],

@@ -32,6 +32,7 @@ class Config:
     WEBHOOK_MAX_BYTES: int = 1_048_576
     EVENT_RETENTION_DAYS: int = 30
     CONTRACTOR_RETENTION_DAYS: int = 400
+    RECONCILE_INTERVAL_MINUTES: int = 60
     SWEEP_AFTER_SECONDS: int = 300
     SENDGRID_API_KEY: str | None = None
     SENDGRID_API_HOST: str = SENDGRID_DEFAULT_HOST
@@ -69,6 +70,7 @@ _INT = {
     "WEBHOOK_MAX_BYTES",
     "EVENT_RETENTION_DAYS",
     "CONTRACTOR_RETENTION_DAYS",
+    "RECONCILE_INTERVAL_MINUTES",
     "SWEEP_AFTER_SECONDS",
     "PORT",
     "COVERAGE_LINK_MAX_AGE_DAYS",
@@ -136,6 +138,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("EVENT_RETENTION_DAYS", "must be positive")
     if cfg.CONTRACTOR_RETENTION_DAYS <= 0:
         raise ConfigError("CONTRACTOR_RETENTION_DAYS", "must be positive")
+    if cfg.RECONCILE_INTERVAL_MINUTES < 0:
+        raise ConfigError("RECONCILE_INTERVAL_MINUTES", "must not be negative (0: off)")
     if cfg.SENDGRID_TIMEOUT_SECONDS <= 0:
         raise ConfigError("SENDGRID_TIMEOUT_SECONDS", "must be positive")
     if not cfg.REDIS_URL.startswith(("redis://", "rediss://", "unix://")):

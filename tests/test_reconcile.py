@@ -104,3 +104,32 @@ def test_since_bounds_how_far_back_a_run_goes(api, rt, redis):
 def test_without_an_api_key_it_says_so(rt):
     with pytest.raises(ReconcileFailed, match="TEN99POLICY_API_KEY"):
         reconcile(rt)
+
+
+def test_scheduled_runs_take_turns_by_lock_and_show_in_metrics(api, rt, redis, client):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from receiver.pipeline.reconcile import run_scheduled
+
+    api.events.extend(history(3))
+    first = run_scheduled(rt)
+    assert first is not None and first.recovered == 3
+    assert run_scheduled(rt) is None  # another worker's turn already taken this interval
+    assert 0 < redis.ttl("reconcile:lock") <= rt.cfg.RECONCILE_INTERVAL_MINUTES * 60
+    samples = {
+        s.name: s.value
+        for family in text_string_to_metric_families(client.get("/metrics").get_data(True))
+        for s in family.samples
+    }
+    assert samples["ten99_receiver_reconcile_recovered_events_total"] == 3
+    assert samples["ten99_receiver_last_reconcile_success_timestamp_seconds"] > 0
+
+
+def test_scheduled_runs_are_off_without_an_interval(api, config, rt):
+    from dataclasses import replace
+
+    from receiver.pipeline.reconcile import run_scheduled
+
+    api.events.extend(history(2))
+    rt.cfg = replace(rt.cfg, RECONCILE_INTERVAL_MINUTES=0)
+    assert run_scheduled(rt) is None

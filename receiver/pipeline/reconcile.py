@@ -3,17 +3,18 @@
 1099Policy lists events at `GET /api/v1/events`, newest first (`limit` 1-100 is the only
 documented parameter; `starting_after` pages its other lists and is used here while it pages).
 A run pages back until it reaches an event already stored, or one created before `since`, or
-the end of the list; then feeds every unknown event, **oldest first**, through the same
-store-de-duplicate-queue path as the webhook (`Inbox.accept`) and marks the record
+the end of the list; then feeds every unknown event, **oldest first**, through the same store-
+de-duplicate-queue path as the webhook (`Inbox.accept`) and marks the record
 `trigger=reconcile`. Oldest first, so a run that stops half-way (Redis down) leaves no gap: the
 next run pages back to the newest stored event, which is below whatever is still missing.
-Nothing is accepted until the listing is complete, so an API failure mid-way stores nothing
-and the next run starts over. A later webhook delivery of an event it recovered is a
-duplicate, as any other.
+Nothing is accepted until the listing is complete, so an API failure mid-way stores nothing and
+the next run starts over. A later webhook delivery of an event it recovered is a duplicate, as
+any other.
 
-Paging stops safely when `starting_after` does not page (the API gives the same page again)
-and after MAX_PAGES. Calls go through the official `ten99policy` client, with the timeout and
-safe settings notices/ten99policy_client.py installs.
+Each worker tries a scheduled run every RECONCILE_INTERVAL_MINUTES (`run_scheduled`); a lock
+lets one of them run per interval. Paging stops safely when `starting_after` does not page (the
+API gives the same page again) and after MAX_PAGES. Calls go through the official `ten99policy`
+client, with the timeout and safe settings notices/ten99policy_client.py installs.
 """
 
 from __future__ import annotations
@@ -97,6 +98,20 @@ def reconcile(rt: Runtime, since: int | None = None, page_size: int = PAGE_SIZE)
         if accepted.status != "duplicate":
             rt.redis.hset(keys.event("1099policy", event.id), "trigger", "reconcile")
             recovered += 1
+    if complete:
+        rt.metrics.reconciled(rt.clock(), recovered)
     outcome = "complete" if complete else "partial"
     record(log, "reconcile", events=recovered, outcome=outcome)
     return Reconciled(pages, len(missing), recovered, complete)
+
+
+def run_scheduled(rt: Runtime) -> Reconciled | None:
+    """The worker's periodic run: at most one per RECONCILE_INTERVAL_MINUTES across all
+    workers (a Redis lock that expires with the interval); None when it is not this worker's
+    turn, or reconciling is off (no API key, or an interval of 0)."""
+    interval = rt.cfg.RECONCILE_INTERVAL_MINUTES * 60
+    if not interval or not rt.cfg.TEN99POLICY_API_KEY:
+        return None
+    if not rt.redis.set(keys.RECONCILE_LOCK, "1", nx=True, ex=interval):
+        return None
+    return reconcile(rt)

@@ -31,6 +31,7 @@ NOTICES = "notices"  # notice|outcome
 SENDGRID = "sendgrid_responses"  # status class
 EVENT_LATENCY = "event_latency_seconds"  # histogram: type (received -> done)
 NOTICE_SECONDS = "notice_latency_seconds"  # histogram: notice (due -> accepted)
+RECONCILE = "reconcile"  # last_success (unix time), recovered (count)
 
 EVENT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
@@ -102,10 +103,20 @@ class Metrics:
         """A webhook answered with an error (a refusal because Redis is down is not counted)."""
         self.add(self.count(WEBHOOKS, (source, "rejected", reason)))
 
+    def reconciled(self, now: float, recovered: int) -> None:
+        """A reconcile run completed at `now` and accepted `recovered` events."""
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hset(keys.metric(RECONCILE), "last_success", repr(now))
+            pipe.hincrby(keys.metric(RECONCILE), "recovered", recovered)
+            pipe.execute()
+        except RedisError:  # as `add`: a lost value, never a failed run
+            pass
+
     def read(self) -> dict[str, dict[str, str]]:
         """Every family's hash as text, plus the pending events' count and oldest score."""
         families: tuple[str, ...] = (WEBHOOKS, LAST_RECEIVED, EVENTS, EVENT_SECONDS, NOTICES)
-        families += (EVENT_LATENCY, SENDGRID, NOTICE_SECONDS)
+        families += (EVENT_LATENCY, SENDGRID, NOTICE_SECONDS, RECONCILE)
         pipe = self.redis.pipeline(transaction=False)
         for family in families:
             pipe.hgetall(keys.metric(family))

@@ -109,6 +109,18 @@ class RedisCollector(Collector):
             ["source"],
             data[m.LAST_RECEIVED],
         )
+        reconciled = data[m.RECONCILE]
+        if "last_success" in reconciled:
+            yield GaugeMetricFamily(
+                PREFIX + "last_reconcile_success_timestamp_seconds",
+                "Unix time of the last reconcile run that completed.",
+                value=float(reconciled["last_success"]),
+            )
+        yield CounterMetricFamily(
+            PREFIX + "reconcile_recovered_events",
+            "Events that never arrived by webhook, accepted by reconcile runs.",
+            value=float(reconciled.get("recovered", 0)),
+        )
         pending = data["events_pending"]
         yield GaugeMetricFamily(
             PREFIX + "unprocessed_events",
