@@ -193,3 +193,16 @@ def test_a_short_metrics_token_stops_start_up(config):
     config.update(METRICS_TOKEN="short")
     with pytest.raises(ConfigError, match="METRICS_TOKEN"):
         create_app(config)
+
+
+def test_webhook_to_email_latency_covers_notices_sent_at_once(send, client, rt, drain, sendgrid):
+    later = int(rt.clock()) + 10 * 86400
+    assert send.ten99(charge_succeeded("in_e2e")).status_code == 202
+    assert send.platform(assignment_created(charge_at=later), "msg_far").status_code == 202
+    drain()
+    families = scrape(client)
+    confirmations = value(families, "end_to_end_seconds", "_count", notice="payment_confirmation")
+    assert confirmations == 1
+    assert value(families, "end_to_end_seconds", "_sum", notice="payment_confirmation") > 0
+    # A reminder scheduled days ahead is not a webhook -> email latency.
+    assert value(families, "end_to_end_seconds", "_count", notice="assignment_charge_reminder") == 0

@@ -160,6 +160,7 @@ class NoticeRecords:
         guard: dict[str, Any] | None = None,
         remind_at: float | None = None,
         deadline: float | None = None,
+        received_at: float | None = None,
     ) -> bool:
         """Record a notice and queue its send, unless a record with this identity exists.
 
@@ -203,6 +204,9 @@ class NoticeRecords:
                 "guard": json.dumps(guard) if guard else "",
                 "remind_at": remind_at or "",
                 "deadline": deadline or "",
+                # When the event that caused it was received, for a notice sent at once:
+                # the start of its webhook -> email latency (metrics).
+                "received_at": received_at or "",
             },
         )
         # A reminder's record must outlive its send time by the usual retention.

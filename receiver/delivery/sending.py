@@ -29,7 +29,14 @@ from ..clock import Clock
 from ..logs import record
 from ..notices.contacts import Contact, Contacts
 from ..notices.reminders import Guards
-from ..store.metrics import LATENCY_BUCKETS, NOTICE_SECONDS, NOTICES, SENDGRID, Metrics
+from ..store.metrics import (
+    END_TO_END,
+    LATENCY_BUCKETS,
+    NOTICE_SECONDS,
+    NOTICES,
+    SENDGRID,
+    Metrics,
+)
 from .emails import EmailRenderer, one_line
 from .mailer import Mailer, OutgoingEmail, SendFailure, SendGridMailer
 from .records import NoticeRecords
@@ -73,6 +80,7 @@ class _Report:
     moved: bool = True  # False: a repeated task that changed nothing (so counts nothing)
     answer: str | None = None  # SendGrid's status class, when it was called
     due: float | None = None  # when the accepted notice was due (its latency)
+    received: float | None = None  # when its event was received (webhook -> email latency)
 
     def log_fields(self) -> dict[str, Any]:
         fields = {
@@ -151,10 +159,14 @@ class Sender:
         updates = [self.metrics.count(NOTICES, (notice, outcome))]
         if self._sendgrid and report.answer is not None:
             updates.append(self.metrics.count(SENDGRID, (report.answer,)))
+        now = self.clock()
         if report.due is not None:
-            latency = self.clock() - report.due
             updates.append(
-                self.metrics.observe(NOTICE_SECONDS, (notice,), LATENCY_BUCKETS, latency)
+                self.metrics.observe(NOTICE_SECONDS, (notice,), LATENCY_BUCKETS, now - report.due)
+            )
+        if report.received is not None:
+            updates.append(
+                self.metrics.observe(END_TO_END, (notice,), LATENCY_BUCKETS, now - report.received)
             )
         self.metrics.add(*updates)
 
@@ -220,6 +232,8 @@ class Sender:
         report.answer = "2xx"
         self.records.finish(rid, "accepted", message_id=message_id)
         report.due = float(rec.get("send_at") or rec.get("created_at") or now)
+        if rec.get("received_at") and not rec.get("send_at"):
+            report.received = float(rec["received_at"])
         return "accepted"
 
     def _freeze(

@@ -62,6 +62,7 @@ class Event:
     type: str
     created: int | None
     object: dict[str, Any]
+    received_at: float | None = None  # when the inbox stored it (set by the event task)
 
     @property
     def known(self) -> bool:

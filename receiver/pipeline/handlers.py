@@ -128,6 +128,7 @@ def notify(event: Event, rt: Runtime) -> None:
             person,
             rt.jobs.reps(job_id, rt.cfg.ORG_REP_EMAILS),
             now,
+            event.received_at,
         )
 
 
@@ -155,10 +156,11 @@ def _create(
     person: Contact | None,
     reps: list[str],
     now: float,
+    received_at: float | None = None,
 ) -> None:
     def timed(zone: str | None) -> dict[str, Any]:
-        if plan.guard is None:
-            return {"now": now}
+        if plan.guard is None:  # sent now: its webhook -> email latency is measured
+            return {"now": now, "received_at": received_at}
         if plan.notice not in REMINDER_NOTICES:
             # A burst's change notice: due when the burst ends, not held for quiet hours.
             return {"now": now, "send_at": plan.remind_at, "guard": plan.guard}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 from ..ingest import events
 from ..logs import record
@@ -36,7 +37,10 @@ def process(rt: Runtime, key: str, retries_left: bool) -> str:
     facts = {"source": text(source), "event_id": text(event_id), "type": text(etype)}
     try:
         raw = body if isinstance(body, bytes) else text(body).encode()
-        event = events.parse(raw, text(source), text(event_id))
+        event = replace(
+            events.parse(raw, text(source), text(event_id)),
+            received_at=float(received) if received else None,
+        )
         handler_for(event.type)(event, rt)
     except Exception as exc:
         # The error names the failure, never the payload: messages can quote personal data.

@@ -31,6 +31,7 @@ NOTICES = "notices"  # notice|outcome
 SENDGRID = "sendgrid_responses"  # status class
 EVENT_LATENCY = "event_latency_seconds"  # histogram: type (received -> done)
 NOTICE_SECONDS = "notice_latency_seconds"  # histogram: notice (due -> accepted)
+END_TO_END = "end_to_end_seconds"  # histogram: notice (webhook received -> accepted)
 RECONCILE = "reconcile"  # last_success (unix time), recovered (count)
 
 EVENT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -116,7 +117,7 @@ class Metrics:
     def read(self) -> dict[str, dict[str, str]]:
         """Every family's hash as text, plus the pending events' count and oldest score."""
         families: tuple[str, ...] = (WEBHOOKS, LAST_RECEIVED, EVENTS, EVENT_SECONDS, NOTICES)
-        families += (EVENT_LATENCY, SENDGRID, NOTICE_SECONDS, RECONCILE)
+        families += (EVENT_LATENCY, SENDGRID, NOTICE_SECONDS, RECONCILE, END_TO_END)
         pipe = self.redis.pipeline(transaction=False)
         for family in families:
             pipe.hgetall(keys.metric(family))

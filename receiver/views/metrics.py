@@ -171,6 +171,14 @@ class RedisCollector(Collector):
             data[m.NOTICE_SECONDS],
             m.LATENCY_BUCKETS,
         )
+        yield _histogram(
+            "end_to_end_seconds",
+            "From the webhook delivery being received to SendGrid accepting the notice it "
+            "caused, for notices sent at once (not reminders scheduled for later).",
+            "notice",
+            data[m.END_TO_END],
+            m.LATENCY_BUCKETS,
+        )
         yield _family(
             CounterMetricFamily,
             "sendgrid_responses",
