@@ -18,7 +18,15 @@ from .ingest.inbox import Inbox
 from .ingest.verify import SendGridEventVerifier, StandardWebhooksVerifier, TV1Verifier
 from .store.connection import build_queue, build_redis, notice_queue_name
 from .store.metrics import Metrics
-from .views import coverage_api, coverage_page, health, metrics, sendgrid_events, webhooks
+from .views import (
+    coverage_api,
+    coverage_page,
+    creatoriq_api,
+    health,
+    metrics,
+    sendgrid_events,
+    webhooks,
+)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None, clock: Clock = system_clock) -> Flask:
@@ -53,7 +61,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, clock: Clock = syst
     alerts_queue = build_queue(redis, notice_queue_name(cfg.QUEUE_NAME))
     app.extensions["sendgrid_events"] = SendGridEvents(redis, alerts_queue)
     app.extensions["metrics"] = Metrics(redis)
-    for view in (webhooks, sendgrid_events, health, coverage_api, coverage_page, metrics):
+    views = (webhooks, sendgrid_events, health, coverage_api, creatoriq_api, coverage_page, metrics)
+    for view in views:
         app.register_blueprint(view.bp)
     register_error_handlers(app, metrics.refusal_counter(app.extensions["metrics"]))
     return app

@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 import requests
-from openapi_core import OpenAPI
-from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 
 from receiver.coverage.store import CoverageStore
+from tests import openapi_exchange
 from tests.clocks import TestClock
 from tests.coverage_events import DAY, T0, assignment, parse, policy, session
 
@@ -33,20 +32,14 @@ def api_config(config: dict[str, Any], test_clock: TestClock) -> None:
 
 @pytest.fixture
 def api(live_server: str) -> Any:
-    spec = requests.get(live_server + "/api/openapi.json", timeout=5)
-    assert spec.status_code == 200
-    openapi = OpenAPI.from_dict(spec.json())  # validates the document itself
+    openapi = openapi_exchange.load(live_server)
 
     def call(
         path: str, token: str | None = TOKEN, valid_request: bool = True, **params: Any
     ) -> requests.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         response = requests.get(live_server + path, params=params, headers=headers, timeout=5)
-        exchange = RequestsOpenAPIRequest(response.request)
-        if valid_request:
-            openapi.validate_request(exchange)
-        openapi.validate_response(exchange, RequestsOpenAPIResponse(response))
-        assert response.headers["Content-Type"] == "application/json"
+        openapi_exchange.check(openapi, response, valid_request)
         return response
 
     return call

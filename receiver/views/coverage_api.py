@@ -6,7 +6,6 @@ contractor exists. Errors go through the service's error tree (JSON bodies).
 
 from __future__ import annotations
 
-import hmac
 import re
 from typing import Any
 
@@ -15,27 +14,14 @@ from redis.exceptions import RedisError
 
 from ..coverage import document as coverage
 from ..coverage.store import load
-from ..errors import BadRequest, NotFound, PayloadError, Unauthorized, Unavailable
+from ..errors import BadRequest, NotFound, PayloadError, Unavailable
 from ..ingest.events import to_unix
+from .auth import authorize
 from .openapi import ID_PATTERN, document
 
 bp = Blueprint("coverage_api", __name__)
 _ID = re.compile(ID_PATTERN)
 _MAX_AT_LENGTH = 40
-
-
-def _authorize(tokens: tuple[str, ...]) -> None:
-    """Accept `Authorization: Bearer <one of API_TOKENS>`, compared in constant time."""
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
-        raise Unauthorized("a bearer token is required")
-    presented = given.strip().encode()
-    # Compare with every token, not stopping at a match, so timing says nothing about which.
-    matched = False
-    for token in tokens:
-        matched |= hmac.compare_digest(presented, token.encode())
-    if not matched:
-        raise Unauthorized("the bearer token is not valid")
 
 
 def _at(raw: str | None, now: int) -> int:
@@ -56,7 +42,7 @@ def _at(raw: str | None, now: int) -> int:
 def contractor_coverage(contractor_id: str) -> dict[str, Any]:
     """Everything current (plus `covered_now`), or with `job`: covered for it at `at`?"""
     cfg = current_app.config["RECEIVER"]
-    _authorize(cfg.API_TOKENS)
+    authorize(cfg.API_TOKENS)
     job, raw_at = request.args.get("job"), request.args.get("at")
     if not _ID.fullmatch(contractor_id):
         raise BadRequest("contractor id is malformed")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ..creatoriq.checks import MESSAGES as CREATORIQ_PROBLEMS
+
 ID_PATTERN = r"[A-Za-z0-9_-]{1,100}"
 
 _NULLABLE_INT = {"type": ["integer", "null"]}
@@ -118,6 +120,66 @@ _SCHEMAS: dict[str, Any] = {
         }
     ),
 }
+_ANY_TIME = {"type": "number", "description": "Unix seconds"}
+_SCHEMAS["CreatorIQCreator"] = {
+    "type": "object",
+    "description": "A creator's CreatorIQ profile. Any field may be missing or of the wrong "
+    "type: that is what is checked, and reported as a problem.",
+    "properties": {
+        "id": {"type": "string"},
+        "email": {"type": "string"},
+        "first_name": {"type": "string"},
+        "last_name": {"type": "string"},
+        "home_address": {
+            "type": "object",
+            "properties": {
+                k: {"type": "string"} for k in ("line1", "city", "state", "postal_code", "country")
+            },
+        },
+        "work_state": {"type": "string"},
+        "work_country": {"type": "string"},
+        "payment_amount": {"type": "integer", "description": "Integer cents, above zero"},
+        "base_pay": {
+            "type": "string",
+            "description": "As typed in CreatorIQ: digits only (4500, not $4,500.00); optional",
+        },
+        "accepted_at": {**_ANY_TIME, "description": "When the creator was moved to Accepted"},
+        "profile_updated_at": {
+            **_ANY_TIME,
+            "description": "Last update of the creator's personal data (email, address)",
+        },
+    },
+}
+_SCHEMAS["CreatorIQCampaign"] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "start_date": {**_ANY_TIME, "description": "Must be in the future"},
+        "end_date": _ANY_TIME,
+    },
+}
+_SCHEMAS["CreatorIQCheckRequest"] = {
+    "type": "object",
+    "required": ["creator", "campaign"],
+    "properties": {"creator": _ref("CreatorIQCreator"), "campaign": _ref("CreatorIQCampaign")},
+}
+_SCHEMAS["CreatorIQProblem"] = _closed(
+    {
+        "code": {"enum": sorted(CREATORIQ_PROBLEMS)},
+        "field": {
+            "type": "string",
+            "description": "Where the problem is, e.g. creator.home_address.state",
+        },
+        "message": {"type": "string", "description": "The fix, in plain words"},
+    }
+)
+_SCHEMAS["CreatorIQCheck"] = _closed(
+    {
+        "ok": {"type": "boolean", "description": "True when there is no problem"},
+        "problems": {"type": "array", "items": _ref("CreatorIQProblem")},
+    }
+)
 _SCHEMAS["CoverageUpdated"] = _closed(
     {
         "type": {"const": "coverage.updated"},
@@ -141,7 +203,8 @@ _DOCUMENT: dict[str, Any] = {
         "title": "Contractor coverage",
         "version": "1.0.0",
         "description": "Current 1099Policy coverage of a contractor, kept from webhook "
-        "events that may arrive late, twice or out of order.",
+        "events that may arrive late, twice or out of order; and whether a CreatorIQ creator "
+        "would sync to 1099Policy.",
     },
     "paths": {
         "/api/contractors/{contractor_id}/coverage": {
@@ -181,6 +244,30 @@ _DOCUMENT: dict[str, Any] = {
                     "401": _error("No valid bearer token"),
                     "404": _error("No coverage is known for this contractor"),
                     "503": _error("Storage unavailable; retry"),
+                },
+            }
+        },
+        "/api/creatoriq/check": {
+            "post": {
+                "operationId": "checkCreatorIQCreator",
+                "summary": "Would this creator sync from CreatorIQ to 1099Policy, and what to fix",
+                "description": "The rules of the CreatorIQ setup guide: email; home address "
+                "with a US state and country; US work state; payment amount above zero; Base "
+                "Pay digits only; campaign start in the future; moved to Accepted only once "
+                "complete, then personal data updated after acceptance (the sync's trigger). "
+                "Ask before a rep presses Accepted: a creator not yet accepted is no problem.",
+                "security": [{"bearer": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("CreatorIQCheckRequest")}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "The problems, each with its fix; ok when none",
+                        "content": {"application/json": {"schema": _ref("CreatorIQCheck")}},
+                    },
+                    "400": _error("Not a JSON object, or creator or campaign not an object"),
+                    "401": _error("No valid bearer token"),
                 },
             }
         },
