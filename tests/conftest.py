@@ -151,6 +151,12 @@ def drain(rt: Any) -> Any:
 
     def run(scheduler: bool = False, queues: list[Any] | None = None) -> None:
         """`queues` instead of the worker's list: a worker dedicated to some of them."""
+        if scheduler:
+            # A scheduler process left by a real worker an earlier test killed (the crash
+            # tests SIGKILL theirs) may still hold RQ's scheduler locks; this drain is the
+            # only scheduler the test means to run, so it takes them over.
+            for lock in rt.redis.scan_iter("rq:scheduler-lock:*"):
+                rt.redis.delete(lock)
         worker = SimpleWorker(
             rt.queues if queues is None else queues,
             connection=rt.redis,
