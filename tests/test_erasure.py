@@ -149,3 +149,29 @@ def test_purge_drops_finished_work_older_than_asked_and_keeps_the_rest(
     assert redis.exists("event:1099policy:ev_paid_in_new")
     assert redis.hget("event:1099policy:ev_stuck", "status") == b"received"
     assert CliRunner().invoke(purge_command, ["--older-than", "0", "--yes"]).exit_code == 2
+
+
+def test_forgetting_deletes_the_outbox_files_written_for_them(send, config, redis, test_clock):
+    from rq import SimpleWorker
+
+    from receiver.config import load_config
+    from receiver.pipeline import tasks
+    from receiver.pipeline.erasure import forget_contractor
+    from receiver.pipeline.runtime import build
+
+    rt = build(load_config(config), clock=test_clock)  # no SendGrid key: the outbox mailer
+    tasks.install(rt)
+    try:
+        assert send.ten99(charge_succeeded("in_1")).status_code == 202
+        assert send.ten99(charge_succeeded("in_2", contractor=SAM)).status_code == 202
+        SimpleWorker(rt.queues, connection=rt.redis, serializer=rt.queue.serializer).work(
+            burst=True, logging_level="WARNING"
+        )
+        outbox = rt.mailer.directory  # type: ignore[attr-defined]
+        assert len(list(outbox.iterdir())) == 2
+        forget_contractor(rt, "cn_1")
+    finally:
+        tasks.install(None)
+    left = [p.read_bytes() for p in outbox.iterdir()]
+    assert len(left) == 1 and b"sam.rivera@example.com" in left[0]
+    assert not any(b"maya@example.com" in body for body in left)

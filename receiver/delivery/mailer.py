@@ -195,6 +195,15 @@ class OutboxMailer:
         self.sender_name = sender_name
         self.clock = clock
 
+    def forget(self, record_ids: list[str]) -> int:
+        """Delete the files written for these records (an erasure); return how many."""
+        deleted = 0
+        for rid in record_ids:
+            for path in self.directory.glob(f"*-{rid}.eml"):
+                path.unlink(missing_ok=True)
+                deleted += 1
+        return deleted
+
     def send(self, message: OutgoingEmail) -> str:
         """Write the message atomically and return a local message id."""
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,8 @@
 What goes, and why what stays may stay:
 - the contact (`contractor:<id>`, the API copy) and the coverage document, and the owner
   mappings that tie coverage objects to them;
-- in notice records to them: the address, the names and the rendered context; a notice not
+- in notice records to them: the address, the names and the rendered context (and, with the
+  outbox mailer of `make run`, the .eml files written for them); a notice not
   sent yet is `cancelled` ("erased on request"), so nothing is sent to an address we promised
   to forget; in rep notices about them: their names in the context;
 - stored event bodies and headers that name them (the record itself stays, body-less, so a
@@ -24,6 +25,7 @@ from typing import Any
 
 from redis.typing import EncodableT, FieldT
 
+from ..delivery.mailer import OutboxMailer
 from ..logs import record
 from ..store import keys
 from ..store.connection import text
@@ -52,8 +54,8 @@ def _names_cleared(context: dict[str, Any], contractor_id: str) -> dict[str, Any
     return context
 
 
-def _erase_notices(rt: Runtime, contractor_id: str) -> int:
-    erased = 0
+def _erase_notices(rt: Runtime, contractor_id: str) -> list[str]:
+    erased: list[str] = []
     for raw in rt.redis.scan_iter(match=keys.notice("*"), count=1000):
         key = text(raw)
         recipient, state, context_raw = (
@@ -76,7 +78,7 @@ def _erase_notices(rt: Runtime, contractor_id: str) -> int:
                 fields.update(state="cancelled", last_error="erased on request")
                 rt.redis.zrem(keys.NOTICES_PENDING, key)
         rt.redis.hset(key, mapping=fields)
-        erased += 1
+        erased.append(key.removeprefix(keys.notice("")))
     return erased
 
 
@@ -111,10 +113,13 @@ def forget_contractor(rt: Runtime, contractor_id: str) -> Erased:
         )
     )
     rt.redis.zrem(keys.NOTICES_AWAITING, contractor_id)
+    notices = _erase_notices(rt, contractor_id)
+    if isinstance(rt.mailer, OutboxMailer):  # `make run`'s emails, kept as files
+        rt.mailer.forget(notices)
     erased = Erased(
         contact=contact,
         coverage=_erase_coverage(rt, contractor_id),
-        notices=_erase_notices(rt, contractor_id),
+        notices=len(notices),
         events=_erase_events(rt, contractor_id),
     )
     done: dict[FieldT, EncodableT] = {"at": rt.clock()}
