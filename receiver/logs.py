@@ -94,6 +94,9 @@ def configure(fmt: str, level: str = "info") -> None:
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level.upper())
+    # DEBUG is ours only: RQ's debug lines (every BLPOP, and the enqueue commands the
+    # create-if-absent scripts record but may never apply) would drown the service's own.
+    root.setLevel(max(logging.INFO, logging.getLevelName(level.upper())))
+    logging.getLogger("receiver").setLevel(level.upper())
     # The HTTP client logs the API key and the payload at DEBUG; never let it.
     logging.getLogger("python_http_client").setLevel(logging.WARNING)
