@@ -46,6 +46,7 @@ class Config:
     SUPPORT_EMAIL: str = "support@example.com"
     QUEUE_NAME: str = "events"
     REMINDER_LEAD_HOURS: int = 24
+    COVERAGE_ALERT_HOURS: int = 12
     REMIT_REMINDER_DAYS: int = 7
     NOTICE_COALESCE_SECONDS: int = 300
     LOG_FORMAT: str = "json"
@@ -75,6 +76,7 @@ _INT = {
     "PORT",
     "COVERAGE_LINK_MAX_AGE_DAYS",
     "REMINDER_LEAD_HOURS",
+    "COVERAGE_ALERT_HOURS",
     "REMIT_REMINDER_DAYS",
     "NOTICE_COALESCE_SECONDS",
 }
@@ -158,7 +160,12 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(
                 "PLATFORM_WEBHOOK_SECRETS", "each secret must be whsec_ followed by base64"
             ) from None
-    for name in ("REMINDER_LEAD_HOURS", "REMIT_REMINDER_DAYS", "NOTICE_COALESCE_SECONDS"):
+    for name in (
+        "REMINDER_LEAD_HOURS",
+        "COVERAGE_ALERT_HOURS",
+        "REMIT_REMINDER_DAYS",
+        "NOTICE_COALESCE_SECONDS",
+    ):
         if getattr(cfg, name) < 0:
             raise ConfigError(name, "must not be negative")
     if cfg.LOG_FORMAT not in ("json", "text"):

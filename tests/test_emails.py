@@ -78,6 +78,8 @@ def test_renders_what_matters_in_both_parts(renderer: EmailRenderer, notice: str
     ]
     if "address" in context:  # the undeliverable-address alert: about an address, not money
         expected.append(context["address"])
+    elif "starts_at" in context:  # the coverage-gap alert: about a start, not money
+        expected += [context["assignment_id"], datetime_words(context["starts_at"])]
     else:
         expected += [
             context.get("invoice_id") or context["assignment_id"],
@@ -95,6 +97,12 @@ def test_renders_what_matters_in_both_parts(renderer: EmailRenderer, notice: str
     if "address" in context:
         assert f"{contractor['first_name']} {contractor['last_name']}" in email.subject
         assert context["address"] not in email.subject
+    elif "starts_at" in context:
+        assert email.subject == (
+            f"{contractor['first_name']} {contractor['last_name']} starts"
+            f" {context['job']['name']} for {context['job']['entity']}"
+            f" on {datetime_words(context['starts_at'])} and is not covered yet"
+        )
     else:
         assert money(headline_amount(context)) in email.subject
     assert email.subject == email.subject.strip()

@@ -503,3 +503,52 @@ def test_assignment_reminder_guard_names_assignment_and_job():
 def test_confirmations_are_not_reminders():
     d = decide(ev("invoice.charge_card_succeeded", {"id": "in_1", "premium_due": 1}), CARD)
     assert d.plans[0].remind_at is None and d.plans[0].guard is None
+
+
+# --- coverage_missing_rep --------------------------------------------------------------------
+
+
+def test_assignment_with_a_start_plans_the_reps_coverage_alert_before_it():
+    now = 1_700_000_000
+    starts = now + 2 * DAY
+    obj = {"id": "an_1", "job": "jb_1", "effective_date": starts}
+    event = ev("assignment.created", obj, created=now)
+    d = decide(event, REMIT, now=now, timing=Timing(coverage_alert=3600))
+    [plan] = d.plans  # remit: no charge reminder, but the alert all the same
+    assert (plan.notice, plan.audience, plan.cause) == (
+        "coverage_missing_rep",
+        "rep",
+        "coverage_missing:an_1",
+    )
+    assert plan.fields == {"assignment_id": "an_1", "starts_at": starts}
+    assert (plan.remind_at, plan.deadline) == (starts - 3600, starts)
+    assert plan.guard == {"assignment": "an_1", "job": "jb_1", "uncovered": True}
+
+
+def test_coverage_alert_defaults_to_twelve_hours_and_is_due_now_when_that_has_passed():
+    now = 1_700_000_000
+    far = {"id": "an_1", "premium_due": 1200, "effective_date": now + DAY}
+    d = decide(ev("assignment.created", far, created=now), CARD, now=now)
+    assert notices(d) == [
+        ("assignment_charge_reminder", "contractor", "assignment:an_1"),
+        ("coverage_missing_rep", "rep", "coverage_missing:an_1"),
+    ]
+    assert d.plans[1].remind_at == now + DAY - 12 * 3600
+    near = {"id": "an_1", "effective_date": now + 3600}
+    [plan] = decide(ev("assignment.created", near, created=now), CARD, now=now).plans
+    assert plan.remind_at is None and plan.deadline == now + 3600
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"id": "an_1"},  # no effective_date: no alert
+        {"id": "an_1", "effective_date": "2026-03-03T12:00:00"},  # not Unix seconds
+        {"id": "an_1", "effective_date": 1_699_999_000},  # already started
+        {"id": "an_1", "effective_date": 1_700_086_400, "bind": False},  # not to be bound
+    ],
+)
+def test_no_coverage_alert(obj):
+    now = 1_700_000_000
+    d = decide(ev("assignment.created", obj, created=now), REMIT, now=now)
+    assert d.plans == ()

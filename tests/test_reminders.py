@@ -14,6 +14,7 @@ from rq.registry import ScheduledJobRegistry
 
 from receiver.notices.contacts import Contact
 from receiver.notices.reminders import Guards, after_quiet_hours, send_time
+from receiver.pipeline.processing import replay
 from receiver.pipeline.sweeper import sweep
 from receiver.pipeline.tasks import send_notice
 from receiver.store.keys import notice as record_key
@@ -361,3 +362,100 @@ def test_scheduled_reminder_goes_to_the_address_known_when_it_is_sent(
     [mail] = sendgrid.accepted
     assert mail["body"]["personalizations"][0]["to"][0]["email"] == "maya@new.example"
     assert records(redis, "payment_reminder")[0]["to_email"] == "maya@new.example"
+
+
+# --- the reps' coverage-gap alert (coverage_missing_rep) ------------------------------------
+
+
+def starting_assignment(effective_date: float, **extra):
+    return platform_event(
+        "assignment.created",
+        {
+            "id": "an_1",
+            "contractor": MAYA,
+            "job": JOB,
+            "premium_due": 1200,
+            "withhold_premium": False,
+            "charge_at": int(effective_date),
+            "effective_date": int(effective_date),
+            **extra,
+        },
+    )
+
+
+def alerts(sendgrid):
+    return [m for m in sendgrid.accepted if m["body"]["categories"] == ["coverage_missing_rep"]]
+
+
+def test_rep_is_alerted_once_when_an_assignment_starting_tomorrow_is_not_covered(
+    send, rt, drain, sendgrid, redis, clock
+):
+    clock.now = at(2026, 3, 2, 12)
+    starts = at(2026, 3, 3, 12)  # tomorrow noon, New York
+    send.platform(starting_assignment(starts), "msg_a1")
+    drain()
+    [rec] = records(redis, "coverage_missing_rep")
+    assert rec["cause"] == "coverage_missing:an_1" and rec["to_email"] == "rep@agency.example"
+    # Due 12 h before the start (00:00), held to 08:00 by the rep's (Eastern) quiet hours.
+    assert float(rec["send_at"]) == at(2026, 3, 3, 8)
+    clock.now = at(2026, 3, 3, 7)
+    assert send_notice(rec["id"]) == "scheduled"
+    clock.now = at(2026, 3, 3, 8, 1)
+    assert send_notice(rec["id"]) == "accepted"
+    [mail] = alerts(sendgrid)
+    subject = mail["body"]["subject"]
+    assert subject == (
+        "Maya Thompson starts Deck repair on Tuesday, March 3, 2026 at 12:00 PM EST"
+        " and is not covered yet"
+    )
+    assert mail["body"]["personalizations"][0]["to"][0]["email"] == "rep@agency.example"
+    # The same assignment again (a replay, a redelivery under a new id): still one alert.
+    assert replay(rt, "platform", "msg_a1") == "queued"
+    send.platform(starting_assignment(starts), "msg_a1_again")
+    drain()
+    assert len(records(redis, "coverage_missing_rep")) == 1
+    assert send_notice(rec["id"]) in ("accepted", "sent")
+    assert len(alerts(sendgrid)) == 1
+
+
+def test_no_coverage_alert_when_the_assignment_became_active_first(
+    send, rt, drain, sendgrid, redis, clock
+):
+    clock.now = at(2026, 3, 2, 12)
+    starts = at(2026, 3, 3, 12)
+    send.platform(starting_assignment(starts), "msg_a1")
+    send.ten99(
+        {
+            "id": "ev_active",
+            "type": "assignment.active",
+            "created": int(clock.now),
+            "data": {"id": "an_1", "contractor": MAYA["id"], "job": JOB["id"], "bind": True},
+        }
+    )
+    drain()
+    [rec] = records(redis, "coverage_missing_rep")
+    clock.now = float(rec["send_at"]) + 1
+    assert send_notice(rec["id"]) == "cancelled"
+    [rec] = records(redis, "coverage_missing_rep")
+    assert rec["state"] == "cancelled" and "active" in rec["last_error"]
+    assert alerts(sendgrid) == []
+
+
+def test_no_coverage_alert_when_the_assignment_was_cancelled(
+    send, rt, drain, sendgrid, redis, clock
+):
+    clock.now = at(2026, 3, 2, 12)
+    send.platform(starting_assignment(at(2026, 3, 3, 12)), "msg_a1")
+    send.ten99(
+        {
+            "id": "ev_cancel",
+            "type": "assignment.cancelled",
+            "created": int(clock.now),
+            "data": {"id": "an_1", "job": JOB["id"], "cancelled": True},
+        }
+    )
+    drain()
+    [rec] = records(redis, "coverage_missing_rep")
+    clock.now = float(rec["send_at"]) + 1
+    assert send_notice(rec["id"]) == "cancelled"
+    assert alerts(sendgrid) == []

@@ -56,6 +56,10 @@ assignment_charge_failure  (contractor)
 remit_bill_reminder_rep  (rep, remitted bill)
     invoice_id, amount_cents, due_at, previous_amount_cents (int or None, as for
     payment_reminder: the bill was re-priced before it was paid)
+coverage_missing_rep  (rep; an assignment starting within COVERAGE_ALERT_HOURS that
+1099Policy has not reported active)
+    assignment_id, starts_at (the assignment's effective_date: "Maya Thompson starts Deck
+    repair on <starts_at> and is not covered yet")
 address_suppressed_rep  (rep; delivery/address_alerts.py)
     address (the contractor's undeliverable email), reason ("bounced" | "dropped" |
     "spamreport"), suppressed_at; job.id may be "" and coverage_url is None
@@ -89,6 +93,7 @@ NOTICES: tuple[str, ...] = (
     "premium_decrease_rep",
     "assignment_charge_failure",
     "remit_bill_reminder_rep",
+    "coverage_missing_rep",
     "address_suppressed_rep",
 )
 

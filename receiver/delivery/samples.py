@@ -87,6 +87,7 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
         previous_amount_cents=None,
         due_at=1712345678,
     ),
+    "coverage_missing_rep": _rep_notice(assignment_id="an_TzLQszJmoP", starts_at=1709726400),
     "assignment_charge_failure": _contractor_notice(
         invoice_id="in_4fQ8rTz2Lk",
         amount_cents=4325,

@@ -20,9 +20,11 @@ CHARGE_MARGIN = 60
 
 @dataclass(frozen=True)
 class Timing:
-    """How far ahead reminders go out (REMINDER_LEAD_HOURS, REMIT_REMINDER_DAYS)."""
+    """How far ahead reminders go out (REMINDER_LEAD_HOURS, REMIT_REMINDER_DAYS,
+    COVERAGE_ALERT_HOURS)."""
 
     lead: int = DAY
+    coverage_alert: int = 12 * 3600  # the rep's alert of an uncovered assignment's start
     remit_before: int = 7 * DAY
     coalesce: int = 300  # NOTICE_COALESCE_SECONDS: how long a burst of re-prices gathers
 

@@ -4,8 +4,9 @@
   in the recipient's quiet hours (21:00-08:00 local) waits until 08:00, unless waiting would
   take it past the thing it reminds about (a reminder after the charge is no reminder).
 - `Settlements` records what makes a scheduled reminder moot (an invoice paid, an assignment
-  charged or cancelled); `Guards.moot_reason()` checks a reminder's guard against them at send
-  time, together with the ledger (an invoice re-priced since the reminder was planned).
+  charged, active or cancelled); `Guards.moot_reason()` checks a reminder's guard against
+  them at send time, together with the ledger (an invoice re-priced since the reminder was
+  planned).
 - `Guards.check()` is what the send task asks: for a notice of a burst of re-prices it also
   closes the burst and works out, from the ledger, the amounts the notice states (see
   `rules.burst_outcome`).
@@ -26,8 +27,16 @@ from .ledger import Ledger
 QUIET_START = 21
 QUIET_END = 8
 DEFAULT_ZONE = "America/New_York"
+# Scheduled notices about a moment: held through quiet hours unless that passes the moment,
+# the moment kept in the guard as `deadline`. The reps' coverage-gap alert is one: held
+# only while 08:00 still comes before the start, and an alert after the start is moot.
 REMINDER_NOTICES = frozenset(
-    {"payment_reminder", "assignment_charge_reminder", "remit_bill_reminder_rep"}
+    {
+        "payment_reminder",
+        "assignment_charge_reminder",
+        "remit_bill_reminder_rep",
+        "coverage_missing_rep",
+    }
 )
 
 
@@ -68,7 +77,8 @@ class Settlements:
 
     def mark(self, kind: str, object_id: str) -> None:
         """Record that `object_id` is settled: kind is `invoice_paid`, `assignment_charged`,
-        `assignment_cancelled` or `job_cancelled`."""
+        `assignment_active` (1099Policy reported it bound), `assignment_cancelled` or
+        `job_cancelled`."""
         if object_id:
             self.redis.set(keys.settled(kind, object_id), 1, ex=self.ttl)
 
@@ -89,6 +99,8 @@ class Settlements:
         if invoice and premium is not None and current_premium not in (None, premium):
             return "re-priced: a newer invoice amount replaced this one"
         assignment = guard.get("assignment", "")
+        if assignment and guard.get("uncovered") and self.has("assignment_active", assignment):
+            return "covered: 1099Policy reported the assignment active"
         if assignment and self.has("assignment_charged", assignment):
             return "settled: the assignment was charged"
         if assignment and self.has("assignment_cancelled", assignment):

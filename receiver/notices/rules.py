@@ -10,6 +10,8 @@ Causes, so that "exactly once" means once per thing that happened:
   `assignment.active`/`application.complete` naming the same invoice share it.
 - `charge_failed:<event id>`: each failed charge attempt warns once.
 - `assignment:<assignment id>`: the pre-charge reminder of a reported assignment.
+- `coverage_missing:<assignment id>`: the reps' alert that a reported assignment starts soon
+  and 1099Policy has not reported it active (bound) yet.
 - `invoice:<invoice id>@<premium cents>`: the payment reminder of a new bill (the first event
   of an invoice id).
 - `remit_bill:<invoice id>@<premium cents>`: the rep's reminder of a new remitted bill.
@@ -99,24 +101,49 @@ def _charge_failed(event: Event, facts: Facts, now: int, timing: Timing) -> Deci
     )
 
 
-def _assignment_created(event: Event, facts: Facts, now: int, timing: Timing) -> Decision:
+def _charge_reminder(event: Event, facts: Facts, now: int, timing: Timing) -> tuple[Plan, ...]:
     obj = event.object
     premium = cents(obj.get("premium_due"))
     if facts.withhold or obj.get("bind") is False or premium is None:
-        return Decision()  # remit: billed, no card charge; bind false: no charge at all
+        return ()  # remit: billed, no card charge; bind false: no charge at all
     charge_at = cents(obj.get("charge_at")) or (event.created or now) + CHARGE_DELAY_SECONDS
+    return (
+        Plan(
+            "assignment_charge_reminder",
+            f"assignment:{ref(obj)}",
+            "contractor",
+            {"assignment_id": ref(obj), "amount_cents": premium, "charge_at": charge_at},
+            remind_at=ahead(charge_at, timing.lead, now),
+            deadline=charge_at,
+            guard={"assignment": ref(obj), "job": ref(obj.get("job"))},
+        ),
+    )
+
+
+def _coverage_alert(event: Event, now: int, timing: Timing) -> tuple[Plan, ...]:
+    """The reps' alert, `COVERAGE_ALERT_HOURS` before the assignment starts, that it is not
+    covered yet; the guard's `uncovered` makes an `assignment.active` (or a cancellation)
+    that arrives first cancel it at send time. Card and remit alike: both need the binding."""
+    obj = event.object
+    starts_at = cents(obj.get("effective_date"))
+    if not ref(obj) or obj.get("bind") is False or starts_at is None or starts_at <= now:
+        return ()  # no start given, or already started: there is no "starts at" to warn of
+    return (
+        Plan(
+            "coverage_missing_rep",
+            f"coverage_missing:{ref(obj)}",
+            "rep",
+            {"assignment_id": ref(obj), "starts_at": starts_at},
+            remind_at=ahead(starts_at, timing.coverage_alert, now),
+            deadline=starts_at,
+            guard={"assignment": ref(obj), "job": ref(obj.get("job")), "uncovered": True},
+        ),
+    )
+
+
+def _assignment_created(event: Event, facts: Facts, now: int, timing: Timing) -> Decision:
     return Decision(
-        (
-            Plan(
-                "assignment_charge_reminder",
-                f"assignment:{ref(obj)}",
-                "contractor",
-                {"assignment_id": ref(obj), "amount_cents": premium, "charge_at": charge_at},
-                remind_at=ahead(charge_at, timing.lead, now),
-                deadline=charge_at,
-                guard={"assignment": ref(obj), "job": ref(obj.get("job"))},
-            ),
-        )
+        _charge_reminder(event, facts, now, timing) + _coverage_alert(event, now, timing)
     )
 
 

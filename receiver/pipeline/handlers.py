@@ -143,6 +143,7 @@ def _settle(event: Event, rt: Runtime) -> None:
         mark("invoice_paid", ref(obj.get("invoice")))
         if event.type == "assignment.active":
             mark("assignment_charged", ref(obj))
+            mark("assignment_active", ref(obj))  # bound: no coverage-gap alert for it
     elif event.type == "assignment.cancelled":
         mark("assignment_cancelled", ref(obj))
         mark("job_cancelled", ref(obj.get("job")))

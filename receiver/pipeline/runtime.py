@@ -64,6 +64,7 @@ class Runtime:
     def timing(self) -> Timing:
         return Timing(
             lead=self.cfg.REMINDER_LEAD_HOURS * 3600,
+            coverage_alert=self.cfg.COVERAGE_ALERT_HOURS * 3600,
             remit_before=self.cfg.REMIT_REMINDER_DAYS * 86400,
             coalesce=self.cfg.NOTICE_COALESCE_SECONDS,
         )
