@@ -31,7 +31,7 @@ from .pipeline.erasure import forget_contractor
 from .pipeline.processing import replay
 from .pipeline.reconcile import ReconcileFailed, reconcile
 from .pipeline.retention import purge
-from .pipeline.runtime import build
+from .pipeline.runtime import Runtime, build
 
 # Written by `make run`: its development secrets, and the Redis and port it runs on now.
 LOCAL_FILES = (Path("var") / "dev-secrets.env", Path("var") / "run.env")
@@ -81,6 +81,15 @@ def _environ() -> dict[str, str]:
                 if sep:
                     found[key] = value
     return {**found, **os.environ}
+
+
+def _runtime() -> Runtime:
+    """The worker-side runtime, for commands that act on stored state; a bad setting is a
+    usage error naming it."""
+    try:
+        return build(load_config(environ=_environ()))
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _secret(name: str) -> str:
@@ -152,11 +161,7 @@ def send_test_event(
 )
 def replay_command(event_id: str, source: str) -> None:
     """Process a stored event again. Safe: no email already sent goes out twice."""
-    try:
-        cfg = load_config(environ=_environ())
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
-    outcome = replay(build(cfg), source, event_id)
+    outcome = replay(_runtime(), source, event_id)
     messages = {
         "queued": "queued: a worker processes it again",
         "missing": "no such event is stored (or it is past EVENT_RETENTION_DAYS)",
@@ -177,11 +182,7 @@ def forget_contractor_command(contractor_id: str, yes: bool) -> None:
         click.confirm(
             f"Erase the contact, coverage, emails and event bodies of {contractor_id}?", abort=True
         )
-    try:
-        cfg = load_config(environ=_environ())
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
-    erased = forget_contractor(build(cfg), contractor_id)
+    erased = forget_contractor(_runtime(), contractor_id)
     click.echo(
         f"{contractor_id}: erased contact entries {erased.contact}, coverage entries "
         f"{erased.coverage}, notice records {erased.notices}, event bodies {erased.events}"
@@ -203,11 +204,7 @@ def purge_command(days: float, yes: bool) -> None:
         click.confirm(
             f"Delete finished events and notice records older than {days:g} days?", abort=True
         )
-    try:
-        cfg = load_config(environ=_environ())
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
-    purged = purge(build(cfg), days * 86400)
+    purged = purge(_runtime(), days * 86400)
     click.echo(f"purged {purged.events} events and {purged.notices} notice records")
 
 
@@ -221,12 +218,12 @@ def purge_command(days: float, yes: bool) -> None:
 def reconcile_command(since: str | None) -> None:
     """Fetch 1099Policy events that never arrived by webhook and accept them."""
     try:
-        cfg = load_config(environ=_environ())
         start = to_unix(since, "--since")
-    except (ConfigError, PayloadError) as exc:
+    except PayloadError as exc:
         raise click.UsageError(str(exc)) from None
+    rt = _runtime()
     try:
-        done = reconcile(build(cfg), start)
+        done = reconcile(rt, start)
     except ReconcileFailed as exc:
         raise click.ClickException(
             f"1099Policy's events API failed ({exc}); nothing accepted"
