@@ -179,3 +179,24 @@ def callback(config: dict[str, Any]) -> Iterator[CallbackServer]:
 def clock(test_clock: TestClock) -> TestClock:
     """The test's clock, frozen at this second and moved by the test (no sleeping)."""
     return test_clock.freeze()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium for the session (installed with apt-get when missing)."""
+    from tests.browser import BrowserUnavailable, start_driver
+
+    try:
+        driver = start_driver()
+    except BrowserUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def browser(chromium: Any) -> Any:
+    """The session's Chromium, at a desktop width; `browser.viewport(390)` for a phone."""
+    from tests.browser import DESKTOP, Browser
+
+    return Browser(chromium).viewport(DESKTOP)
