@@ -11,7 +11,9 @@ from typing import Any
 from flask import Flask
 
 from .clock import Clock, system_clock
-from .config import load_config
+from .config import console_users, load_config
+from .console.audit import AuditLog
+from .console.users import ConsoleUsers
 from .delivery.sendgrid_events import SendGridEvents
 from .errors import register_error_handlers
 from .ingest.inbox import Inbox
@@ -24,6 +26,7 @@ from .views import (
     creatoriq_api,
     health,
     metrics,
+    ops_api,
     sendgrid_events,
     webhooks,
 )
@@ -61,7 +64,18 @@ def create_app(test_config: Mapping[str, Any] | None = None, clock: Clock = syst
     alerts_queue = build_queue(redis, notice_queue_name(cfg.QUEUE_NAME))
     app.extensions["sendgrid_events"] = SendGridEvents(redis, alerts_queue)
     app.extensions["metrics"] = Metrics(redis)
-    views = (webhooks, sendgrid_events, health, coverage_api, creatoriq_api, coverage_page, metrics)
+    app.extensions["console_users"] = ConsoleUsers(console_users(cfg), cfg.CONSOLE_TRUSTED_HEADER)
+    app.extensions["audit"] = AuditLog(redis, cfg.EVENT_RETENTION_DAYS, clock)
+    views = (
+        webhooks,
+        sendgrid_events,
+        health,
+        coverage_api,
+        creatoriq_api,
+        coverage_page,
+        metrics,
+        ops_api,
+    )
     for view in views:
         app.register_blueprint(view.bp)
     register_error_handlers(app, metrics.refusal_counter(app.extensions["metrics"]))

@@ -20,7 +20,8 @@ import click
 import requests
 
 from .clock import system_clock
-from .config import Config, load_config
+from .config import CONSOLE_ROLES, Config, load_config
+from .console.users import user_line
 from .delivery.emails import EMAIL_TEMPLATES, NOTICES, EmailRenderer
 from .delivery.samples import SAMPLE_CONTEXTS
 from .errors import ConfigError, PayloadError
@@ -232,3 +233,17 @@ def reconcile_command(since: str | None) -> None:
     click.echo(
         f"{done.pages} pages, {done.listed} unknown events, {done.recovered} accepted ({state})"
     )
+
+
+@click.command("console-user")
+@click.argument("name")
+@click.argument("role", type=click.Choice(CONSOLE_ROLES))
+@click.password_option(help="Asked for on the terminal when not given (hidden, twice).")
+def console_user_command(name: str, role: str, password: str) -> None:
+    """Print the CONSOLE_USERS entry for user NAME with ROLE (viewer or operator)."""
+    if not name or any(c in name for c in ":,") or name != name.strip():
+        raise click.BadParameter("a name without colons, commas or outer spaces", param_hint="NAME")
+    if len(password) < 12:
+        raise click.BadParameter("at least 12 characters", param_hint="password")
+    click.echo("Add this entry to CONSOLE_USERS (comma-separated entries):")
+    click.echo(user_line(name, role, password))

@@ -64,6 +64,9 @@ class Config:
     PUBLIC_BASE_URL: str | None = None
     COVERAGE_LINK_MAX_AGE_DAYS: int = 30
     METRICS_TOKEN: str | None = None
+    CONSOLE_USERS: tuple[str, ...] = ()
+    CONSOLE_TRUSTED_HEADER: str | None = None
+    CONSOLE_REPLAY_CAP: int = 10_000
 
 
 _INT = {
@@ -79,13 +82,20 @@ _INT = {
     "COVERAGE_ALERT_HOURS",
     "REMIT_REMINDER_DAYS",
     "NOTICE_COALESCE_SECONDS",
+    "CONSOLE_REPLAY_CAP",
 }
 _FLOAT = {
     "SENDGRID_TIMEOUT_SECONDS",
     "SENDGRID_RETRY_BASE_SECONDS",
     "TEN99POLICY_API_TIMEOUT_SECONDS",
 }
-_LISTS = {"TEN99POLICY_WEBHOOK_SECRETS", "PLATFORM_WEBHOOK_SECRETS", "ORG_REP_EMAILS", "API_TOKENS"}
+_LISTS = {
+    "TEN99POLICY_WEBHOOK_SECRETS",
+    "PLATFORM_WEBHOOK_SECRETS",
+    "ORG_REP_EMAILS",
+    "API_TOKENS",
+    "CONSOLE_USERS",
+}
 _OPTIONAL = {
     "SENDGRID_API_KEY",
     "TEN99POLICY_API_KEY",
@@ -95,6 +105,7 @@ _OPTIONAL = {
     "SECRET_KEY",
     "PUBLIC_BASE_URL",
     "METRICS_TOKEN",
+    "CONSOLE_TRUSTED_HEADER",
 }
 _BOOL = {"ORG_WITHHOLD_PREMIUM"}
 REQUIRED = ("TEN99POLICY_WEBHOOK_SECRETS", "PLATFORM_WEBHOOK_SECRETS")
@@ -188,6 +199,44 @@ def _validate(cfg: Config) -> None:
     if cfg.METRICS_TOKEN is not None and len(cfg.METRICS_TOKEN) < 16:
         raise ConfigError("METRICS_TOKEN", "must be at least 16 characters")
     _validate_coverage(cfg)
+    _validate_console(cfg)
+
+
+CONSOLE_ROLES = ("viewer", "operator")
+
+
+def console_users(cfg: Config) -> dict[str, tuple[str, str]]:
+    """CONSOLE_USERS as name -> (role, werkzeug password hash). Split on the first two colons
+    only: a werkzeug hash has colons of its own (`scrypt:32768:8:1$salt$hash`)."""
+    users: dict[str, tuple[str, str]] = {}
+    for entry in cfg.CONSOLE_USERS:
+        name, _, rest = entry.partition(":")
+        role, _, password_hash = rest.partition(":")
+        users[name.strip()] = (role.strip(), password_hash.strip())
+    return users
+
+
+def _validate_console(cfg: Config) -> None:
+    """The operator's console: each user `name:role:hash`; no entry may be half-written."""
+    names: set[str] = set()
+    for entry in cfg.CONSOLE_USERS:
+        name, _, rest = entry.partition(":")
+        role, _, password_hash = rest.partition(":")
+        name = name.strip()
+        if not name or role.strip() not in CONSOLE_ROLES or "$" not in password_hash:
+            # The entry is not echoed: it holds a password hash.
+            raise ConfigError(
+                "CONSOLE_USERS",
+                "each entry must be name:role:hash with role viewer or operator and a werkzeug "
+                "password hash (flask --app receiver console-user NAME ROLE prints one)",
+            )
+        if name in names:
+            raise ConfigError("CONSOLE_USERS", f"names a user twice ({name})")
+        names.add(name)
+    if cfg.CONSOLE_TRUSTED_HEADER is not None and not cfg.CONSOLE_USERS:
+        raise ConfigError("CONSOLE_TRUSTED_HEADER", "needs CONSOLE_USERS (the roles come from it)")
+    if cfg.CONSOLE_REPLAY_CAP <= 0:
+        raise ConfigError("CONSOLE_REPLAY_CAP", "must be positive")
 
 
 def _validate_coverage(cfg: Config) -> None:

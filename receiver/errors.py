@@ -56,10 +56,40 @@ class BadRequest(ReceiverError):
 
 
 class Unauthorized(ReceiverError):
-    """No valid bearer token for the API."""
+    """No valid credentials: a bearer token for the API, a console user for the console."""
 
     status_code = 401
     code = "unauthorized"
+    challenge = 'Bearer realm="api"'  # RFC 6750; the console asks for Basic
+
+
+class ConsoleUnauthorized(Unauthorized):
+    """No known console user (HTTP Basic, or the trusted header of the SSO proxy)."""
+
+    challenge = 'Basic realm="console", charset="UTF-8"'
+
+
+class Forbidden(ReceiverError):
+    """A known user asking for what their role does not allow (a viewer's action), or a
+    console form posted without its CSRF token."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class Conflict(ReceiverError):
+    """The thing exists but is not in a state that allows the action (retry a sent notice)."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class UnsupportedMediaType(ReceiverError):
+    """An ops API action not sent as JSON: a cross-site form could otherwise post it with
+    the browser's remembered Basic credentials."""
+
+    status_code = 415
+    code = "unsupported_media_type"
 
 
 class NotFound(ReceiverError):
@@ -123,8 +153,8 @@ def register_error_handlers(app: Any, on_refusal: Callable[[str, str], None] | N
         response.status_code = exc.status_code
         if isinstance(exc, Unavailable):
             response.headers["Retry-After"] = str(exc.retry_after)
-        if isinstance(exc, Unauthorized):  # RFC 6750: a 401 names the scheme it wants
-            response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+        if isinstance(exc, Unauthorized):  # a 401 names the scheme it wants
+            response.headers["WWW-Authenticate"] = exc.challenge
         return response
 
     def _http(exc: HTTPException) -> Any:

@@ -13,6 +13,7 @@ NOTICES_PENDING = "notices:pending"
 NOTICES_AWAITING = "notices:awaiting"  # contractor ids with notices waiting for a contact
 SWEEPER_LOCK = "sweeper:lock"
 RECONCILE_LOCK = "reconcile:lock"  # one scheduled reconcile run per interval, across workers
+AUDIT_LOG = "audit:log"  # the console's actions, JSON members scored by when
 # A suppression key no address hashes to: what the send claim checks when there is no address.
 NO_ADDRESS = "suppressed:none"
 
