@@ -29,14 +29,15 @@ from .profile import profile_receive
 RECEIVE = "/webhooks/1099policy"
 BARE = "/__bare"
 EVENT_MATCH = "event:1099policy:*"
-GUNICORN_MODEL = "-k gthread -w 2 --threads 4"
+GUNICORN_MODEL = "-k gevent -w 2 --worker-connections 1000"
 
 
 def start_gunicorn(
     group: Group, redis_url: str, queue: str, name: str = "gunicorn"
 ) -> tuple[Proc, int]:
-    """The Procfile's worker model (gthread, 2 workers x 4 threads) unless BENCH_GUNICORN
-    names another (e.g. "-k sync -w 4"), access log off, loopback."""
+    """The Procfile's worker model (gunicorn.conf.py: gevent, 2 processes) unless
+    BENCH_GUNICORN names another (e.g. "-k gthread -w 2 --threads 4", the model before issue
+    12), access log off, loopback."""
     port = free_port()
     model = os.environ.get("BENCH_GUNICORN", GUNICORN_MODEL).split()
     argv = [

@@ -7,7 +7,7 @@ ratios to a reference measured seconds apart, in the same run, on the same proce
 
 1. Receive: wrk against `POST /webhooks/1099policy` (verify, parse, store + de-dup + enqueue
    in one Lua call; every request a new event) vs `POST /__bare` (empty 204) in the same
-   gunicorn (gthread, 2 workers x 4 threads), Redis with AOF as in production. Targets:
+   gunicorn (gevent, 2 processes, as gunicorn.conf.py), Redis with AOF as in production. Targets:
    receive >= 0.5 x bare; p99 < 50 ms at a fixed 300 deliveries/s.
 2. Notices: two `worker.py --burst` (RQ SimpleWorker) draining M notice sends to the SendGrid
    test server vs M no-op jobs. Targets: >= 200 notices/s and notices/no-op >= 0.5. Plus the

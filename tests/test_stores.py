@@ -1,4 +1,4 @@
-"""DirectScript: the receive path's one Lua call, on a per-thread connection of its own.
+"""DirectScript: the receive path's one Lua call, on a connection of its own free list.
 
 It bypasses redis-py's pool and retry layers for speed, so what those layers would have done
 for us is tested here: a script flushed from Redis is loaded again, a connection Redis closed
@@ -55,11 +55,29 @@ def test_connection_closed_by_redis_is_replaced(
     script: DirectScript, redis: redis_lib.Redis
 ) -> None:
     assert script("k1", 1) == 1
-    before = script._connection()
+    (before,) = script._free  # the idle connection
     assert redis.client_kill_filter(_type="normal", skipme=True) >= 1
     assert script("k2", 2) == 1
-    assert script._connection() is not before
+    assert script._free and before not in script._free
     assert redis.get("k2") == b"2"
+
+
+def test_idle_connections_all_closed_by_redis_fail_no_call(
+    redis_server: RedisServer, redis: redis_lib.Redis
+) -> None:
+    """A process that served concurrent requests keeps several idle connections; a Redis
+    restart closes them all. The next call fails over to a new one rather than trying a second
+    dead one (and answering 503)."""
+    script = DirectScript(redis_lib.Redis.from_url(redis_server.url), BUSY)
+    threads = [threading.Thread(target=script, args=("k", 200_000)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(script._free) >= 2  # calls overlapped: each had a connection of its own
+    assert redis.client_kill_filter(_type="normal", skipme=True) >= 2
+    assert script("k", 1) == 1
+    assert len(script._free) == 1
 
 
 def test_restarted_redis_needs_a_new_connection_and_the_script_again(
@@ -117,7 +135,7 @@ def test_an_argument_redis_cannot_take_is_a_data_error(script: DirectScript) -> 
 
 def test_forked_child_uses_its_own_connection(script: DirectScript) -> None:
     assert script("parent-1", 1) == 1
-    parent_conn = script._connection()
+    (parent_conn,) = script._free  # the idle connection
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: report whether it got a connection of its own and the script worked
@@ -133,7 +151,7 @@ def test_forked_child_uses_its_own_connection(script: DirectScript) -> None:
     # The parent's connection is untouched: still the same one, its replies in line.
     assert script("parent-2", 1) == 1
     assert script("parent-2", 1) == 0
-    assert script._connection() is parent_conn
+    assert script._free == [parent_conn]
 
 
 def test_several_keys_come_first(redis: redis_lib.Redis) -> None:

@@ -1,7 +1,8 @@
 """Two ways of running Lua on Redis that the service relies on.
 
-- `DirectScript`: one script on a per-thread connection, past redis-py's per-call layers (the
-  receive path and the notice send task are bound by Python work per Redis call).
+- `DirectScript`: one script on a connection of its own small free list, past redis-py's
+  per-call layers (the receive path and the notice send task are bound by Python work per
+  Redis call).
 - `CreateIfAbsent`: record commands on an unexecuted pipeline and apply them in one round trip
   only if a key is new. Used wherever "store this and queue its task, exactly once" must hold
   under races and crashes: the inbox (one event, one task) and notice records (one record, one
@@ -16,17 +17,23 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from typing import Any
 
 from hiredis import pack_command
 from redis import Redis
 from redis.client import Pipeline
-from redis.exceptions import ConnectionError, DataError, NoScriptError, TimeoutError
+from redis.exceptions import (
+    ConnectionError,
+    DataError,
+    NoScriptError,
+    ResponseError,
+    TimeoutError,
+)
 
 
 class DirectScript:
-    """One Lua script run on a connection of this thread's own, past redis-py's call layers.
+    """One Lua script run on a connection of this script's own free list, past redis-py's call
+    layers.
 
     Called as `script(*keys, *args)` with `numkeys` keys first. The receive path and the
     notice send job are bound by Python work per Redis call (see bench/ and the README):
@@ -34,8 +41,15 @@ class DirectScript:
     as much again as packing the command. This keeps what matters of them: a script missing
     after a Redis restart is loaded again; a broken or stale connection is dropped and the
     call tried once more on a new one; a reply that timed out is not retried (the script may
-    have run). Errors are redis-py's own exception classes. A forked child never inherits a
-    parent's connection: the per-thread connections are tagged with the fork generation.
+    have run). Errors are redis-py's own exception classes.
+
+    Connections: a call takes one from the free list (or makes one) and puts it back only
+    after a complete reply, so a call interrupted anywhere never leaves a half-read reply for
+    the next. `list.pop`/`list.append` are atomic for threads and greenlets alike, so the same
+    code serves gunicorn's gevent worker (thousands of short-lived greenlets share the few
+    connections that are ever busy at once; a greenlet-local connection would be one new TCP
+    connection per request) and gthread or RQ's threads. A forked child never uses a parent's
+    connection: the list is tagged with the fork generation.
     """
 
     _generation = 0  # bumped in every forked child
@@ -49,14 +63,24 @@ class DirectScript:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
         self.numkeys = numkeys
-        self._local = threading.local()
+        self._free: list[Any] = []
+        self._free_generation = DirectScript._generation
 
     def _connection(self) -> Any:
-        local = self._local
-        if getattr(local, "generation", -1) != DirectScript._generation:
-            local.conn = self.pool.make_connection()
-            local.generation = DirectScript._generation
-        return local.conn
+        if self._free_generation != DirectScript._generation:
+            self._free = []  # the parent's: never touched, never closed, here
+            self._free_generation = DirectScript._generation
+        try:
+            return self._free.pop()
+        except IndexError:
+            return self.pool.make_connection()
+
+    def _discard_idle(self) -> None:
+        while self._free:
+            try:
+                self._free.pop().disconnect()
+            except IndexError:  # another thread took the last one
+                break
 
     def _send(self, conn: Any, args: tuple[Any, ...]) -> None:
         # hiredis (a dependency) packs the whole command in C; redis-py's own serializer
@@ -67,32 +91,41 @@ class DirectScript:
             raise DataError(str(exc)) from exc
         conn.send_packed_command([packed], check_health=False)
 
-    def _drop(self, conn: Any) -> None:
-        conn.disconnect()
-        self._local.generation = -1
-
     def __call__(self, *keys_and_args: Any) -> Any:
         for attempt in range(3):
             conn = self._connection()
             try:
                 try:
                     self._send(conn, ("EVALSHA", self.sha, self.numkeys, *keys_and_args))
-                    return conn.read_response()
+                    reply = conn.read_response()
                 except NoScriptError:
                     self._send(conn, ("SCRIPT", "LOAD", self.source))
                     conn.read_response()
+                    self._free.append(conn)
+                    continue
             except TimeoutError:
                 # Redis is slow, not gone: the script may well have run. Running it again
                 # would report a create-if-absent call as a repeat of itself, so fail and
                 # let the caller answer 503 (the sender retries and is told "duplicate").
-                self._drop(conn)
+                conn.disconnect()
                 raise
             except ConnectionError:
                 # A connection Redis had closed (restart, idle timeout, CLIENT KILL) fails
-                # on first use, before the command ran: once more on a new connection.
-                self._drop(conn)
+                # on first use, before the command ran: once more on a new connection. The
+                # other idle ones went with it (a restart closes them all), so they go too.
+                conn.disconnect()
+                self._discard_idle()
                 if attempt:
                     raise
+                continue
+            except ResponseError:
+                self._free.append(conn)  # an error reply is a complete reply
+                raise
+            except BaseException:
+                conn.disconnect()  # interrupted mid-call (a greenlet killed, Ctrl-C)
+                raise
+            self._free.append(conn)
+            return reply
         raise ConnectionError("script could not be run")
 
 
