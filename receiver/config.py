@@ -47,6 +47,7 @@ class Config:
     QUEUE_NAME: str = "events"
     REMINDER_LEAD_HOURS: int = 24
     COVERAGE_ALERT_HOURS: int = 12
+    CHARGE_RECOVERY_HOURS: int = 48
     REMIT_REMINDER_DAYS: int = 7
     NOTICE_COALESCE_SECONDS: int = 300
     LOG_FORMAT: str = "json"
@@ -80,6 +81,7 @@ _INT = {
     "COVERAGE_LINK_MAX_AGE_DAYS",
     "REMINDER_LEAD_HOURS",
     "COVERAGE_ALERT_HOURS",
+    "CHARGE_RECOVERY_HOURS",
     "REMIT_REMINDER_DAYS",
     "NOTICE_COALESCE_SECONDS",
     "CONSOLE_REPLAY_CAP",
@@ -174,6 +176,7 @@ def _validate(cfg: Config) -> None:
     for name in (
         "REMINDER_LEAD_HOURS",
         "COVERAGE_ALERT_HOURS",
+        "CHARGE_RECOVERY_HOURS",
         "REMIT_REMINDER_DAYS",
         "NOTICE_COALESCE_SECONDS",
     ):

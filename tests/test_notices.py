@@ -85,9 +85,63 @@ def test_charge_failed_warns_the_contractor():
         ),
         CARD,
     )
-    assert notices(d) == [("assignment_charge_failure", "contractor", "charge_failed:ev_1")]
+    assert notices(d) == [
+        ("assignment_charge_failure", "contractor", "charge_failed:ev_1"),
+        ("charge_unrecovered_rep", "rep", "charge_unrecovered:in_1"),
+    ]
     assert d.plans[0].fields["failure_reason"] == "card declined"
     assert d.plans[0].fields["amount_cents"] == 500
+
+
+# --- charge_unrecovered_rep ------------------------------------------------------------------
+
+
+def test_failed_charge_plans_the_reps_lapse_alert_recovery_hours_later():
+    now = 1_700_000_000
+    obj = {"id": "in_1", "job": "jb_1", "assignment": "an_1", "premium_due": 500}
+    d = decide(ev("invoice.charge_card_failed", obj, created=now), CARD, now=now)
+    alert = d.plans[1]
+    assert (alert.notice, alert.cause, alert.audience) == (
+        "charge_unrecovered_rep",
+        "charge_unrecovered:in_1",
+        "rep",
+    )
+    assert alert.remind_at == now + 2 * DAY  # CHARGE_RECOVERY_HOURS defaults to 48
+    assert alert.deadline is None
+    assert alert.guard == {"invoice": "in_1", "assignment": "an_1", "job": "jb_1"}
+    assert alert.fields == {
+        "invoice_id": "in_1",
+        "amount_cents": 500,
+        "failed_at": now,
+        "failure_reason": None,
+    }
+    later = decide(
+        ev("invoice.charge_card_failed", obj, created=now),
+        CARD,
+        now=now,
+        timing=Timing(charge_recovery=3600),
+    )
+    assert later.plans[1].remind_at == now + 3600
+
+
+def test_lapse_alert_is_one_per_invoice_and_due_now_when_the_failure_is_old():
+    now = 1_700_000_000
+    first = decide(ev("invoice.charge_card_failed", {"id": "in_1"}, created=now - 3 * DAY), CARD)
+    again = decide(
+        ev("invoice.charge_card_failed", {"id": "in_1"}, created=now, event_id="ev_2"),
+        CARD,
+        now=now,
+    )
+    assert first.plans[1].cause == again.plans[1].cause == "charge_unrecovered:in_1"
+    late = decide(
+        ev("invoice.charge_card_failed", {"id": "in_1"}, created=now - 3 * DAY), CARD, now=now
+    )
+    assert late.plans[1].remind_at is None  # 48 h have passed already: due now
+
+
+def test_failed_charge_without_an_invoice_id_plans_no_lapse_alert():
+    d = decide(ev("invoice.charge_card_failed", {"premium_due": 500}), CARD)
+    assert notices(d) == [("assignment_charge_failure", "contractor", "charge_failed:ev_1")]
 
 
 # --- assignment_charge_reminder ------------------------------------------------------------

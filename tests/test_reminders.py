@@ -459,3 +459,128 @@ def test_no_coverage_alert_when_the_assignment_was_cancelled(
     clock.now = float(rec["send_at"]) + 1
     assert send_notice(rec["id"]) == "cancelled"
     assert alerts(sendgrid) == []
+
+
+# --- the reps' alert of a failed charge still unpaid (charge_unrecovered_rep) -----------------
+
+
+def charge_failed(event_id: str, created: float, invoice_id: str = "in_1") -> dict:
+    return {
+        "id": event_id,
+        "type": "invoice.charge_card_failed",
+        "created": int(created),
+        "data": {
+            "id": invoice_id,
+            "object": "invoice",
+            "premium_due": 4325,
+            "job": JOB["id"],
+            "contractor": MAYA,
+            "failure_message": "Your card was declined.",
+        },
+    }
+
+
+def lapse_alerts(sendgrid):
+    return [m for m in sendgrid.accepted if m["body"]["categories"] == ["charge_unrecovered_rep"]]
+
+
+def fail_a_charge(send, drain, clock):
+    """The platform's bill (which names the job's rep), then 1099Policy's failed charge."""
+    send.platform(card_invoice(4325, int(clock.now), clock.now + 3600), "msg_bill")
+    assert send.ten99(charge_failed("ev_failed_1", clock.now)).status_code == 202
+    drain()
+
+
+def test_rep_is_told_once_that_a_charge_still_unpaid_48_hours_later_will_lapse(
+    send, rt, drain, sendgrid, redis, clock
+):
+    clock.now = at(2026, 3, 2, 12)
+    failed_at = clock.now
+    fail_a_charge(send, drain, clock)
+    [rec] = records(redis, "charge_unrecovered_rep")
+    assert rec["cause"] == "charge_unrecovered:in_1" and rec["to_email"] == "rep@agency.example"
+    assert float(rec["send_at"]) == failed_at + 48 * 3600
+    # A retried charge that fails again a day later is the same unpaid bill: no second alert,
+    # and the alert still counts from the first failure.
+    clock.now = at(2026, 3, 3, 12)
+    send.ten99(charge_failed("ev_failed_2", clock.now))
+    drain()
+    [rec] = records(redis, "charge_unrecovered_rep")
+    assert float(rec["send_at"]) == failed_at + 48 * 3600
+    clock.now = failed_at + 47 * 3600
+    assert send_notice(rec["id"]) == "scheduled"
+    assert lapse_alerts(sendgrid) == []
+    clock.now = failed_at + 48 * 3600 + 1
+    assert send_notice(rec["id"]) == "accepted"
+    [mail] = lapse_alerts(sendgrid)
+    assert mail["body"]["subject"] == (
+        "Maya Thompson's coverage on Deck repair will lapse: the premium of $43.25 is still unpaid"
+    )
+    assert mail["body"]["personalizations"][0]["to"][0]["email"] == "rep@agency.example"
+    text = next(c["value"] for c in mail["body"]["content"] if c["type"] == "text/plain")
+    assert "failed on Monday, March 2, 2026 at 12:00 PM EST" in text
+    assert "Your card was declined." in text
+    # Replayed and redelivered under a new id: still the one alert.
+    assert replay(rt, "1099policy", "ev_failed_1") == "queued"
+    send.ten99({**charge_failed("ev_failed_1_again", failed_at)})
+    drain()
+    assert len(records(redis, "charge_unrecovered_rep")) == 1
+    assert send_notice(rec["id"]) == "accepted"
+    assert len(lapse_alerts(sendgrid)) == 1
+
+
+def test_no_lapse_alert_when_the_charge_succeeds_within_the_recovery_window(
+    send, rt, drain, sendgrid, redis, clock
+):
+    clock.now = at(2026, 3, 2, 12)
+    fail_a_charge(send, drain, clock)
+    clock.now = at(2026, 3, 3, 9)
+    paid = {
+        "id": "ev_paid_in_1",
+        "type": "invoice.charge_card_succeeded",
+        "created": int(clock.now),
+        "data": {"id": "in_1", "premium_due": 4325, "job": JOB["id"], "contractor": MAYA},
+    }
+    send.ten99(paid)
+    drain()
+    [rec] = records(redis, "charge_unrecovered_rep")
+    clock.now = float(rec["send_at"]) + 1
+    assert send_notice(rec["id"]) == "cancelled"
+    [rec] = records(redis, "charge_unrecovered_rep")
+    assert rec["last_error"] == "settled: the invoice was paid"
+    assert lapse_alerts(sendgrid) == []
+
+
+@pytest.mark.parametrize(
+    "settling",
+    [
+        lambda now: platform_event(
+            "invoice.updated",
+            {"id": "in_1", "job": JOB, "premium_due": 4325, "status": "void"},
+            created=int(now),
+        ),
+        lambda now: {
+            "id": "ev_cancel",
+            "type": "assignment.cancelled",
+            "created": int(now),
+            "data": {"id": "an_1", "job": JOB["id"], "cancelled": True},
+        },
+    ],
+    ids=["invoice voided", "job's assignment cancelled"],
+)
+def test_no_lapse_alert_when_the_bill_is_voided_or_the_work_cancelled(
+    settling, send, rt, drain, sendgrid, redis, clock
+):
+    clock.now = at(2026, 3, 2, 12)
+    fail_a_charge(send, drain, clock)
+    clock.now = at(2026, 3, 3, 9)
+    event = settling(clock.now)
+    if "id" in event:
+        send.ten99(event)
+    else:
+        send.platform(event, "msg_settle")
+    drain()
+    [rec] = records(redis, "charge_unrecovered_rep")
+    clock.now = float(rec["send_at"]) + 1
+    assert send_notice(rec["id"]) == "cancelled"
+    assert lapse_alerts(sendgrid) == []

@@ -60,6 +60,10 @@ coverage_missing_rep  (rep; an assignment starting within COVERAGE_ALERT_HOURS t
 1099Policy has not reported active)
     assignment_id, starts_at (the assignment's effective_date: "Maya Thompson starts Deck
     repair on <starts_at> and is not covered yet")
+charge_unrecovered_rep  (rep; a failed card charge still unpaid CHARGE_RECOVERY_HOURS later)
+    invoice_id, amount_cents (0 when unknown: no amount is stated), failed_at (the first
+    failed attempt), failure_reason (str or None): "<first last>'s coverage on <job> will
+    lapse: the premium of <amount> is still unpaid"
 address_suppressed_rep  (rep; delivery/address_alerts.py)
     address (the contractor's undeliverable email), reason ("bounced" | "dropped" |
     "spamreport"), suppressed_at; job.id may be "" and coverage_url is None
@@ -94,6 +98,7 @@ NOTICES: tuple[str, ...] = (
     "assignment_charge_failure",
     "remit_bill_reminder_rep",
     "coverage_missing_rep",
+    "charge_unrecovered_rep",
     "address_suppressed_rep",
 )
 

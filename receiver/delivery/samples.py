@@ -88,6 +88,12 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
         due_at=1712345678,
     ),
     "coverage_missing_rep": _rep_notice(assignment_id="an_TzLQszJmoP", starts_at=1709726400),
+    "charge_unrecovered_rep": _rep_notice(
+        invoice_id="in_4fQ8rTz2Lk",
+        amount_cents=4325,
+        failed_at=1709753412,
+        failure_reason="Your card was declined.",
+    ),
     "assignment_charge_failure": _contractor_notice(
         invoice_id="in_4fQ8rTz2Lk",
         amount_cents=4325,

@@ -21,10 +21,12 @@ CHARGE_MARGIN = 60
 @dataclass(frozen=True)
 class Timing:
     """How far ahead reminders go out (REMINDER_LEAD_HOURS, REMIT_REMINDER_DAYS,
-    COVERAGE_ALERT_HOURS)."""
+    COVERAGE_ALERT_HOURS), and how long a failed charge may stay unpaid before the reps hear
+    (CHARGE_RECOVERY_HOURS)."""
 
     lead: int = DAY
     coverage_alert: int = 12 * 3600  # the rep's alert of an uncovered assignment's start
+    charge_recovery: int = 2 * DAY  # a failed charge not paid since: the reps' lapse alert
     remit_before: int = 7 * DAY
     coalesce: int = 300  # NOTICE_COALESCE_SECONDS: how long a burst of re-prices gathers
 
@@ -138,3 +140,14 @@ def ahead(deadline: int, lead: int, now: int) -> int | None:
 def invoice_paid(obj: dict[str, Any]) -> bool:
     """Whether an invoice object says it is paid in full."""
     return obj.get("paid") is True or obj.get("status") == "paid"
+
+
+VOID_STATUSES = frozenset({"void", "voided", "cancelled", "canceled"})
+
+
+def invoice_void(obj: dict[str, Any]) -> bool:
+    """Whether an invoice object says it was voided (nothing will be charged for it)."""
+    status = obj.get("status")
+    return obj.get("voided") is True or (
+        isinstance(status, str) and status.strip().lower() in VOID_STATUSES
+    )

@@ -3,9 +3,9 @@
 - `send_time()` is pure: a reminder is due `lead` before what it reminds about; one that falls
   in the recipient's quiet hours (21:00-08:00 local) waits until 08:00, unless waiting would
   take it past the thing it reminds about (a reminder after the charge is no reminder).
-- `Settlements` records what makes a scheduled reminder moot (an invoice paid, an assignment
-  charged, active or cancelled); `Guards.moot_reason()` checks a reminder's guard against
-  them at send time, together with the ledger (an invoice re-priced since the reminder was
+- `Settlements` records what makes a scheduled reminder moot (an invoice paid or voided, an
+  assignment charged, active or cancelled); `Guards.moot_reason()` checks a reminder's guard
+  against them at send time, together with the ledger (an invoice re-priced since the reminder was
   planned).
 - `Guards.check()` is what the send task asks: for a notice of a burst of re-prices it also
   closes the burst and works out, from the ledger, the amounts the notice states (see
@@ -29,13 +29,15 @@ QUIET_END = 8
 DEFAULT_ZONE = "America/New_York"
 # Scheduled notices about a moment: held through quiet hours unless that passes the moment,
 # the moment kept in the guard as `deadline`. The reps' coverage-gap alert is one: held
-# only while 08:00 still comes before the start, and an alert after the start is moot.
+# only while 08:00 still comes before the start, and an alert after the start is moot. The
+# reps' unpaid-charge alert is held through quiet hours too; it has no moment to pass.
 REMINDER_NOTICES = frozenset(
     {
         "payment_reminder",
         "assignment_charge_reminder",
         "remit_bill_reminder_rep",
         "coverage_missing_rep",
+        "charge_unrecovered_rep",
     }
 )
 
@@ -76,9 +78,9 @@ class Settlements:
         self.ttl = retention_seconds
 
     def mark(self, kind: str, object_id: str) -> None:
-        """Record that `object_id` is settled: kind is `invoice_paid`, `assignment_charged`,
-        `assignment_active` (1099Policy reported it bound), `assignment_cancelled` or
-        `job_cancelled`."""
+        """Record that `object_id` is settled: kind is `invoice_paid`, `invoice_void`,
+        `assignment_charged`, `assignment_active` (1099Policy reported it bound),
+        `assignment_cancelled` or `job_cancelled`."""
         if object_id:
             self.redis.set(keys.settled(kind, object_id), 1, ex=self.ttl)
 
@@ -95,6 +97,8 @@ class Settlements:
         invoice = guard.get("invoice", "")
         if invoice and self.has("invoice_paid", invoice):
             return "settled: the invoice was paid"
+        if invoice and self.has("invoice_void", invoice):
+            return "cancelled: the invoice was voided"
         premium = guard.get("premium")  # a burst's reminder has none: its burst decides
         if invoice and premium is not None and current_premium not in (None, premium):
             return "re-priced: a newer invoice amount replaced this one"

@@ -9,6 +9,8 @@ Causes, so that "exactly once" means once per thing that happened:
 - `charge:<invoice id>`: a card charge. `invoice.charge_card_succeeded` and an
   `assignment.active`/`application.complete` naming the same invoice share it.
 - `charge_failed:<event id>`: each failed charge attempt warns once.
+- `charge_unrecovered:<invoice id>`: the reps' alert that an invoice whose charge failed is
+  still unpaid `CHARGE_RECOVERY_HOURS` later (once per invoice, however many attempts failed).
 - `assignment:<assignment id>`: the pre-charge reminder of a reported assignment.
 - `coverage_missing:<assignment id>`: the reps' alert that a reported assignment starts soon
   and 1099Policy has not reported it active (bound) yet.
@@ -30,6 +32,7 @@ was settled, re-priced or cancelled in the meantime is not sent. A burst's chang
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from ..ingest.events import Event
 from .bills import invoice_rule
@@ -81,23 +84,45 @@ def _coverage_with_invoice(event: Event, facts: Facts, now: int, timing: Timing)
 def _charge_failed(event: Event, facts: Facts, now: int, timing: Timing) -> Decision:
     obj = event.object
     reason = obj.get("failure_message") or obj.get("failure_reason")
+    fields = {
+        "invoice_id": ref(obj),
+        "amount_cents": cents(obj.get("premium_due"), obj.get("amount"), facts.charge_amount) or 0,
+        "failed_at": event.created or now,
+        "failure_reason": str(reason) if reason else None,
+    }
     return Decision(
         (
-            Plan(
-                "assignment_charge_failure",
-                f"charge_failed:{event.id}",
-                "contractor",
-                {
-                    "invoice_id": ref(obj),
-                    "amount_cents": cents(
-                        obj.get("premium_due"), obj.get("amount"), facts.charge_amount
-                    )
-                    or 0,
-                    "failed_at": event.created or now,
-                    "failure_reason": str(reason) if reason else None,
-                },
-            ),
+            Plan("assignment_charge_failure", f"charge_failed:{event.id}", "contractor", fields),
+            *_charge_unrecovered(event, fields, now, timing),
         )
+    )
+
+
+def _charge_unrecovered(
+    event: Event, fields: dict[str, Any], now: int, timing: Timing
+) -> tuple[Plan, ...]:
+    """The reps' alert that a failed charge is still unpaid `CHARGE_RECOVERY_HOURS` later, so
+    the contractor's coverage will lapse: one per invoice (a retried charge that fails again
+    is the same unpaid bill). The guard names the invoice, so a success (`invoice_paid`), a
+    voided invoice or a cancelled assignment or job that arrives first cancels it."""
+    obj = event.object
+    invoice = ref(obj)
+    if not invoice:
+        return ()  # no invoice: nothing a later success could be matched with
+    failed_at = int(fields["failed_at"])
+    return (
+        Plan(
+            "charge_unrecovered_rep",
+            f"charge_unrecovered:{invoice}",
+            "rep",
+            dict(fields),
+            remind_at=ahead(failed_at + timing.charge_recovery, 0, now),
+            guard={
+                "invoice": invoice,
+                "assignment": ref(obj.get("assignment")),
+                "job": ref(obj.get("job")),
+            },
+        ),
     )
 
 

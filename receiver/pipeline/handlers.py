@@ -14,7 +14,7 @@ from typing import Any
 from ..coverage.document import COVERAGE_TYPES
 from ..ingest.events import KNOWN_TYPES, Event
 from ..notices.contacts import Contact, contact_from
-from ..notices.plans import Facts, Plan, invoice_paid, ref
+from ..notices.plans import Facts, Plan, invoice_paid, invoice_void, ref
 from ..notices.reminders import REMINDER_NOTICES, send_time
 from ..notices.rules import NOTIFYING_TYPES, decide
 from .runtime import Runtime
@@ -139,6 +139,8 @@ def _settle(event: Event, rt: Runtime) -> None:
         event.type in LEDGER_TYPES and invoice_paid(obj)
     ):
         mark("invoice_paid", ref(obj))
+    elif event.type in LEDGER_TYPES and invoice_void(obj):
+        mark("invoice_void", ref(obj))  # nothing will be charged: no reminder, no lapse alert
     elif event.type in ("assignment.active", "application.complete"):
         mark("invoice_paid", ref(obj.get("invoice")))
         if event.type == "assignment.active":

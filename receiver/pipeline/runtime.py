@@ -65,6 +65,7 @@ class Runtime:
         return Timing(
             lead=self.cfg.REMINDER_LEAD_HOURS * 3600,
             coverage_alert=self.cfg.COVERAGE_ALERT_HOURS * 3600,
+            charge_recovery=self.cfg.CHARGE_RECOVERY_HOURS * 3600,
             remit_before=self.cfg.REMIT_REMINDER_DAYS * 86400,
             coalesce=self.cfg.NOTICE_COALESCE_SECONDS,
         )
