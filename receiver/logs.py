@@ -41,6 +41,7 @@ FIELDS = frozenset(
         "notices",
         "error",
         "contractor_id",
+        "quote_id",
         "http_status",
     }
 )

@@ -1,10 +1,14 @@
-"""A tiny stand-in for 1099Policy's contractor API, for tests.
+"""A tiny stand-in for 1099Policy's contractor, quote and events API, for tests.
 
 Serves ``GET /api/v1/contractors/<id>`` from ``server.contractors`` (a dict of id -> object)
 over real HTTP on 127.0.0.1 and a free port, so tests run the official ``ten99policy`` client
 end to end. Unknown ids get the 404 1099Policy sends:
 ``{"message": ..., "error_code": "invalid_contractor_id"}``. Other paths get a 404 with
 ``error_code: "not_found"``.
+
+``GET /api/v1/quotes/<id>`` serves ``server.quotes`` the same way (the quote object, whose
+``contractor`` names its contractor); unknown ids get 1099Policy's 404 with
+``error_code: "invalid_quote_id"``.
 
 ``GET /api/v1/events`` lists ``server.events`` newest first (the list is kept oldest first,
 as events happen), ``limit`` per page (default 10, at most 100), with ``starting_after``
@@ -30,6 +34,7 @@ from types import TracebackType
 from typing import Any
 
 CONTRACTOR_PREFIX = "/api/v1/contractors/"
+QUOTE_PREFIX = "/api/v1/quotes/"
 EVENTS_PATH = "/api/v1/events"
 
 
@@ -65,6 +70,7 @@ class Ten99PolicyServer:
 
     def __init__(self, tls: tuple[str, str] | None = None, max_hang: float = 10.0) -> None:
         self.contractors: dict[str, dict[str, Any]] = {}
+        self.quotes: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []  # oldest first
         self.ignore_starting_after = False
         self._events_ok: int | None = None
@@ -171,6 +177,7 @@ class Ten99PolicyServer:
         self._release.set()
         with self._lock:
             self.contractors.clear()
+            self.quotes.clear()
             self.events.clear()
             self.ignore_starting_after = False
             self._events_ok = None
@@ -203,19 +210,28 @@ class Ten99PolicyServer:
         if path == EVENTS_PATH:
             self._events_page(handler)
             return
-        if not path.startswith(CONTRACTOR_PREFIX):
-            handler.send_json(404, {"message": "Not found", "error_code": "not_found"})
-            return
-        contractor_id = path[len(CONTRACTOR_PREFIX) :]
+        for prefix, objects, what in (
+            (CONTRACTOR_PREFIX, self.contractors, "contractor"),
+            (QUOTE_PREFIX, self.quotes, "quote"),
+        ):
+            if path.startswith(prefix):
+                self._retrieve(handler, path[len(prefix) :], objects, what)
+                return
+        handler.send_json(404, {"message": "Not found", "error_code": "not_found"})
+
+    def _retrieve(
+        self, handler: _Handler, object_id: str, objects: dict[str, dict[str, Any]], what: str
+    ) -> None:
+        """One object by id, or 1099Policy's 404 (`invalid_<what>_id`)."""
         with self._lock:
-            found = self.contractors.get(contractor_id)
+            found = objects.get(object_id)
         if found is None:
             handler.send_json(
                 404,
                 {
-                    "message": f"Contractor {contractor_id} not found",
-                    "error_code": "invalid_contractor_id",
+                    "message": f"{what.capitalize()} {object_id} not found",
+                    "error_code": f"invalid_{what}_id",
                 },
             )
             return
-        handler.send_json(200, {"id": contractor_id, **found})
+        handler.send_json(200, {"id": object_id, **found})

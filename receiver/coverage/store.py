@@ -7,6 +7,12 @@ Keys (no expiry unless said; coverage outlives the events that built it):
 - `coverage:parked:<ref>`: hash event id -> event, for events whose contractor is not known
   yet; kept EVENT_RETENTION_DAYS.
 
+An event parked under a quote nobody has mapped yet (the first one parked there) also
+schedules, in the same transaction, one `lookup_quote` task `QUOTE_LOOKUP_DELAY_SECONDS` later
+when 1099Policy's API is configured: `adopt(ref, contractor)` is how that task (pipeline/
+quotes.py) maps the quote to the contractor the API names and applies what was parked, the
+same merge an event naming both would have caused.
+
 `apply(event)` in one optimistic transaction: WATCH the owner keys of the event's refs; if
 no contractor is named or known, park the event under each ref and stop. Otherwise WATCH the
 document and the parked hashes of every ref it teaches, merge the event *and every event parked
@@ -28,11 +34,12 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
 from redis.exceptions import WatchError
-from rq import Queue
+from rq import Queue, Retry
 
 from ..clock import Clock
 from ..ingest.events import Event
@@ -42,6 +49,9 @@ from . import document as coverage
 from .push import PUSH_TASK, RETRY, TIMEOUT_SECONDS, announcement
 
 WATCH_ATTEMPTS = 20
+QUOTE_LOOKUP_TASK = "receiver.pipeline.tasks.lookup_quote"
+# A lookup whose API call failed is retried by RQ's scheduler with this backoff.
+QUOTE_LOOKUP_RETRY = Retry(max=5, interval=[60, 300, 900, 1800, 3600])
 log = logging.getLogger(__name__)
 
 
@@ -89,8 +99,11 @@ class CoverageStore:
         retention_seconds: int,
         clock: Clock,
         doc_ttl: int | None = None,
+        quote_lookup_delay: int | None = None,
     ) -> None:
         self.redis = redis
+        # QUOTE_LOOKUP_DELAY_SECONDS when 1099Policy's API is configured; None: no lookups.
+        self.quote_lookup_delay = quote_lookup_delay
         # CONTRACTOR_RETENTION_DAYS: a document (and its owner mappings) lives this long after
         # the contractor's last coverage event; None keeps it.
         self.doc_ttl = doc_ttl
@@ -121,19 +134,67 @@ class CoverageStore:
                     continue
         raise RuntimeError("coverage document kept changing; retrying the event")
 
+    def adopt(self, ref: str, contractor: str) -> Outcome:
+        """Map `ref` (a `quote:` ref) to `contractor`, as 1099Policy's API says, and apply every
+        event parked under it in one transaction; `skipped` when an event mapped it first."""
+        for _ in range(WATCH_ATTEMPTS):
+            with self.redis.pipeline() as pipe:
+                try:
+                    owners = self._owners(pipe, [ref])
+                    if owners[ref] is not None:
+                        return Outcome("skipped", owners[ref])
+                    return self._commit(pipe, contractor, (ref,), owners, None)
+                except WatchError:
+                    continue
+        raise RuntimeError("coverage document kept changing; retrying the lookup")
+
     def _attempt(self, pipe: Any, event: Event, who: coverage.Attribution) -> Outcome:
         owners = self._owners(pipe, who.refs)
         contractor = who.contractor or next((owners[r] for r in who.refs if owners[r]), None)
         if contractor is None:
-            pipe.multi()
-            for ref in who.refs:
-                pipe.hset(keys.coverage_parked(ref), event.id, _encode(event))
-                pipe.expire(keys.coverage_parked(ref), self.retention)
-            pipe.execute()
-            return Outcome("parked")
+            return self._park(pipe, event, who.refs)
+        return self._commit(pipe, contractor, who.refs, owners, event)
+
+    def _park(self, pipe: Any, event: Event, refs: tuple[str, ...]) -> Outcome:
+        """Keep the event under each of its refs until one is mapped; the first event parked
+        under an unmapped quote schedules that quote's lookup."""
+        quote = next((r for r in refs if r.startswith("quote:")), None)
+        first = quote is not None and not pipe.exists(keys.coverage_parked(quote))
+        pipe.multi()
+        for ref in refs:
+            pipe.hset(keys.coverage_parked(ref), event.id, _encode(event))
+            pipe.expire(keys.coverage_parked(ref), self.retention)
+        if first and quote is not None and self.quote_lookup_delay is not None:
+            self._schedule_lookup(pipe, quote.removeprefix("quote:"))
+        pipe.execute()
+        return Outcome("parked")
+
+    def _schedule_lookup(self, pipe: Any, quote_id: str) -> None:
+        job = self.queue.create_job(
+            QUOTE_LOOKUP_TASK,
+            args=[quote_id],
+            job_id=f"quote-lookup-{quote_id}",
+            retry=QUOTE_LOOKUP_RETRY,
+            result_ttl=3600,
+            failure_ttl=self.retention,
+        )
+        at = datetime.fromtimestamp(self.clock() + (self.quote_lookup_delay or 0), tz=UTC)
+        self.queue.schedule_job(job, at, pipeline=pipe)
+
+    def _commit(
+        self,
+        pipe: Any,
+        contractor: str,
+        refs: tuple[str, ...],
+        owners: dict[str, str | None],
+        event: Event | None,
+    ) -> Outcome:
+        """Write the contractor's document with `event` (None: only what is parked under
+        `refs`) and every event parked under the refs it teaches; map those refs to them."""
         pipe.watch(keys.coverage_doc(contractor))
         before = load(pipe, contractor) or coverage.empty(contractor)
-        doc, taught = self._merge(pipe, coverage.apply(before, event), who.refs, owners, contractor)
+        start = before if event is None else coverage.apply(before, event)
+        doc, taught = self._merge(pipe, start, refs, owners, contractor)
         changed = coverage.current(doc) != coverage.current(before)
         pipe.multi()
         if doc != before:

@@ -31,6 +31,7 @@ from ..notices.reminders import Guards, Settlements
 from ..store.connection import build_queue, build_redis, notice_queue_name
 from ..store.metrics import Metrics
 from .leases import EventLeases
+from .quotes import QuoteLookups
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Runtime:
     suppressions: Suppressions
     alerts: AddressAlerts
     coverage: CoverageStore
+    quotes: QuoteLookups  # the contractor of coverage events parked under a quote
     metrics: Metrics
 
     @property
@@ -98,6 +100,16 @@ def build(cfg: Config, clock: Clock = system_clock) -> Runtime:
         return coverage_link(cfg, contractor_id, now)
 
     metrics = Metrics(redis)
+    coverage = CoverageStore(
+        redis,
+        notice_queue,
+        cfg.PLATFORM_CALLBACK_URL,
+        retention,
+        clock,
+        doc_ttl=cfg.CONTRACTOR_RETENTION_DAYS * 86400,
+        # Parked coverage events look their quote up only when the API is configured.
+        quote_lookup_delay=cfg.QUOTE_LOOKUP_DELAY_SECONDS if cfg.TEN99POLICY_API_KEY else None,
+    )
     sender = Sender(
         records,
         suppressions,
@@ -129,13 +141,7 @@ def build(cfg: Config, clock: Clock = system_clock) -> Runtime:
         settlements=settlements,
         suppressions=suppressions,
         alerts=AddressAlerts(records, suppressions, jobs, cfg.ORG_REP_EMAILS),
-        coverage=CoverageStore(
-            redis,
-            notice_queue,
-            cfg.PLATFORM_CALLBACK_URL,
-            retention,
-            clock,
-            doc_ttl=cfg.CONTRACTOR_RETENTION_DAYS * 86400,
-        ),
+        coverage=coverage,
+        quotes=QuoteLookups(coverage, cfg.TEN99POLICY_API_KEY),
         metrics=metrics,
     )

@@ -65,6 +65,12 @@ def push_coverage(msg_id: str, body: str) -> str:
     return f"delivered {status}"
 
 
+def lookup_quote(quote_id: str) -> str:
+    """Find the contractor of coverage events parked under `quote_id` in 1099Policy's API and
+    apply them (pipeline/quotes.py); an API failure raises, and RQ retries with backoff."""
+    return current().quotes.resolve(quote_id)
+
+
 def alert_rep(rid: str) -> int:
     """Alert the rep about the suppressed address of contractor notice `rid`."""
     return current().alerts.alert(rid)
