@@ -1,4 +1,4 @@
-"""The worker process: RQ jobs (events, notices), RQ's scheduler, and the sweeper.
+"""The worker process: RQ jobs (events, notices), the due-job scheduler, and the sweeper.
 
 `python -u worker.py` reads every setting from the environment. It uses RQ's SimpleWorker,
 which runs tasks in-process instead of forking per task (3x the throughput here; see the
@@ -8,6 +8,11 @@ It listens on the notices queue before the events queue (RQ dequeues its queues 
 an event backlog never holds back emails already decided. `--queues notices` or `--queues
 events` dedicates a worker to one of them; keep at least one worker on each (the events queue
 also holds jobs queued by releases before the notices queue existed).
+
+Its Redis client is patient (store/connection.py): during a Redis restart or failover every
+command waits, retrying with backoff, and the process carries on when Redis is back, saying so
+once in the log each way. Scheduled jobs are moved onto their queues by every worker's
+scheduler thread under one short lock (pipeline/scheduler.py), not by RQ's forked scheduler.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from receiver.logs import record
 from receiver.pipeline import tasks
 from receiver.pipeline.reconcile import run_scheduled
 from receiver.pipeline.runtime import Runtime, build
+from receiver.pipeline.scheduler import DueJobMover, schedule_forever
 from receiver.pipeline.sweeper import sweep
 from receiver.store.connection import RQ_WORKER_TTL
 
@@ -75,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cfg = load_config()
     configure_logs(cfg.LOG_FORMAT, cfg.LOG_LEVEL)
-    rt = build(cfg)
+    rt = build(cfg, patient=True)
     tasks.install(rt)
     stop = threading.Event()
     sweeper = threading.Thread(
@@ -84,16 +90,23 @@ def main(argv: list[str] | None = None) -> None:
     sweeper.start()
     threading.Thread(target=_reconcile_forever, args=(rt, stop), daemon=True).start()
     by_kind = {"notices": rt.notice_queue, "events": rt.queue}
+    queues = [by_kind[kind] for kind in args.queues]
+    mover = DueJobMover(rt, queues)
+    if args.burst:
+        mover.tick()  # what is due now, once, as RQ's scheduler did for a burst
+    else:
+        threading.Thread(target=schedule_forever, args=(mover, stop), daemon=True).start()
     worker = SimpleWorker(
-        [by_kind[kind] for kind in args.queues],
+        queues,
         connection=rt.redis,
         serializer=rt.queue.serializer,
         worker_ttl=RQ_WORKER_TTL,
     )
     try:
-        worker.work(burst=args.burst, with_scheduler=True, logging_level="WARNING")
+        worker.work(burst=args.burst, logging_level="WARNING")
     finally:
         stop.set()
+        mover.release()
 
 
 if __name__ == "__main__":

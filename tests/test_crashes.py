@@ -13,6 +13,7 @@ import redis as redis_lib
 from receiver import create_app
 from receiver.store.embedded import RedisServer
 from tests.events import charge_succeeded
+from tests.processes import wait_until
 from tests.signing import body_of, tv1_header
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,15 +52,6 @@ def start_worker(config, *args):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-
-
-def wait_until(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_worker_killed_before_sending_sends_exactly_once_after_restart(

@@ -12,12 +12,8 @@ were answered in time in one run here, and the issue saw 0 and 37 of 50 within 1
 from __future__ import annotations
 
 import http.client
-import os
 import select
-import shlex
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,9 +24,9 @@ import pytest
 
 from receiver.store.embedded import free_port
 from tests.events import charge_succeeded
+from tests.processes import start_web, stop
 from tests.signing import body_of, tv1_header
 
-ROOT = Path(__file__).resolve().parent.parent
 HEADER_TRICKLERS = 64
 BODY_TRICKLERS = 16
 SILENT = 20
@@ -38,48 +34,15 @@ DELIVERIES = 50
 PATIENCE_SECONDS = 2.0
 
 
-def procfile_command(name: str) -> list[str]:
-    """The Procfile's command for `name`, its program taken from this virtualenv."""
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith(name + ":"):
-            argv = shlex.split(line.split(":", 1)[1])
-            local = Path(sys.executable).parent / argv[0]
-            return [str(local) if local.exists() else argv[0], *argv[1:]]
-    raise AssertionError(f"no {name} process in the Procfile")
-
-
-def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "gunicorn exited"
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("gunicorn did not answer /healthz")
-
-
 @pytest.fixture
 def web(config: dict[str, Any], redis: Any, tmp_path: Path) -> Iterator[int]:
     """The Procfile's web process on a free port; yields the port."""
     port = free_port()
-    env = {**os.environ, **{k: str(v) for k, v in config.items()}, "PORT": str(port)}
-    env.pop("GUNICORN_CMD_ARGS", None)  # as shipped
-    log = (tmp_path / "gunicorn.log").open("wb")
-    proc = subprocess.Popen(
-        procfile_command("web"), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    proc = start_web(config, port, tmp_path / "gunicorn.log")
     try:
-        wait_ready(port, proc)
         yield port
     finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
+        stop(proc)
 
 
 class SlowClients:

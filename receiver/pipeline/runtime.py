@@ -73,9 +73,10 @@ class Runtime:
         )
 
 
-def build(cfg: Config, clock: Clock = system_clock) -> Runtime:
-    """Build every worker-side dependency from one Config and one clock."""
-    redis = build_redis(cfg.REDIS_URL)
+def build(cfg: Config, clock: Clock = system_clock, patient: bool = False) -> Runtime:
+    """Build every worker-side dependency from one Config and one clock; `patient` (worker.py)
+    makes its Redis client wait out an outage instead of failing (store/connection.py)."""
+    redis = build_redis(cfg.REDIS_URL, patient=patient)
     queue = build_queue(redis, cfg.QUEUE_NAME)
     notice_queue = build_queue(redis, notice_queue_name(cfg.QUEUE_NAME))
     retention = cfg.EVENT_RETENTION_DAYS * 86400

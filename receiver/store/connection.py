@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from redis import Redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError, TimeoutError
+from redis.retry import Retry
 from rq import Queue
 from rq.serializers import JSONSerializer
+
+from ..logs import record
+
+T = TypeVar("T")
 
 # RQ's worker TTL for our workers. An idle RQ worker heartbeats when its blocking dequeue times
 # out, every TTL - 15 s (RQ's default TTL of 420 s means every 405 s), and its key expires
@@ -22,14 +33,116 @@ def text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def build_redis(url: str) -> Redis:
-    """A Redis client with short timeouts, so an outage becomes a fast 503, not a hang."""
+class Outage:
+    """Whether this process last found Redis unreachable, said once in the log each way.
+
+    A worker's threads (RQ's loop, the scheduler, the sweeper, RQ's pubsub) all wait out the
+    same outage; one `redis unreachable` line when the first of them fails and one `redis
+    reachable` line when the first gets through again, instead of a line per retry each.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.since: float | None = None
+        self.log = logging.getLogger("receiver.redis")
+
+    def failed(self, error: Exception) -> None:
+        if self.since is None:
+            with self._lock:
+                if self.since is None:
+                    self.since = time.monotonic()
+                    record(
+                        self.log,
+                        "redis unreachable; retrying with backoff",
+                        logging.WARNING,
+                        outcome="unreachable",
+                        error=type(error).__name__,
+                    )
+
+    def succeeded(self) -> None:
+        if self.since is not None:
+            with self._lock:
+                since, self.since = self.since, None
+            if since is not None:
+                elapsed = round((time.monotonic() - since) * 1000)
+                record(
+                    self.log,
+                    "redis reachable again",
+                    logging.WARNING,
+                    outcome="reconnected",
+                    duration_ms=elapsed,
+                )
+
+
+OUTAGE = Outage()
+PATIENT_BACKOFF_CAP = 1.0  # seconds between attempts at most: back within a second of Redis
+
+
+class PatientRetry(Retry):
+    """redis-py's retry, forever, on connection errors and timeouts, reporting to OUTAGE.
+
+    A command is sent again after a failure that may have followed its execution (a Redis
+    killed between running it and replying); redis-py's default retry does the same. What
+    the worker runs is built for it: tasks claim their records, and a repeated claim is seen
+    as held and left to the lease and the sweeper.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            ExponentialWithJitterBackoff(base=0.05, cap=PATIENT_BACKOFF_CAP),
+            -1,
+            (ConnectionError, TimeoutError),
+        )
+
+    def pause(self, error: Exception, failures: int) -> None:
+        """What a retry does between attempts, for callers with a loop of their own
+        (store/scripts.py): report the outage, wait the backoff."""
+        if failures > 1:
+            OUTAGE.failed(error)
+        time.sleep(self._backoff.compute(failures))
+
+    def call_with_retry(
+        self,
+        do: Callable[[], T],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        failures = 0
+
+        def attempt() -> T:
+            nonlocal failures
+            try:
+                result = do()
+            except self._supported_errors as exc:
+                failures += 1
+                if failures > 1:  # one failure is a stale connection, replaced at once
+                    OUTAGE.failed(exc)
+                raise
+            if failures:  # through after failing: Redis answered (a call that never failed
+                OUTAGE.succeeded()  # may not have reached it: a pubsub poll, say)
+            return result
+
+        return super().call_with_retry(attempt, fail, is_retryable, with_failure_count)
+
+
+def build_redis(url: str, patient: bool = False) -> Redis:
+    """A Redis client with short timeouts, so an outage becomes a fast 503, not a hang.
+
+    `patient` (the worker's): every command waits an outage out instead, reconnecting with a
+    backoff of at most PATIENT_BACKOFF_CAP seconds, so RQ's loop, the scheduler and the
+    sweeper carry on by themselves when Redis is back (a restart, a failover).
+    """
+    options: dict[str, Any] = {}
+    if patient:
+        options["retry"] = PatientRetry()
     return Redis.from_url(
         url,
         socket_timeout=5,
         socket_connect_timeout=2,
         health_check_interval=30,
         retry_on_timeout=False,
+        **options,
     )
 
 

@@ -23,6 +23,11 @@ def metric(family: str) -> str:
     return f"metrics:{family}"
 
 
+def scheduler_lock(queue: str) -> str:
+    """Which worker moves the due scheduled jobs of `queue` onto it (string: its mover name)."""
+    return f"scheduler:lock:{queue}"
+
+
 def event(source: str, event_id: str) -> str:
     """An event record (hash); also its de-duplication key."""
     return f"event:{source}:{event_id}"

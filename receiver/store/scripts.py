@@ -16,6 +16,7 @@ registered once, when the object that runs it is built.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from typing import Any
 
@@ -30,6 +31,8 @@ from redis.exceptions import (
     TimeoutError,
 )
 
+from .connection import OUTAGE, PatientRetry
+
 
 class DirectScript:
     """One Lua script run on a connection of this script's own free list, past redis-py's call
@@ -41,7 +44,8 @@ class DirectScript:
     as much again as packing the command. This keeps what matters of them: a script missing
     after a Redis restart is loaded again; a broken or stale connection is dropped and the
     call tried once more on a new one; a reply that timed out is not retried (the script may
-    have run). Errors are redis-py's own exception classes.
+    have run). Errors are redis-py's own exception classes. On a patient client (the
+    worker's, store/connection.py) a lost connection is waited out instead of failing.
 
     Connections: a call takes one from the free list (or makes one) and puts it back only
     after a complete reply, so a call interrupted anywhere never leaves a half-read reply for
@@ -65,6 +69,8 @@ class DirectScript:
         self.numkeys = numkeys
         self._free: list[Any] = []
         self._free_generation = DirectScript._generation
+        retry = self.pool.connection_kwargs.get("retry")
+        self._patient = retry if isinstance(retry, PatientRetry) else None
 
     def _connection(self) -> Any:
         if self._free_generation != DirectScript._generation:
@@ -73,7 +79,10 @@ class DirectScript:
         try:
             return self._free.pop()
         except IndexError:
-            return self.pool.make_connection()
+            # Built as the pool would, but not counted by it: the pool caps the connections
+            # it has ever made (100 by default) and these are dropped and replaced outside
+            # its bookkeeping, so `make_connection` would refuse after enough reconnects.
+            return self.pool.connection_class(**self.pool.connection_kwargs)
 
     def _discard_idle(self) -> None:
         while self._free:
@@ -92,7 +101,10 @@ class DirectScript:
         conn.send_packed_command([packed], check_health=False)
 
     def __call__(self, *keys_and_args: Any) -> Any:
-        for attempt in range(3):
+        failures = 0  # connection failures of this call
+        for attempt in itertools.count():
+            if attempt >= 3 and self._patient is None:
+                raise ConnectionError("script could not be run")
             conn = self._connection()
             try:
                 try:
@@ -109,13 +121,17 @@ class DirectScript:
                 # let the caller answer 503 (the sender retries and is told "duplicate").
                 conn.disconnect()
                 raise
-            except ConnectionError:
+            except ConnectionError as exc:
                 # A connection Redis had closed (restart, idle timeout, CLIENT KILL) fails
                 # on first use, before the command ran: once more on a new connection. The
                 # other idle ones went with it (a restart closes them all), so they go too.
+                # A patient client (the worker's) waits the outage out instead of failing.
                 conn.disconnect()
                 self._discard_idle()
-                if attempt:
+                failures += 1
+                if self._patient is not None:
+                    self._patient.pause(exc, failures)
+                elif failures > 1:
                     raise
                 continue
             except ResponseError:
@@ -125,8 +141,10 @@ class DirectScript:
                 conn.disconnect()  # interrupted mid-call (a greenlet killed, Ctrl-C)
                 raise
             self._free.append(conn)
+            if failures:
+                OUTAGE.succeeded()
             return reply
-        raise ConnectionError("script could not be run")
+        raise AssertionError("unreachable")
 
 
 def _forked() -> None:

@@ -1,0 +1,89 @@
+"""The service's own processes, started by tests as a deployment runs them: the Procfile's web
+command (gunicorn with gunicorn.conf.py) and `worker.py`, on loopback, logs to files."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def procfile_command(name: str) -> list[str]:
+    """The Procfile's command for `name`, its program taken from this virtualenv."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(name + ":"):
+            argv = shlex.split(line.split(":", 1)[1])
+            local = Path(sys.executable).parent / argv[0]
+            return [str(local) if local.exists() else argv[0], *argv[1:]]
+    raise AssertionError(f"no {name} process in the Procfile")
+
+
+def environment(config: Mapping[str, Any], **extra: Any) -> dict[str, str]:
+    env = {**os.environ, **{k: str(v) for k, v in {**config, **extra}.items()}}
+    env.pop("GUNICORN_CMD_ARGS", None)  # as shipped
+    return env
+
+
+def start_web(config: Mapping[str, Any], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """The Procfile's web process on `port`, answering /healthz."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            procfile_command("web"),
+            cwd=ROOT,
+            env=environment(config, PORT=port),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "gunicorn exited: " + log.read_text()[-2000:]
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return proc
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("gunicorn did not answer /healthz")
+
+
+def start_worker(config: Mapping[str, Any], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """`python -u worker.py` with the test's settings, its log lines appended to `log`."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-u", "worker.py", *args],
+            cwd=ROOT,
+            env=environment(config),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 30.0) -> bool:
+    """Poll `predicate` until it holds; False if it never did (the bound only ends a broken
+    test; nothing is asserted about how long it took)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
