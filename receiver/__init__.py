@@ -18,9 +18,11 @@ from .delivery.sendgrid_events import SendGridEvents
 from .errors import register_error_handlers
 from .ingest.inbox import Inbox
 from .ingest.verify import SendGridEventVerifier, StandardWebhooksVerifier, TV1Verifier
+from .pipeline.runtime import build as build_runtime
 from .store.connection import build_queue, build_redis, notice_queue_name
 from .store.metrics import Metrics
 from .views import (
+    console_pages,
     coverage_api,
     coverage_page,
     creatoriq_api,
@@ -66,6 +68,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, clock: Clock = syst
     app.extensions["metrics"] = Metrics(redis)
     app.extensions["console_users"] = ConsoleUsers(console_users(cfg), cfg.CONSOLE_TRUSTED_HEADER)
     app.extensions["audit"] = AuditLog(redis, cfg.EVENT_RETENTION_DAYS, clock)
+    if cfg.CONSOLE_USERS:  # the console replays, retries and renders as a worker would
+        app.extensions["runtime"] = build_runtime(cfg, clock)
     views = (
         webhooks,
         sendgrid_events,
@@ -75,6 +79,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, clock: Clock = syst
         coverage_page,
         metrics,
         ops_api,
+        console_pages,
     )
     for view in views:
         app.register_blueprint(view.bp)

@@ -9,6 +9,8 @@ event describing the same cause finds the existing record and sends nothing. Sta
                        -> pending (retry)     (429: at X-RateLimit-Reset; 5xx/timeout: backoff)
                        -> failed              (other 4xx, retries exhausted, render error)
     awaiting_contact -> pending               (the contractor's email became known)
+    pending | awaiting_contact -> cancelled   (an operator cancels it in the console)
+    failed -> pending                         (an operator retries it, interrupted ones too)
 
 `sending` is claimed with a lease before the provider is called. A record found in `sending`
 with its lease run out means a worker died during the provider call: SendGrid may already
@@ -125,6 +127,42 @@ return 1
 """
 
 
+_OPERATOR_CANCEL = """
+-- An operator cancels a record not yet sent: pending (due now or scheduled) or waiting for
+-- a contact. A record being sent, or already ended, is left as it is.
+-- KEYS[1]: notice record, KEYS[2]: notices:pending, KEYS[3]: awaiting:<its contractor>
+-- ARGV[1]: now, ARGV[2]: why (last_error), ARGV[3]: record id
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'pending' and state ~= 'awaiting_contact' then return state or 'missing' end
+redis.call('HSET', KEYS[1], 'state', 'cancelled', 'updated_at', ARGV[1], 'last_error', ARGV[2])
+redis.call('ZREM', KEYS[2], KEYS[1])
+redis.call('SREM', KEYS[3], ARGV[3])
+return 'moved'
+"""
+
+_OPERATOR_RETRY = """
+-- An operator sends a failed record again, interrupted ones included (the operator decided
+-- a second email is acceptable). Only from `failed`, so two retries queue one send.
+-- KEYS[1]: notice record, KEYS[2]: notices:pending
+-- ARGV[1]: now, ARGV[2]: who and why (retried_by)
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'failed' then return state or 'missing' end
+if (redis.call('HGET', KEYS[1], 'to_email') or '') == '' then return 'no_address' end
+redis.call('HSET', KEYS[1], 'state', 'pending', 'updated_at', ARGV[1], 'send_at', '',
+           'retried_by', ARGV[2], 'last_error', '')
+redis.call('ZADD', KEYS[2], ARGV[1], KEYS[1])
+return 'moved'
+"""
+
+
+def _contractor_of(recipient: str, context: dict[str, Any]) -> str:
+    """The contractor a record is about: its recipient, or the one a rep's notice names."""
+    if recipient.startswith("contractor:"):
+        return recipient.removeprefix("contractor:")
+    person = context.get("contractor")
+    return str(person.get("id") or "") if isinstance(person, dict) else ""
+
+
 def record_id(notice: str, cause: str, recipient: str) -> str:
     """The stable id of a notice record; `recipient` is an identity like `contractor:cn_1`."""
     digest = hashlib.sha256(f"{notice}|{cause}|{recipient.lower()}".encode()).hexdigest()
@@ -146,6 +184,8 @@ class NoticeRecords:
         self._release = redis.register_script(_RELEASE)
         self._forget_if_done = redis.register_script(_FORGET_IF_DONE)
         self._finish_if = redis.register_script(_FINISH_IF)
+        self._operator_cancel = redis.register_script(_OPERATOR_CANCEL)
+        self._operator_retry = redis.register_script(_OPERATOR_RETRY)
 
     def create(
         self,
@@ -211,6 +251,12 @@ class NoticeRecords:
         )
         # A reminder's record must outlive its send time by the usual retention.
         pipe.expire(key, self.retention + int(max(0.0, (send_at or now) - now)))
+        # The console's lists: every record, and the records about each contractor.
+        pipe.zadd(keys.NOTICES_INDEX, {key: now})
+        about = _contractor_of(recipient, context)
+        if about:
+            pipe.zadd(keys.notices_of_contractor(about), {key: now})
+            pipe.expire(keys.notices_of_contractor(about), self.retention)
         if state == "pending":
             due = send_at if send_at and send_at > now else None
             # Scored by when it is due, so the sweeper never sends a reminder early.
@@ -221,6 +267,39 @@ class NoticeRecords:
             pipe.expire(keys.awaiting(waiting_for), self.retention)
             pipe.zadd(keys.NOTICES_AWAITING, {waiting_for: now})
         return self._create.apply(key, pipe)
+
+    def cancel(self, rid: str, why: str) -> str:
+        """pending | awaiting_contact -> cancelled (`moved`), else the state that forbids it;
+        a scheduled send task then finds the record cancelled and sends nothing."""
+        key = keys.notice(rid)
+        waiting = text(self.redis.hget(key, "waiting_for") or "")  # never changes once set
+        return text(
+            self._operator_cancel(
+                keys=[key, keys.NOTICES_PENDING, keys.awaiting(waiting or "-")],
+                args=[self.clock(), why, rid],
+            )
+        )
+
+    def retry(self, rid: str, why: str) -> str:
+        """failed -> pending with a send task queued now (`moved`), else the state that
+        forbids it (or `no_address`)."""
+        now = self.clock()
+        moved = text(
+            self._operator_retry(keys=[keys.notice(rid), keys.NOTICES_PENDING], args=[now, why])
+        )
+        if moved == "moved":
+            self.enqueue(rid, task_id=f"{rid}-retry{int(now * 1000)}")
+        return moved
+
+    def decided_by(self, source: str, event_id: str, rids: list[str]) -> None:
+        """Remember which records an event decided on (its outcome in the console)."""
+        if not rids:
+            return
+        key = keys.event_notices(source, event_id)
+        pipe = self.redis.pipeline()
+        pipe.sadd(key, *rids)
+        pipe.expire(key, self.retention)
+        pipe.execute()
 
     def release(self, contractor_id: str, contact: Contact) -> int:
         """Address every notice awaiting this contractor's contact and queue its send."""

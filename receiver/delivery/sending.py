@@ -37,7 +37,7 @@ from ..store.metrics import (
     SENDGRID,
     Metrics,
 )
-from .emails import EmailRenderer, one_line
+from .emails import EmailRenderer, RenderedEmail, one_line
 from .mailer import Mailer, OutgoingEmail, SendFailure, SendGridMailer
 from .records import NoticeRecords
 from .suppressions import Suppressions
@@ -292,6 +292,10 @@ class Sender:
             at = now + self.backoff_base * 2 ** (attempts - 1) * random.uniform(0.8, 1.2)
         self.records.retry_later(rid, at, str(failure))
         return "pending"
+
+    def rendered(self, rec: dict[str, str]) -> RenderedEmail:
+        """The email of a record as a send now would render it (the operator's console)."""
+        return self.renderer.render(rec["notice"], self._context(dict(rec), self.clock()))
 
     def _context(self, rec: dict[str, str], now: float) -> dict[str, Any]:
         """The template context: what the decision stored, plus who it is addressed to now and

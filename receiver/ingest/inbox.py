@@ -66,8 +66,8 @@ def _lua(value: Any) -> str:
 # request, the script is not.
 _ACCEPT = """
 -- Store the event, claim its id and queue its task, only if the id is new.
--- KEYS[1]: event:<source>:<id> (RQ's job hash and queue keys, and the two metric hashes,
--- are baked in below)
+-- KEYS[1]: event:<source>:<id> (RQ's job hash and queue keys, the two metric hashes and
+-- the console's events:index are baked in below)
 -- ARGV[1]: retention, ARGV[2]: RQ job id ('' for ignored types), ARGV[3]: RQ timestamp,
 -- ARGV[4]: received time (also the events:pending score), ARGV[5]: source, ARGV[6]: event id,
 -- ARGV[7]: type, ARGV[8]: created, ARGV[9]: body, ARGV[10]: headers
@@ -85,6 +85,7 @@ redis.call('HSET', key, 'source', ARGV[5], 'event_id', ARGV[6], 'type', ARGV[7],
            'headers', ARGV[10], 'status', queued and 'received' or 'ignored',
            'attempts', 0, 'duplicates', 0, 'job_id', ARGV[2])
 redis.call('EXPIRE', key, ARGV[1])
+redis.call('ZADD', {index_key}, ARGV[4], key)
 if queued then
   redis.call('HSET', {job_prefix} .. ARGV[2], {template},
              'created_at', ARGV[3], 'enqueued_at', ARGV[3])
@@ -135,6 +136,8 @@ class Inbox:
                 queue_key=_lua(self.queue.key),
                 queues_key=_lua(self.queue.redis_queues_keys),
                 pending_key=_lua(keys.EVENTS_PENDING),
+                # the operator's console lists events newest first from this index
+                index_key=_lua(keys.EVENTS_INDEX),
                 # store/metrics.py's families, counted here to cost the receive path no call
                 webhooks_key=_lua(keys.metric(metrics.WEBHOOKS)),
                 last_received_key=_lua(keys.metric(metrics.LAST_RECEIVED)),

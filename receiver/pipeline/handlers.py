@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..coverage.document import COVERAGE_TYPES
+from ..delivery.records import record_id
 from ..ingest.events import KNOWN_TYPES, Event
 from ..notices.contacts import Contact, contact_from
 from ..notices.plans import Facts, Plan, invoice_paid, invoice_void, ref
@@ -119,8 +120,9 @@ def notify(event: Event, rt: Runtime) -> None:
         "job": {"id": job_id, "name": job.get("name"), "entity": job.get("entity_name")},
         "coverage_url": None,  # signed when the email is sent, so a reminder's is fresh
     }
+    decided: list[str] = []
     for plan in decision.plans:
-        _create(
+        decided += _create(
             rt,
             plan,
             {**common, **plan.fields},
@@ -130,6 +132,8 @@ def notify(event: Event, rt: Runtime) -> None:
             now,
             event.received_at,
         )
+    # The event's outcome in the console: the records it decided on (new or found again).
+    rt.records.decided_by(event.source, event.id, decided)
 
 
 def _settle(event: Event, rt: Runtime) -> None:
@@ -160,7 +164,9 @@ def _create(
     reps: list[str],
     now: float,
     received_at: float | None = None,
-) -> None:
+) -> list[str]:
+    """Create the plan's records (one per recipient); return their ids."""
+
     def timed(zone: str | None) -> dict[str, Any]:
         if plan.guard is None:  # sent now: its webhook -> email latency is measured
             return {"now": now, "received_at": received_at}
@@ -178,25 +184,25 @@ def _create(
         }
 
     if plan.audience == "contractor":
+        recipient = f"contractor:{contractor_id}"
         rt.records.create(
             plan.notice,
             plan.cause,
-            f"contractor:{contractor_id}",
+            recipient,
             person or Contact(),
             context,
             waiting_for=contractor_id,
             **timed(person.timezone if person else None),
         )
-        return
+        return [record_id(plan.notice, plan.cause, recipient)]
+    rids = []
     for rep in reps or [""]:
+        recipient = f"rep:{rep.lower() or 'none'}"
         rt.records.create(
-            plan.notice,
-            plan.cause,
-            f"rep:{rep.lower() or 'none'}",
-            Contact(email=rep),
-            context,
-            **timed(None),
+            plan.notice, plan.cause, recipient, Contact(email=rep), context, **timed(None)
         )
+        rids.append(record_id(plan.notice, plan.cause, recipient))
+    return rids
 
 
 def contractor_updated(event: Event, rt: Runtime) -> None:

@@ -10,8 +10,11 @@ import logging
 import time
 from dataclasses import replace
 
+from ..coverage.document import attribute
 from ..ingest import events
+from ..ingest.events import Event
 from ..logs import record
+from ..notices.plans import ref
 from ..store import keys
 from ..store.connection import text
 from ..store.metrics import EVENT_BUCKETS, EVENT_LATENCY, EVENT_SECONDS, EVENTS, LATENCY_BUCKETS
@@ -35,12 +38,15 @@ def process(rt: Runtime, key: str, retries_left: bool) -> str:
         key, "source", "event_id", "type", "body", "received_at"
     )
     facts = {"source": text(source), "event_id": text(event_id), "type": text(etype)}
+    arrived = float(received) if received else 0.0
+    contractor = ""
     try:
         raw = body if isinstance(body, bytes) else text(body).encode()
         event = replace(
             events.parse(raw, text(source), text(event_id)),
             received_at=float(received) if received else None,
         )
+        contractor = _contractor(rt, event)
         handler_for(event.type)(event, rt)
     except Exception as exc:
         # The error names the failure, never the payload: messages can quote personal data.
@@ -49,7 +55,7 @@ def process(rt: Runtime, key: str, retries_left: bool) -> str:
         if retries_left:
             rt.leases.wait_for_retry(key, error)
         else:
-            rt.leases.finish(key, "failed", last_error=error)
+            rt.leases.finish(key, "failed", arrived, contractor, last_error=error)
         record(
             log,
             "event processed",
@@ -61,10 +67,24 @@ def process(rt: Runtime, key: str, retries_left: bool) -> str:
         )
         _count(rt, facts["type"], outcome, started)
         raise
-    rt.leases.finish(key, "done", last_error="")
+    rt.leases.finish(key, "done", arrived, contractor or _contractor(rt, event), last_error="")
     record(log, "event processed", **facts, outcome="done", duration_ms=_ms(started))
     _count(rt, facts["type"], "done", started, received)
     return "done"
+
+
+def _contractor(rt: Runtime, event: Event) -> str:
+    """The contractor an event is about, for the console's per-contractor lists: the one it
+    names, or for a policy event (which never names one) the owner its refs map to."""
+    who = attribute(event)
+    found = who.contractor or ref(event.object.get("contractor"))
+    if not found and event.type.startswith("contractor."):
+        found = ref(event.object)
+    for owned in () if found else who.refs:
+        owner = rt.redis.get(keys.coverage_owner(owned))
+        if owner:
+            return text(owner)
+    return found
 
 
 def _count(rt: Runtime, etype: str, outcome: str, started: float, received: object = None) -> None:

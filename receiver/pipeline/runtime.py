@@ -131,7 +131,7 @@ def build(cfg: Config, clock: Clock = system_clock, patient: bool = False) -> Ru
         queue=queue,
         notice_queue=notice_queue,
         inbox=Inbox(redis, queue, cfg.EVENT_RETENTION_DAYS, cfg.TEN99POLICY_SIGNATURE_HEADER),
-        leases=EventLeases(redis, clock),
+        leases=EventLeases(redis, clock, retention),
         records=records,
         sender=sender,
         mailer=mailer,

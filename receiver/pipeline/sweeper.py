@@ -92,6 +92,15 @@ def retry_contacts(rt: Runtime, now: float) -> int:
     return released
 
 
+def trim_indexes(rt: Runtime, now: float) -> None:
+    """The console's time indexes keep no member older than the records they point at."""
+    oldest = f"({now - rt.cfg.EVENT_RETENTION_DAYS * 86400}"
+    pipe = rt.redis.pipeline(transaction=False)
+    for index in (keys.EVENTS_INDEX, keys.EVENTS_FAILED, keys.NOTICES_INDEX):
+        pipe.zremrangebyscore(index, "-inf", oldest)
+    pipe.execute()
+
+
 def sweep(rt: Runtime, now: float | None = None, interval: float = 60) -> tuple[int, int]:
     """One sweep of events and notices, if no other worker is sweeping right now.
 
@@ -100,4 +109,5 @@ def sweep(rt: Runtime, now: float | None = None, interval: float = 60) -> tuple[
     now = rt.clock() if now is None else now
     if not rt.redis.set(keys.SWEEPER_LOCK, "1", nx=True, ex=max(1, int(interval))):
         return (0, 0)
+    trim_indexes(rt, now)
     return sweep_events(rt, now), sweep_notices(rt, now) + retry_contacts(rt, now)

@@ -12,7 +12,7 @@ from redis import Redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
-from rq import Queue
+from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
 from ..logs import record
@@ -24,6 +24,16 @@ T = TypeVar("T")
 # TTL + 60 s after the last heartbeat. 60 s: an idle worker heartbeats every 45 s and a dead
 # one is gone from Redis within 2 minutes, which is what /readyz reads.
 RQ_WORKER_TTL = 60
+# A worker counts as seen while RQ would still keep its key: the TTL plus RQ's 60 s of grace
+# after its last heartbeat. Our workers heartbeat every 45 s when idle.
+WORKER_SEEN_SECONDS = RQ_WORKER_TTL + 60
+
+
+def workers_seen(redis: Redis, now: float) -> int:
+    """RQ workers whose heartbeat is recent enough to count them alive (/readyz, console)."""
+    cutoff = now - WORKER_SEEN_SECONDS
+    workers = Worker.all(connection=redis)
+    return sum(1 for w in workers if w.last_heartbeat and w.last_heartbeat.timestamp() >= cutoff)
 
 
 def text(value: Any) -> str:

@@ -13,6 +13,11 @@ NOTICES_PENDING = "notices:pending"
 NOTICES_AWAITING = "notices:awaiting"  # contractor ids with notices waiting for a contact
 SWEEPER_LOCK = "sweeper:lock"
 RECONCILE_LOCK = "reconcile:lock"  # one scheduled reconcile run per interval, across workers
+# The operator's console (receiver/console/): indexes newest-first listings page through,
+# sorted sets scored by when the thing was received or created.
+EVENTS_INDEX = "events:index"  # every stored event key, by received time (the accept script)
+EVENTS_FAILED = "events:failed"  # event keys now `failed`, by received time
+NOTICES_INDEX = "notices:index"  # every notice record key, by creation time
 AUDIT_LOG = "audit:log"  # the console's actions, JSON members scored by when
 # A suppression key no address hashes to: what the send claim checks when there is no address.
 NO_ADDRESS = "suppressed:none"
@@ -107,3 +112,23 @@ def coverage_parked(ref: str) -> str:
 def erased(contractor_id: str) -> str:
     """That a contractor was forgotten on request: when, and how much (hash; no TTL)."""
     return f"erased:{contractor_id}"
+
+
+def events_of_contractor(contractor_id: str) -> str:
+    """The keys of the events that named a contractor, by received time (sorted set)."""
+    return f"events:contractor:{contractor_id}"
+
+
+def notices_of_contractor(contractor_id: str) -> str:
+    """The keys of the notice records about a contractor, by creation time (sorted set)."""
+    return f"notices:contractor:{contractor_id}"
+
+
+def event_notices(source: str, event_id: str) -> str:
+    """The notice record ids an event decided on (set): its outcome in the console."""
+    return f"event_notices:{source}:{event_id}"
+
+
+def bulk_replay(replay_id: str) -> str:
+    """An operator's bulk replay: its filter, cap and progress (hash)."""
+    return f"replay:{replay_id}"

@@ -16,8 +16,10 @@ import secrets
 
 from flask import current_app, g, request
 
+from ..console.audit import AuditLog
 from ..console.users import ConsoleUser, ConsoleUsers
 from ..errors import ConsoleUnauthorized, Forbidden, NotFound, UnsupportedMediaType
+from ..pipeline.runtime import Runtime
 
 CSRF_COOKIE = "console_csrf"
 CSRF_FIELD = "csrf_token"
@@ -83,3 +85,14 @@ def check_csrf() -> None:
     sent = request.form.get(CSRF_FIELD, "")
     if not cookie or not hmac.compare_digest(cookie.encode(), sent.encode()):
         raise Forbidden("the form's CSRF token is missing or does not match; reload the page")
+
+
+def runtime() -> Runtime:
+    """The runtime the console acts with (built by `create_app` when the console is on)."""
+    rt: Runtime = current_app.extensions["runtime"]
+    return rt
+
+
+def audit_log() -> AuditLog:
+    audit: AuditLog = current_app.extensions["audit"]
+    return audit

@@ -6,15 +6,10 @@ from typing import Any
 
 from flask import Blueprint, current_app
 from redis.exceptions import RedisError, ResponseError
-from rq import Worker
 
-from ..store.connection import RQ_WORKER_TTL
+from ..store.connection import workers_seen
 
 bp = Blueprint("health", __name__)
-
-# A worker counts as seen while RQ would still keep its key: the TTL plus RQ's 60 s of grace
-# after its last heartbeat. Our workers heartbeat every 45 s when idle (store/connection.py).
-WORKER_SEEN_SECONDS = RQ_WORKER_TTL + 60
 
 
 @bp.get("/healthz")
@@ -42,11 +37,7 @@ def readyz() -> tuple[dict[str, Any], int]:
         except ResponseError:
             pass
         cfg = current_app.config["RECEIVER"]
-        cutoff = current_app.extensions["clock"]() - WORKER_SEEN_SECONDS
-        workers = Worker.all(connection=redis)
-        body["workers_seen"] = sum(
-            1 for w in workers if w.last_heartbeat and w.last_heartbeat.timestamp() >= cutoff
-        )
+        body["workers_seen"] = workers_seen(redis, current_app.extensions["clock"]())
         body["queue"] = cfg.QUEUE_NAME
     except RedisError:
         return {**body, "ready": False}, 503

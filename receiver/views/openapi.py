@@ -13,25 +13,15 @@ import copy
 from typing import Any
 
 from ..creatoriq.checks import MESSAGES as CREATORIQ_PROBLEMS
+from . import ops_openapi
+from .openapi_schema import closed as _closed
+from .openapi_schema import ref as _ref
 
 ID_PATTERN = r"[A-Za-z0-9_-]{1,100}"
 
 _NULLABLE_INT = {"type": ["integer", "null"]}
 _NULLABLE_STR = {"type": ["string", "null"]}
 _TYPES = {"type": ["array", "null"], "items": {"type": "string"}}
-
-
-def _closed(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": properties,
-        "required": list(properties) if required is None else required,
-    }
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 _SCHEMAS: dict[str, Any] = {
@@ -204,7 +194,8 @@ _DOCUMENT: dict[str, Any] = {
         "version": "1.0.0",
         "description": "Current 1099Policy coverage of a contractor, kept from webhook "
         "events that may arrive late, twice or out of order; and whether a CreatorIQ creator "
-        "would sync to 1099Policy.",
+        "would sync to 1099Policy; and the operator's ops API under /api/ops (HTTP Basic, "
+        "console users).",
     },
     "paths": {
         "/api/contractors/{contractor_id}/coverage": {
@@ -300,10 +291,17 @@ _DOCUMENT: dict[str, Any] = {
         }
     },
     "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "console": {"type": "http", "scheme": "basic"},
+        },
         "schemas": _SCHEMAS,
     },
 }
+
+
+_DOCUMENT["paths"].update(ops_openapi.PATHS)
+_SCHEMAS.update(ops_openapi.SCHEMAS)
 
 
 def document() -> dict[str, Any]:

@@ -1,0 +1,155 @@
+"""The console's pages (server-rendered, no JavaScript): who sees what, actions as POST forms
+with a CSRF token, and personal data masked in lists but whole in detail views."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.console_users import basic, enable
+from tests.events import charge_succeeded
+
+
+@pytest.fixture(autouse=True)
+def console_on(config: dict[str, Any]) -> None:
+    enable(config)
+
+
+def _token(page: Any) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
+    assert found, "the page has an action form"
+    return found.group(1)
+
+
+@pytest.fixture
+def charged(rt: Any, send: Any, drain: Any) -> dict[str, Any]:
+    event = charge_succeeded("in_p")
+    send.ten99(event)
+    drain()
+    return event
+
+
+def test_pages_ask_for_basic_credentials(client: Any) -> None:
+    answer = client.get("/admin/events")
+    assert answer.status_code == 401
+    assert answer.headers["WWW-Authenticate"].startswith("Basic ")
+    assert client.get("/admin/events", headers=basic("olga", "wrong")).status_code == 401
+
+
+def test_every_page_renders_for_a_viewer(client: Any, charged: dict[str, Any], rt: Any) -> None:
+    [rid] = [k.decode().removeprefix("notice:") for k in rt.redis.keys("notice:nt_*")]
+    pages = [
+        "/admin/events",
+        "/admin/events?type=invoice.*&status=done",
+        f"/admin/events/1099policy/{charged['id']}",
+        "/admin/replays",
+        "/admin/replays?preview=1&type=invoice.*",
+        "/admin/notices",
+        "/admin/notices?state=accepted",
+        f"/admin/notices/{rid}",
+        "/admin/contractors",
+        "/admin/contractors?q=maya@example.com",
+        "/admin/contractors/cn_1",
+        "/admin/health",
+        "/admin/audit",
+        "/admin/previews",
+        "/admin/previews/payment_reminder",
+    ]
+    for path in pages:
+        answer = client.get(path, headers=basic("vic"))
+        assert answer.status_code == 200, path
+        html = answer.get_data(as_text=True)
+        assert 'method="post"' not in html, f"a viewer is offered an action on {path}"
+        assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
+    redirected = client.get("/admin/contractors?q=cn_1", headers=basic("vic"))
+    assert redirected.status_code == 302 and redirected.location.endswith("/admin/contractors/cn_1")
+
+
+def test_a_viewer_posting_an_action_gets_403(client: Any, charged: dict[str, Any]) -> None:
+    page = client.get("/admin/events", headers=basic("vic"))
+    token = re.search(r"console_csrf=([^;]+)", page.headers["Set-Cookie"]).group(1)
+    answer = client.post(
+        f"/admin/events/1099policy/{charged['id']}/replay",
+        data={"csrf_token": token, "reason": "x"},
+        headers=basic("vic"),
+    )
+    assert answer.status_code == 403
+
+
+def test_an_action_without_the_csrf_token_is_refused(
+    client: Any, charged: dict[str, Any], rt: Any
+) -> None:
+    path = f"/admin/events/1099policy/{charged['id']}/replay"
+    page = client.get(f"/admin/events/1099policy/{charged['id']}", headers=basic("olga"))
+    cookie = page.headers["Set-Cookie"]
+    assert "SameSite=Strict" in cookie and "HttpOnly" in cookie
+    assert client.post(path, data={"reason": "x"}, headers=basic("olga")).status_code == 403
+    wrong = client.post(path, data={"csrf_token": "x" * 43}, headers=basic("olga"))
+    assert wrong.status_code == 403
+    assert rt.redis.hget(f"event:1099policy:{charged['id']}", "replays") is None
+
+
+def test_replay_from_the_event_page(
+    client: Any, charged: dict[str, Any], rt: Any, drain: Any
+) -> None:
+    page = client.get(f"/admin/events/1099policy/{charged['id']}", headers=basic("olga"))
+    answer = client.post(
+        f"/admin/events/1099policy/{charged['id']}/replay",
+        data={"csrf_token": _token(page), "reason": "checking"},
+        headers=basic("olga"),
+    )
+    assert answer.status_code == 303
+    shown = client.get(answer.location, headers=basic("olga")).get_data(as_text=True)
+    assert "Replay queued" in shown
+    drain()
+    assert rt.redis.hget(f"event:1099policy:{charged['id']}", "replays") == b"1"
+    audit = client.get("/admin/audit", headers=basic("vic")).get_data(as_text=True)
+    assert "checking" in audit and "olga" in audit
+
+
+def test_lists_mask_addresses_and_the_detail_shows_them(
+    client: Any, charged: dict[str, Any], rt: Any
+) -> None:
+    listed = client.get("/admin/notices", headers=basic("vic")).get_data(as_text=True)
+    assert "m***@example.com" in listed and "maya@example.com" not in listed
+    timeline = client.get("/admin/contractors/cn_1", headers=basic("vic")).get_data(as_text=True)
+    assert "maya@example.com" not in timeline
+    [rid] = [k.decode().removeprefix("notice:") for k in rt.redis.keys("notice:nt_*")]
+    detail = client.get(f"/admin/notices/{rid}", headers=basic("vic")).get_data(as_text=True)
+    assert "maya@example.com" in detail
+    assert '<iframe class="email" sandbox=""' in detail
+
+
+def test_bulk_replay_previews_then_runs(
+    client: Any, charged: dict[str, Any], rt: Any, drain: Any
+) -> None:
+    preview = client.get("/admin/replays?preview=1&type=invoice.*", headers=basic("olga"))
+    html = preview.get_data(as_text=True)
+    assert "<strong>1</strong> event would be replayed" in html
+    no_reason = client.post(
+        "/admin/replays",
+        data={"csrf_token": _token(preview), "type": "invoice.*"},
+        headers=basic("olga"),
+    )
+    assert no_reason.status_code == 400
+    started = client.post(
+        "/admin/replays",
+        data={"csrf_token": _token(preview), "type": "invoice.*", "reason": "retry all"},
+        headers=basic("olga"),
+    )
+    assert started.status_code == 303
+    drain()
+    progress = client.get(started.location, headers=basic("olga")).get_data(as_text=True)
+    assert "<dt>Queued again</dt><dd>1</dd>" in progress
+
+
+def test_console_pages_are_absent_when_no_user_is_configured(
+    config: dict[str, Any], redis: Any, test_clock: Any
+) -> None:
+    from receiver import create_app
+
+    config.pop("CONSOLE_USERS")
+    client = create_app(config, clock=test_clock).test_client()
+    assert client.get("/admin/events", headers=basic("olga")).status_code == 404
