@@ -1,0 +1,166 @@
+"""The console in a real headless Chromium, served by the app over HTTP: log in, filter the
+events, open one and replay it, open a notice and see its email, open a contractor's timeline;
+each page at desktop and phone width, with screenshots under var/screens/console-*.png for a
+person to look at."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from receiver.errors import PayloadError
+from receiver.pipeline.processing import process
+from tests.browser import DESKTOP, PHONE
+from tests.console_users import PASSWORDS, enable
+from tests.coverage_events import assignment, session
+from tests.events import MAYA, assignment_created, charge_succeeded, platform_event
+
+
+@pytest.fixture(autouse=True)
+def console_on(config: dict[str, Any]) -> None:
+    enable(config)
+
+
+@pytest.fixture
+def stored(rt: Any, send: Any, drain: Any) -> None:
+    """A contractor's story: coverage, an assignment, a paid invoice, and a failed event."""
+    send.platform(platform_event("contractor.updated", MAYA), "msg_contact")
+    send.ten99(session("application.complete", 1_700_000_000))
+    send.ten99(assignment("assignment.active", 1_700_000_050))
+    send.platform(assignment_created(), "msg_assign")
+    send.ten99(charge_succeeded("in_1"))
+    drain()
+    broken = charge_succeeded("in_2")
+    send.ten99(broken)
+    key = f"event:1099policy:{broken['id']}"
+    body = rt.redis.hget(key, "body")
+    rt.redis.hset(key, "body", b"{broken")
+    with pytest.raises(PayloadError):
+        process(rt, key, retries_left=False)
+    rt.redis.hset(key, "body", body)
+    rt.queue.empty()
+
+
+def _click(driver: Any, by: str, what: str) -> None:
+    """Click a link or button and wait for the page it loads (a bound, not a timing)."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(by, what).click()
+    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(page))
+
+
+def _signed_in(live_server: str, user: str = "olga") -> str:
+    parts = urlsplit(live_server)
+    return f"{parts.scheme}://{user}:{PASSWORDS[user]}@{parts.netloc}"
+
+
+def _email_shown(driver: Any) -> str:
+    """The text of the page's email iframe once it has loaded ('' when there is none)."""
+    frames = driver.find_elements(By.CSS_SELECTOR, "iframe.email")
+    if not frames:
+        return ""
+    driver.switch_to.frame(frames[0])
+    try:
+        WebDriverWait(driver, 60).until(lambda d: d.find_element(By.TAG_NAME, "body").text)
+        return str(driver.find_element(By.TAG_NAME, "body").text)
+    finally:
+        driver.switch_to.default_content()
+
+
+def _shot(browser: Any, width: int, name: str) -> None:
+    """A full-page screenshot. The window is made as tall as the page first: Chromium paints
+    no iframe (the email) that lies outside the window, even in a full-page capture."""
+    _email_shown(browser.driver)
+    height = int(browser.js("return document.documentElement.scrollHeight"))
+    browser.viewport(width, max(height, 900))
+    _email_shown(browser.driver)
+    browser.screenshot(name)
+    browser.viewport(width)
+
+
+def _both_widths(browser: Any, name: str) -> None:
+    """Screenshots at desktop and phone width; nothing may make the phone scroll sideways."""
+    browser.viewport(DESKTOP)
+    _shot(browser, DESKTOP, f"console-{name}")
+    browser.viewport(PHONE)
+    browser.driver.refresh()
+    _shot(browser, PHONE, f"console-{name}-phone")
+    assert browser.overflow() <= 0, browser.wide_elements()
+    browser.viewport(DESKTOP)
+
+
+def test_an_operator_works_through_the_console(
+    browser: Any, live_server: str, stored: None, rt: Any, drain: Any, sendgrid: Any
+) -> None:
+    # Log in (HTTP Basic, as the browser sends it) and see the events.
+    browser.open(_signed_in(live_server) + "/admin/events")
+    assert "olga · operator" in browser.text()
+    assert "invoice.charge_card_succeeded" in browser.text()
+    _both_widths(browser, "events")
+
+    # Filter: failed invoice events.
+    driver = browser.driver
+    driver.find_element(By.NAME, "type").send_keys("invoice.*")
+    Select(driver.find_element(By.NAME, "status")).select_by_visible_text("failed")
+    _click(driver, By.CSS_SELECTOR, "form.filters button")
+    rows = driver.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert len(rows) == 1 and "ev_paid_in_2" in rows[0].text and "PayloadError" in rows[0].text
+    browser.screenshot("console-events-filtered")
+
+    # Open it and replay it.
+    _click(driver, By.LINK_TEXT, "ev_paid_in_2")
+    assert "failed" in browser.text() and '"premium_due": 4325' in browser.text()
+    _both_widths(browser, "event")
+    driver.find_element(By.NAME, "reason").send_keys("the deploy fixed the parser")
+    _click(driver, By.XPATH, "//button[text()='Replay this event']")
+    assert "Replay queued" in browser.text()
+    drain()
+    driver.refresh()
+    assert "done" in driver.find_element(By.CSS_SELECTOR, "h1").text
+    assert "payment_confirmation" in browser.text()  # its outcome: the confirmation
+    browser.screenshot("console-event-replayed")
+
+    # Open the notice it caused and see the email as the recipient does.
+    _click(driver, By.PARTIAL_LINK_TEXT, "payment_confirmation")
+    assert "maya@example.com" in browser.text()
+    email_text = _email_shown(driver)
+    assert "Hi Maya," in email_text and "$43.25" in email_text
+    _both_widths(browser, "notice")
+
+    # The notices list masks the address.
+    browser.open(live_server + "/admin/notices")
+    assert "m***@example.com" in browser.text() and "maya@example.com" not in browser.text()
+    _both_widths(browser, "notices")
+
+    # A contractor's timeline, found by id.
+    browser.open(live_server + "/admin/contractors")
+    driver.find_element(By.NAME, "q").send_keys("cn_1")
+    _click(driver, By.CSS_SELECTOR, "form.filters button")
+    seen = browser.text()
+    assert "Contractor cn_1" in seen
+    assert "assignment.active" in seen and "payment_confirmation" in seen and "coverage" in seen
+    _both_widths(browser, "timeline")
+
+    # Bulk replay preview, health and the audit log (which has the replay).
+    browser.open(live_server + "/admin/replays?preview=1&type=invoice.*")
+    assert "would be replayed" in browser.text()
+    _both_widths(browser, "replays")
+    browser.open(live_server + "/admin/health")
+    assert "Workers seen" in browser.text()
+    _both_widths(browser, "health")
+    browser.open(live_server + "/admin/audit")
+    assert "the deploy fixed the parser" in browser.text()
+    _both_widths(browser, "audit")
+    browser.open(live_server + "/admin/previews/payment_reminder")
+    _both_widths(browser, "preview")
+
+
+def test_a_viewer_sees_no_action(browser: Any, live_server: str, stored: None) -> None:
+    browser.open(_signed_in(live_server, "vic") + "/admin/events/1099policy/ev_paid_in_2")
+    assert "vic · viewer" in browser.text()
+    assert browser.driver.find_elements(By.TAG_NAME, "form") == []
+    browser.screenshot("console-event-viewer")
