@@ -15,6 +15,9 @@ ratios to a reference measured seconds apart, in the same run, on the same proce
 3. Backlog (bench/backlog.py): N charge events queued while no worker runs, then two
    `worker.py --burst` drain them; time to the first and the last email from the workers'
    start (issue 13's targets: first within 5 s, 10,000 in under 60 s; `--backlog-events`).
+4. Console (bench/console_index.py): the operator's event list over N stored events
+   (1,000,000 by default; `--console-events`): milliseconds per page for the newest page, a
+   type prefix, failed events, one contractor's, a page deep in the list, and a rare type.
 
 `--profile` adds one receive run under py-spy (GIL-holding samples of the gunicorn workers)
 and prints where the app's CPU goes. Every figure is checked (no non-2xx, stored records =
@@ -45,7 +48,7 @@ if str(ROOT) not in sys.path:
 
 import redis as redis_lib  # noqa: E402
 
-from bench import backlog, notices, receive  # noqa: E402
+from bench import backlog, console_index, notices, receive  # noqa: E402
 from bench.load import ensure_wrk  # noqa: E402
 from bench.procs import Group  # noqa: E402
 from receiver.store.embedded import RedisServer  # noqa: E402
@@ -130,6 +133,9 @@ def verified(result: dict[str, Any]) -> list[str]:
     drained = result.get("backlog")
     if drained and not drained["verified"]:
         bad.append("backlog")
+    listed = result.get("console")
+    if listed and not listed["verified"]:
+        bad.append("console")
     return bad
 
 
@@ -213,6 +219,18 @@ def report(result: dict[str, Any]) -> None:
             f"after the workers started, {bl['events_per_s']} events+emails/s "
             f"({bl['mails']}/{bl['events']} mails)"
         )
+    con = result.get("console")
+    if con:
+        p(
+            f"\nConsole event list  ({con['events']} events stored, {con['memory_mb']} MB in "
+            f"Redis; 50 per page, median of {console_index.REPEAT})"
+        )
+        for name, case in con.items():
+            if isinstance(case, dict):
+                p(
+                    f"  {name:<18}{case['median_ms']:>9} ms  {case['items']:>3} items, "
+                    f"{case['scanned']} members looked at"
+                )
     if rec and rec.get("profile"):
         p(f"\nReceive profile (py-spy --gil, extra run; full: {PROFILE.relative_to(ROOT)})")
         for line in rec["profile"].splitlines()[:26]:
@@ -229,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", choices=("receive", "notices", "backlog"), help="run one part")
+    parser.add_argument(
+        "--only", choices=("receive", "notices", "backlog", "console"), help="run one part"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="bare/receive wrk pairs")
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--jobs", type=int, default=3000, help="M: jobs per drain")
@@ -237,6 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--e2e-events", type=int, default=500, help="K: end-to-end events")
     parser.add_argument(
         "--backlog-events", type=int, default=2000, help="N: events of the backlog drain (0: none)"
+    )
+    parser.add_argument(
+        "--console-events",
+        type=int,
+        default=1_000_000,
+        help="N: events stored for the console list part (0: none)",
     )
     parser.add_argument(
         "--profile",
@@ -294,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "backlog") and args.backlog_events > 0:
             print("bench: backlog drain ...", flush=True)
             result["backlog"] = backlog.backlog(group, r, server.url, args.backlog_events)
+        if args.only in (None, "console") and args.console_events > 0:
+            print(f"bench: console event list over {args.console_events} events ...", flush=True)
+            result["console"] = console_index.run(r, args.console_events)
         r.flushall()
     except KeyboardInterrupt:
         print("\nbench: interrupted; stopping everything it started", file=sys.stderr)
