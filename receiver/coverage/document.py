@@ -107,7 +107,7 @@ def family(event_type: str) -> str | None:
     return event_type.split(".", 1)[0] if event_type in COVERAGE_TYPES else None
 
 
-def _id(value: Any) -> str | None:
+def id_of(value: Any) -> str | None:
     """An id given as a string or as an embedded object with an `id`."""
     if isinstance(value, dict):
         value = value.get("id")
@@ -122,9 +122,9 @@ def attribute(event: Event) -> Attribution:
     if kind is None:
         return Attribution(None, ())
     quote = obj.get("quote")
-    contractor = _id(obj.get("contractor"))
+    contractor = id_of(obj.get("contractor"))
     if contractor is None and isinstance(quote, dict):
-        contractor = _id(quote.get("contractor"))
+        contractor = id_of(quote.get("contractor"))
     refs: list[str] = []
     for role, value in (
         (kind, obj.get("id")),
@@ -132,7 +132,7 @@ def attribute(event: Event) -> Attribution:
         ("policy", obj.get("policy")),
         ("invoice", obj.get("invoice")),
     ):
-        ref = _id(value)
+        ref = id_of(value)
         if ref and f"{role}:{ref}" not in refs:
             refs.append(f"{role}:{ref}")
     return Attribution(contractor, tuple(refs))
@@ -142,11 +142,11 @@ def order_key(event: Event) -> Key:
     """Newer-than order of events: `created`, then the event id."""
     created = event.created
     if created is None:
-        created = _when(event.object.get("updated")) or _when(event.object.get("created"))
+        created = when(event.object.get("updated")) or when(event.object.get("created"))
     return (created or 0, event.id)
 
 
-def _when(value: Any) -> int | None:
+def when(value: Any) -> int | None:
     """A timestamp (int, ISO or digits), or None when absent or unreadable."""
     if isinstance(value, float) and math.isfinite(value):
         value = int(value)
@@ -206,14 +206,14 @@ def facts(event: Event) -> dict[str, Any]:
     bind = obj.get("bind")
     return {
         "status": _status(kind, event.type, obj),
-        "effective_date": _when(obj.get("effective_date")),
-        "end_date": _when(obj.get("end_date")) or _when(obj.get("expiration_date")),
-        "cancellation_date": _when(obj.get("cancellation_date")),
+        "effective_date": when(obj.get("effective_date")),
+        "end_date": when(obj.get("end_date")) or when(obj.get("expiration_date")),
+        "cancellation_date": when(obj.get("cancellation_date")),
         "coverage_types": _types(obj.get("coverage_type", obj.get("coverage_types"))),
-        "job": _id(obj.get("job")),
-        "policy": _id(obj.get("policy")),
-        "quote": _id(obj.get("quote")),
-        "invoice": _id(obj.get("invoice")),
+        "job": id_of(obj.get("job")),
+        "policy": id_of(obj.get("policy")),
+        "quote": id_of(obj.get("quote")),
+        "invoice": id_of(obj.get("invoice")),
         "bind": bind if isinstance(bind, bool) else None,
         "step": obj.get("step") if isinstance(obj.get("step"), str) else None,
         "filename": obj.get("filename") if isinstance(obj.get("filename"), str) else None,
@@ -239,7 +239,7 @@ def _new_state(object_id: str) -> dict[str, Any]:
 def apply(doc: dict[str, Any], event: Event) -> dict[str, Any]:
     """The document after `event` (a new dict; `doc` is not changed). Order-independent."""
     kind = family(event.type)
-    object_id = _id(event.object.get("id"))
+    object_id = id_of(event.object.get("id"))
     if kind is None or object_id is None:
         return doc
     out = copy.deepcopy(doc)

@@ -1,8 +1,8 @@
 """Forget a contractor: erase what is personal about them, for an erasure request.
 
 What goes, and why what stays may stay:
-- the contact (`contractor:<id>`, the API copy) and the coverage document, and the owner
-  mappings that tie coverage objects to them;
+- the contact (`contractor:<id>`, the API copy), the coverage document and the payments
+  (`payments:<id>`), and the owner mappings that tie coverage objects to them;
 - in notice records to them: the address, the names and the rendered context (and, with the
   outbox mailer of `make run`, the .eml files written for them); a notice not
   sent yet is `cancelled` ("erased on request"), so nothing is sent to an address we promised
@@ -94,7 +94,7 @@ def _erase_events(rt: Runtime, contractor_id: str) -> int:
 
 
 def _erase_coverage(rt: Runtime, contractor_id: str) -> int:
-    erased = int(rt.redis.delete(keys.coverage_doc(contractor_id)))
+    erased = int(rt.redis.delete(keys.coverage_doc(contractor_id), keys.payments(contractor_id)))
     for raw in rt.redis.scan_iter(match=keys.coverage_owner("*"), count=1000):
         if text(rt.redis.get(raw)) == contractor_id:
             erased += int(rt.redis.delete(raw))

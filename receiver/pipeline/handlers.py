@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..coverage.document import COVERAGE_TYPES
+from ..coverage.payments import PAYMENT_TYPES
 from ..delivery.records import record_id
 from ..ingest.events import KNOWN_TYPES, Event
 from ..notices.contacts import Contact, contact_from
@@ -221,13 +222,19 @@ def coverage(event: Event, rt: Runtime) -> None:
     rt.coverage.apply(event)
 
 
-def _with_coverage(then: Handler) -> Handler:
-    """Coverage first, then the type's other work (notices); both are idempotent."""
+def payments(event: Event, rt: Runtime) -> None:
+    """Keep what a payment event says about a charge, for the coverage page
+    (coverage/payments.py)."""
+    rt.payments.record(event)
+
+
+def _first(step: Handler, then: Handler) -> Handler:
+    """`step` (coverage, payments), then the type's other work (notices); all idempotent."""
     if then is _record_only:
-        return coverage
+        return step
 
     def both(event: Event, rt: Runtime) -> None:
-        coverage(event, rt)
+        step(event, rt)
         then(event, rt)
 
     return both
@@ -236,7 +243,8 @@ def _with_coverage(then: Handler) -> Handler:
 HANDLERS: dict[str, Handler] = {t: _record_only for types in KNOWN_TYPES.values() for t in types}
 HANDLERS.update({t: notify for t in NOTIFYING_TYPES})
 HANDLERS["contractor.updated"] = contractor_updated
-HANDLERS.update({t: _with_coverage(HANDLERS[t]) for t in COVERAGE_TYPES})
+HANDLERS.update({t: _first(coverage, HANDLERS[t]) for t in COVERAGE_TYPES})
+HANDLERS.update({t: _first(payments, HANDLERS[t]) for t in PAYMENT_TYPES})
 
 
 def handler_for(event_type: str) -> Handler:

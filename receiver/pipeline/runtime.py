@@ -15,6 +15,7 @@ from rq import Queue
 from ..clock import Clock, system_clock
 from ..config import Config
 from ..coverage.links import coverage_link
+from ..coverage.payments import Payments
 from ..coverage.store import CoverageStore
 from ..delivery.address_alerts import AddressAlerts
 from ..delivery.emails import EMAIL_TEMPLATES, EmailRenderer
@@ -55,6 +56,7 @@ class Runtime:
     alerts: AddressAlerts
     coverage: CoverageStore
     quotes: QuoteLookups  # the contractor of coverage events parked under a quote
+    payments: Payments
     metrics: Metrics
 
     @property
@@ -144,5 +146,6 @@ def build(cfg: Config, clock: Clock = system_clock, patient: bool = False) -> Ru
         alerts=AddressAlerts(records, suppressions, jobs, cfg.ORG_REP_EMAILS),
         coverage=coverage,
         quotes=QuoteLookups(coverage, cfg.TEN99POLICY_API_KEY),
+        payments=Payments(redis, cfg.CONTRACTOR_RETENTION_DAYS * 86400),
         metrics=metrics,
     )

@@ -109,6 +109,11 @@ def coverage_parked(ref: str) -> str:
     return f"coverage:parked:{ref}"
 
 
+def payments(contractor_id: str) -> str:
+    """A contractor's charges for their coverage (hash charge -> JSON), for the coverage page."""
+    return f"payments:{contractor_id}"
+
+
 def erased(contractor_id: str) -> str:
     """That a contractor was forgotten on request: when, and how much (hash; no TTL)."""
     return f"erased:{contractor_id}"
