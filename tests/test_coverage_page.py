@@ -494,3 +494,24 @@ def test_an_assignment_and_the_invoice_it_names_are_one_charge(page, send, drain
     rows = [visible(r) for r in re.findall(r'<tr class="payment[^"]*">(.*?)</tr>', html, re.S)]
     assert rows == ["Charged on Thursday, November 16, 2023 at 4:13 PM CST $12.00"]
     assert "Reference: assignment an_1 · job jb_1 · invoice in_a" in visible(html)
+
+
+def test_a_voided_invoice_is_not_upcoming(page, send, drain, rt):
+    bill = reported("invoice.created", "in_v", DECK, 4325, NOW + DAY, NOW - DAY)
+    void = reported("invoice.updated", "in_v", DECK, 4325, NOW + DAY, NOW - HOUR, status="void")
+    assert send.platform(bill, "msg_bill").status_code == 202
+    assert send.platform(void, "msg_void").status_code == 202
+    drain()
+    seen = visible(assert_html(page(token_at(NOW)), 200))
+    assert "Upcoming" not in seen
+    assert (
+        "Not charged the invoice was voided on Friday, November 17, 2023 at 3:13 PM CST $43.25"
+    ) in seen
+
+
+def test_an_assignment_nothing_said_the_price_of_shows_no_payment(page, send, drain, rt):
+    # Only 1099Policy's assignment.active: bound, but no event gave an amount or a charge time.
+    assert send.ten99(assignment("assignment.active", NOW - DAY, job="jb_1")).status_code == 202
+    drain()
+    html = assert_html(page(token_at(NOW)), 200)
+    assert "Active" in html and 'class="payments"' not in html and "$" not in visible(html)

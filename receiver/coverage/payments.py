@@ -23,7 +23,7 @@ from typing import Any
 from redis import Redis
 
 from ..ingest.events import Event
-from ..notices.plans import cents, invoice_paid
+from ..notices.plans import cents, invoice_paid, invoice_void
 from ..store import keys
 from ..store.connection import text
 from .document import id_of, order_key, when
@@ -86,6 +86,8 @@ def facts(event: Event) -> tuple[str, str, dict[str, Any]] | None:
             said["method"] = "remit" if withhold else "card"
         if invoice_paid(obj):
             said["paid_at"] = at
+        elif invoice_void(obj):
+            said["cancelled_at"] = at
     elif event.type == "invoice.charge_card_succeeded":
         said.update(paid_at=at, method="card")
     elif event.type == "invoice.charge_card_failed":
@@ -131,9 +133,9 @@ class Charge:
 
     `state`: `charged`, `failed` (the last attempt failed), `upcoming` (due later),
     `processing` (due, no word of the charge yet), `cancelled` (the assignment was cancelled
-    before it was charged) or `remit` (the organization pays it). `at`: when it was charged,
-    failed, is due or was cancelled (None: not known). `failed_at`: an earlier attempt that
-    failed before a later one went through.
+    or the invoice voided before it was charged) or `remit` (the organization pays it).
+    `at`: when it was charged, failed, is due or was cancelled (None: not known).
+    `failed_at`: an earlier attempt that failed before a later one went through.
     """
 
     kind: str
@@ -146,6 +148,9 @@ class Charge:
     invoice: str | None = None
     failed_at: int | None = None
     failure: str | None = None
+
+
+_MONEY = frozenset({"amount_cents", "charge_at", "paid_at", "failed_at"})
 
 
 def _charge(kind: str, object_id: str, entry: dict[str, Any], now: int) -> Charge:
@@ -191,6 +196,8 @@ def charges(entries: dict[str, dict[str, Any]], now: int) -> list[Charge]:
             merged[f"invoice:{invoice}"] = {**own, **entries[f"invoice:{invoice}"]}
     out = []
     for charge, entry in merged.items():
+        if not _MONEY.intersection(entry):
+            continue  # bound or cancelled, but no event said what it costs or when it is due
         kind, _, object_id = charge.partition(":")
         out.append(_charge(kind, object_id, entry, now))
     return sorted(out, key=lambda c: (c.at is None, c.at or 0, c.id))

@@ -58,7 +58,7 @@ _CHARGE_WORDS = {
     "failed": ("Payment failed", "on"),
     "upcoming": ("Upcoming", "on"),
     "processing": ("Being charged", "due on"),
-    "cancelled": ("Not charged", "the assignment was cancelled on"),
+    "cancelled": ("Not charged", "the {kind} was {cancelled} on"),
     "remit": ("Billed to your organization", "due on"),
 }
 
@@ -91,6 +91,8 @@ def _contact(redis: Redis, contractor: str) -> tuple[str, str | None]:
 
 def _payment(charge: Charge, zone: str | None) -> dict[str, Any]:
     label, before = _CHARGE_WORDS[charge.state]
+    cancelled = "voided" if charge.kind == "invoice" else "cancelled"
+    before = before.format(kind=charge.kind, cancelled=cancelled)
     when = _moment(charge.at, zone)
     notes = []
     if charge.state == "failed":
