@@ -4,6 +4,13 @@
 which runs tasks in-process instead of forking per task (3x the throughput here; see the
 README's Speed section), so templates and the HTTP client are built once.
 
+One SimpleWorker uses one core. `worker.py` runs WORKER_PROCESSES of them (default: one per CPU
+it may run on; `--processes` overrides), each a forked child with its own runtime, under a
+small supervisor: a child that dies is started again (after 1 s, doubling to 30 s while it
+keeps dying), a stop signal is passed on once to every child (the first a warm stop, the next
+a cold one, as for a single RQ worker), and a child whose supervisor died stops warm. Children
+run in their own process group, so a terminal's Ctrl-C reaches them only through it.
+
 It listens on the notices queue before the events queue (RQ dequeues its queues in order), so
 an event backlog never holds back emails already decided. `--queues notices` or `--queues
 events` dedicates a worker to one of them; keep at least one worker on each (the events queue
@@ -18,12 +25,19 @@ scheduler thread under one short lock (pipeline/scheduler.py), not by RQ's forke
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
+import os
+import signal
+import sys
 import threading
+import time
+from multiprocessing import get_context
+from multiprocessing.process import BaseProcess
 
 from rq import SimpleWorker
 
-from receiver.config import load_config
+from receiver.config import Config, load_config
 from receiver.logs import configure as configure_logs
 from receiver.logs import record
 from receiver.pipeline import tasks
@@ -35,6 +49,9 @@ from receiver.store.connection import RQ_WORKER_TTL
 
 SWEEP_INTERVAL_SECONDS = 30.0
 RECONCILE_TICK_SECONDS = 60.0  # how often a worker asks whether a reconcile run is due
+RESTART_DELAYS = (1.0, 30.0)  # a dead child's restart delay: first, and the cap of doubling
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+STEADY_SECONDS = 60.0  # a child that lived this long died for a new reason: delay starts over
 QUEUE_KINDS = ("notices", "events")
 
 
@@ -67,8 +84,14 @@ def _reconcile_forever(rt: Runtime, stop: threading.Event) -> None:
             record(log, "reconcile", logging.WARNING, outcome="failed", error=type(exc).__name__)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Build the runtime from the environment and work until stopped."""
+def _processes(value: str) -> int:
+    n = int(value)
+    if n < 0:
+        raise argparse.ArgumentTypeError("0 (one per CPU) or more")
+    return n
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     parser.add_argument("--sweep-interval", type=float, default=SWEEP_INTERVAL_SECONDS)
@@ -78,9 +101,45 @@ def main(argv: list[str] | None = None) -> None:
         default=list(QUEUE_KINDS),
         help="queues to work, in priority order (default: notices,events)",
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--processes",
+        type=_processes,
+        default=None,
+        help="worker processes (default: WORKER_PROCESSES; 0: one per CPU)",
+    )
+    return parser.parse_args(argv)
+
+
+def process_count(configured: int) -> int:
+    """`configured`, or with 0 one per CPU this process may run on (its affinity mask, which
+    a container's cpuset narrows; a CPU quota does not: set WORKER_PROCESSES there)."""
+    return configured or len(os.sched_getaffinity(0)) or 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Build the runtime from the environment and work until stopped: in this process, or in
+    several supervised ones."""
+    args = _parse(argv)
     cfg = load_config()
     configure_logs(cfg.LOG_FORMAT, cfg.LOG_LEVEL)
+    n = process_count(cfg.WORKER_PROCESSES if args.processes is None else args.processes)
+    if n == 1:
+        _work(cfg, args)
+    else:
+        sys.exit(_supervise(cfg, args, n))
+
+
+def _die_with_parent(sig: int) -> None:
+    """Have the kernel send `sig` to this process when its parent dies (Linux; elsewhere a
+    no-op)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
+    except (OSError, AttributeError):
+        pass
+
+
+def _work(cfg: Config, args: argparse.Namespace) -> None:
+    """One RQ SimpleWorker with its scheduler, sweeper and reconcile threads, until it stops."""
     rt = build(cfg, patient=True)
     tasks.install(rt)
     stop = threading.Event()
@@ -107,6 +166,70 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         stop.set()
         mover.release()
+
+
+def _child(cfg: Config, args: argparse.Namespace, parent: int) -> None:
+    """A supervised worker process: its own process group, and a warm stop if orphaned."""
+    os.setpgid(0, 0)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)  # until RQ's worker installs its own handlers
+    _die_with_parent(signal.SIGTERM)  # a warm stop: the task in hand is finished
+    if os.getppid() != parent:  # it died before the line above
+        return
+    _work(cfg, args)
+
+
+def _supervise(cfg: Config, args: argparse.Namespace, n: int) -> int:
+    """Run `n` worker processes until stopped (or, with --burst, until each has drained);
+    return the exit code: the first non-zero of the children's, in burst mode."""
+    log = logging.getLogger("receiver.worker")
+    fork = get_context("fork")
+    parent = os.getpid()
+    signals: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        signals.append(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+
+    def start() -> BaseProcess:
+        proc = fork.Process(target=_child, args=(cfg, args, parent), daemon=False)
+        proc.start()
+        return proc
+
+    children: list[BaseProcess | None] = [start() for _ in range(n)]
+    started = [time.monotonic()] * n
+    record(log, "worker processes", processes=n)
+    delays = [RESTART_DELAYS[0]] * n
+    restart_at: list[float | None] = [None] * n
+    forwarded = 0
+    code = 0
+    while any(c is not None and c.is_alive() for c in children) or (
+        not signals and not args.burst and any(t is not None for t in restart_at)
+    ):
+        for signum in signals[forwarded:]:
+            for c in children:
+                if c is not None and c.pid is not None and c.is_alive():
+                    os.kill(c.pid, signal.SIGTERM if signum == signal.SIGINT else signum)
+            forwarded += 1
+        for i, c in enumerate(children):
+            if c is None or c.is_alive():
+                continue
+            exitcode = c.exitcode or 0
+            code = code or (exitcode if exitcode > 0 else 1 if exitcode else 0)
+            children[i] = None
+            if not args.burst and not signals:
+                record(log, "worker process died", logging.WARNING, exit_code=exitcode)
+                if time.monotonic() - started[i] > STEADY_SECONDS:
+                    delays[i] = RESTART_DELAYS[0]
+                restart_at[i] = time.monotonic() + delays[i]
+                delays[i] = min(delays[i] * 2, RESTART_DELAYS[1])
+        for i, at in enumerate(restart_at):
+            if at is not None and time.monotonic() >= at and not signals:
+                children[i], restart_at[i], started[i] = start(), None, time.monotonic()
+        time.sleep(0.2)
+    return code if args.burst else 0
 
 
 if __name__ == "__main__":

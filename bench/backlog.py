@@ -2,7 +2,8 @@
 
 The shape after an outage, a reconcile run or a bulk replay (issue 13). N signed charge
 events (one email each) are POSTed through gunicorn while no worker runs; gunicorn is
-stopped; then `WORKERS` x `worker.py --burst` start and drain everything. Reported: time to
+stopped; then the Procfile's worker (`worker.py --burst`: one process per CPU) starts and
+drains everything. Reported: time to
 the first email and to the last, measured from the workers' start (their start-up included)
 at the SendGrid stand-in's clock, and events+emails per second.
 """
@@ -16,7 +17,7 @@ import redis as redis_lib
 
 from . import app as bench_app
 from .load import charge_events, paced
-from .notices import WORKERS, _worker_argv, get_json, start_stand_in_and_web, worker_env
+from .notices import WORKER_DESC, _worker_argv, get_json, start_stand_in_and_web, worker_env
 from .procs import Group, Proc
 from .receive import RECEIVE
 
@@ -37,9 +38,7 @@ def backlog(group: Group, r: redis_lib.Redis, redis_url: str, n: int) -> dict[st
 
         env = worker_env(redis_url, BACKLOG_QUEUE, sg_url)
         t0 = time.time()
-        workers = [
-            group.start(f"worker-backlog-{i}", _worker_argv(True), env) for i in range(WORKERS)
-        ]
+        workers = [group.start("worker-backlog", _worker_argv(True), env)]
         started.extend(workers)
         codes = [w.wait(max(1.0, 600 - (time.time() - t0))) for w in workers]
         wall = time.time() - t0
@@ -50,7 +49,7 @@ def backlog(group: Group, r: redis_lib.Redis, redis_url: str, n: int) -> dict[st
         return {
             "events": n,
             "queued_202": queued,
-            "workers": f"{WORKERS} x python worker.py --burst",
+            "workers": WORKER_DESC,
             "mails": len(mails),
             "first_email_s": round(first, 2),
             "last_email_s": round(last, 2),

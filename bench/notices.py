@@ -1,15 +1,15 @@
 """Part 2: notice throughput against an RQ no-op baseline, and webhook-to-SendGrid latency.
 
-(a) Baseline: M no-op jobs (`bench.jobs.noop`, JSON serializer) drained by two
-    `python worker.py --burst` processes: the service's own worker (RQ SimpleWorker, its
-    runtime, sweeper thread and scheduler), so the baseline is RQ's per-job cost in exactly
-    the process that sends notices.
+(a) Baseline: M no-op jobs (`bench.jobs.noop`, JSON serializer) drained by the Procfile's
+    `python worker.py --burst` (one SimpleWorker process per CPU): the service's own worker
+    (its runtime, sweeper thread and scheduler), so the baseline is RQ's per-job cost in
+    exactly the processes that send notices.
 (b) Notices: M `payment_confirmation` records created with `NoticeRecords.create` (one Lua call
-    each), drained by the same two workers, each sending through the real `SendGridMailer`
+    each), drained by the same worker processes, each sending through the real `SendGridMailer`
     to the SendGrid stand-in started standalone (`tests/sendgrid_server.py`).
     jobs/s = finished jobs / (last ended_at - first started_at), as in the baselines doc, so
     worker start-up is excluded; the ratio notices/no-op is the figure to track.
-(c) End to end: the bench app under gunicorn plus two long-running workers; K signed
+(c) End to end: the bench app under gunicorn plus the Procfile's worker, long-running; K signed
     `invoice.charge_card_succeeded` deliveries at a paced rate; latency = the SendGrid
     stand-in's accept time of the mail minus the time the sender read its 202, matched by the
     mail's `notice_record` custom arg (via bench/sg_server.py, the same server class).
@@ -38,6 +38,7 @@ from receiver.delivery.records import NoticeRecords, record_id
 from receiver.delivery.samples import SAMPLE_CONTEXTS
 from receiver.notices.contacts import Contact
 from receiver.store.connection import build_queue, notice_queue_name
+from worker import process_count
 
 from . import app as bench_app
 from .load import charge_events, paced, percentile
@@ -47,7 +48,10 @@ from .receive import RECEIVE, start_gunicorn
 NOOP_QUEUE = "bench-noop"
 NOTICE_QUEUE = "bench-notices"
 E2E_QUEUE = "bench-e2e"
-WORKERS = 2
+# The Procfile's worker: ONE `worker.py`, which runs one RQ SimpleWorker per CPU (WORKER_PROCESSES
+# unset) under its supervisor. WORKERS is how many of those processes that is on this machine.
+WORKERS = process_count(0)
+WORKER_DESC = f"python worker.py --burst ({WORKERS} processes, RQ SimpleWorker)"
 
 
 def worker_env(redis_url: str, queue: str, sendgrid_url: str) -> dict[str, str]:
@@ -152,12 +156,12 @@ def drain(
     timeout: float,
     tag: str,
 ) -> dict[str, Any]:
-    """Run WORKERS burst workers until the queue is empty; wall time and CPU."""
+    """Run the Procfile's worker (burst) until the queues are empty; wall time and CPU."""
     meter = CpuMeter(meter_roots).start()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     self0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.monotonic()
-    workers = [group.start(f"worker-{tag}-{i}", _worker_argv(True), env) for i in range(WORKERS)]
+    workers = [group.start(f"worker-{tag}", _worker_argv(True), env)]
     deadline = t0 + timeout
     codes = []
     for w in workers:
@@ -327,7 +331,7 @@ def throughput(
         group.stop(sg)
     return {
         "jobs": m,
-        "workers": f"{WORKERS} x python worker.py --burst (SimpleWorker)",
+        "workers": WORKER_DESC,
         "worker_startup_cpu_s": startup,
         "rounds": pairs,
         "notices_per_s": statistics.median(p["notices"]["jobs_per_s"] for p in pairs),
@@ -357,7 +361,7 @@ def end_to_end(
     try:
         sg_url, control, _, port = start_stand_in_and_web(group, redis_url, E2E_QUEUE, started)
         env = worker_env(redis_url, E2E_QUEUE, sg_url)
-        workers = [group.start(f"worker-e2e-{i}", _worker_argv(False), env) for i in range(WORKERS)]
+        workers = [group.start("worker-e2e", _worker_argv(False), env)]
         started.extend(workers)
         deadline = time.monotonic() + 20
         while len(Worker.all(connection=r)) < WORKERS:

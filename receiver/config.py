@@ -51,6 +51,7 @@ class Config:
     QUOTE_LOOKUP_DELAY_SECONDS: int = 300
     REMIT_REMINDER_DAYS: int = 7
     NOTICE_COALESCE_SECONDS: int = 300
+    WORKER_PROCESSES: int = 0  # worker.py's processes; 0: one per CPU it may run on
     LOG_FORMAT: str = "json"
     LOG_LEVEL: str = "info"
     ORG_REP_EMAILS: tuple[str, ...] = ()
@@ -87,6 +88,7 @@ _INT = {
     "REMIT_REMINDER_DAYS",
     "NOTICE_COALESCE_SECONDS",
     "CONSOLE_REPLAY_CAP",
+    "WORKER_PROCESSES",
 }
 _FLOAT = {
     "SENDGRID_TIMEOUT_SECONDS",
@@ -182,6 +184,7 @@ def _validate(cfg: Config) -> None:
         "QUOTE_LOOKUP_DELAY_SECONDS",
         "REMIT_REMINDER_DAYS",
         "NOTICE_COALESCE_SECONDS",
+        "WORKER_PROCESSES",
     ):
         if getattr(cfg, name) < 0:
             raise ConfigError(name, "must not be negative")

@@ -43,6 +43,8 @@ FIELDS = frozenset(
         "contractor_id",
         "quote_id",
         "http_status",
+        "processes",
+        "exit_code",
     }
 )
 _KEY = "receiver_fields"

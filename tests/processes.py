@@ -57,10 +57,11 @@ def start_web(config: Mapping[str, Any], port: int, log: Path) -> subprocess.Pop
 
 
 def start_worker(config: Mapping[str, Any], log: Path, *args: str) -> subprocess.Popen[bytes]:
-    """`python -u worker.py` with the test's settings, its log lines appended to `log`."""
+    """`python -u worker.py --processes 1` (one RQ worker in this very process, which the
+    tests kill and count) with the test's settings, its log lines appended to `log`."""
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-u", "worker.py", *args],
+            [sys.executable, "-u", "worker.py", "--processes", "1", *args],
             cwd=ROOT,
             env=environment(config),
             stdout=out,

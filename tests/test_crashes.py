@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import redis as redis_lib
 
 from receiver import create_app
@@ -43,15 +44,37 @@ def test_redis_down_is_503_with_retry_after_and_nothing_stored(config, tmp_path)
         server.stop()
 
 
+_started: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_outlives_its_test():
+    """A worker left running (its test failed or timed out) would reconnect to a later test
+    session's Redis if that one got the same port, and take its jobs: kill it."""
+    yield
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 def start_worker(config, *args):
-    env = {**os.environ, **{k: str(v) for k, v in config.items()}, "SWEEP_AFTER_SECONDS": "1"}
-    return subprocess.Popen(
+    env = {
+        **os.environ,
+        **{k: str(v) for k, v in config.items()},
+        "SWEEP_AFTER_SECONDS": "1",
+        "WORKER_PROCESSES": "1",  # the process that dies is the worker (no supervisor)
+    }
+    proc = subprocess.Popen(
         [sys.executable, *args, "--sweep-interval", "0.3"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    _started.append(proc)
+    return proc
 
 
 def test_worker_killed_before_sending_sends_exactly_once_after_restart(

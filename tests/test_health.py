@@ -48,7 +48,7 @@ def test_an_idle_worker_is_not_reported_missing(config, client, redis, test_cloc
     RQ_WORKER_TTL - 15 s, and /readyz counts it for as long as RQ keeps its key."""
     env = {**os.environ, **{k: str(v) for k, v in config.items()}}
     worker = subprocess.Popen(
-        [sys.executable, "worker.py"],
+        [sys.executable, "worker.py", "--processes", "1"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

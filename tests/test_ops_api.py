@@ -318,12 +318,13 @@ def test_a_cancelled_scheduled_notice_is_never_sent(
 def test_a_retried_interrupted_notice_is_sent_once(
     ops: Any, send: Any, drain: Any, rt: Any, sendgrid: Any
 ) -> None:
-    from receiver.pipeline.tasks import process_event
+    from tests.records import process_without_sending
 
     send.ten99(charge_succeeded("in_cut"))
-    process_event("event:1099policy:ev_paid_in_cut")
-    [rid] = _records(rt)
+    [rid] = process_without_sending(rt, "event:1099policy:ev_paid_in_cut")
+    # A worker claimed the send and died during the SendGrid call; the sweeper re-queues it.
     rt.redis.hset(f"notice:{rid}", mapping={"state": "sending", "lease_until": 0, "attempts": 1})
+    rt.records.requeue(rid)
     drain()
     assert ops("GET", f"/api/ops/notices/{rid}").json()["last_error"].startswith("interrupted")
     assert sendgrid.accepted == []

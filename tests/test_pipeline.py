@@ -107,15 +107,17 @@ def test_sweeper_leaves_waiting_jobs_alone(send, rt, redis):
     assert redis.llen("rq:queue:events") == 1
 
 
-def test_lost_notice_job_is_recovered(send, rt, drain, sendgrid, redis):
+def test_lost_notice_send_is_recovered(send, rt, drain, sendgrid, redis):
+    """The event task dies after recording the event `done` and before sending its email:
+    no task is left for that email, and the sweeper sends it (once)."""
     import time
 
-    from receiver.pipeline.tasks import process_event
+    from tests.records import process_without_sending
 
     event = charge_succeeded("in_n")
     send.ten99(event)
-    assert process_event(event_key("1099policy", event["id"])) == "done"
-    # Both jobs lost (the event's is a re-run, a no-op; the send task on the notices queue).
+    held = process_without_sending(rt, event_key("1099policy", event["id"]))
+    assert len(held) == 1  # the confirmation, held for the event's task: no task of its own
     redis.delete("rq:queue:events", "rq:queue:events-notices")
     drain()
     assert sendgrid.accepted == []
@@ -123,6 +125,34 @@ def test_lost_notice_job_is_recovered(send, rt, drain, sendgrid, redis):
     drain()
     assert len(sendgrid.accepted) == 1
     assert redis.zcard(keys.NOTICES_PENDING) == 0
+
+
+def test_an_event_and_its_email_are_one_task(send, rt, drain, sendgrid, redis):
+    """The confirmation goes out from the event's own task: no send task is queued for it."""
+    send.ten99(charge_succeeded("in_one"))
+    drain(queues=[rt.queue])  # a worker of the events queue only
+    assert len(sendgrid.accepted) == 1
+    assert redis.llen("rq:queue:events-notices") == 0
+
+
+def test_a_send_that_may_outlast_the_event_task_gets_its_own_task(
+    config, send, rt, drain, sendgrid, redis
+):
+    """With a provider timeout whose send lease does not fit in what is left of the event
+    task's timeout, RQ could kill the task mid-send (an `interrupted` email, left to an
+    operator); the send is handed to its own task instead, and goes out once."""
+    config["SENDGRID_TIMEOUT_SECONDS"] = 40  # lease 62 s: more than the event task's 60
+    from receiver.config import load_config
+    from receiver.pipeline import tasks
+    from receiver.pipeline.runtime import build
+
+    tasks.install(build(load_config(config), clock=rt.clock))
+    send.ten99(charge_succeeded("in_slow"))
+    drain(queues=[rt.queue])  # the events queue only
+    assert sendgrid.accepted == []
+    assert redis.llen("rq:queue:events-notices") == 1
+    drain()
+    assert len(sendgrid.accepted) == 1
 
 
 def test_inbox_writes_the_job_exactly_as_rq_would(send, rt, redis):

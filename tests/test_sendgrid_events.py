@@ -356,15 +356,14 @@ def test_public_key_with_surrounding_whitespace_is_accepted(config, sg_key):
 def test_interrupted_record_is_accepted_by_a_processed_event(
     send, rt, drain, sendgrid, redis, post
 ):
-    from receiver.pipeline.tasks import process_event
+    from tests.records import process_without_sending
 
     send.ten99(charge_succeeded("in_cut"))
-    process_event("event:1099policy:ev_paid_in_cut")  # the record, its send job still queued
-    [key] = [k.decode() for k in redis.keys("notice:*")]
+    [rid] = process_without_sending(rt, "event:1099policy:ev_paid_in_cut")  # the record
     # A worker claimed the send and died during the SendGrid call: lease long gone.
-    redis.hset(key, mapping={"state": "sending", "lease_until": 0, "attempts": 1})
+    redis.hset(f"notice:{rid}", mapping={"state": "sending", "lease_until": 0, "attempts": 1})
+    rt.records.requeue(rid)  # the sweeper finds it
     drain()
-    rid = key.removeprefix("notice:")
     assert record(redis, rid)["state"] == "failed"
     assert record(redis, rid)["last_error"].startswith("interrupted")
     assert post([sg_event("processed", rid)]).json["applied"] == 1

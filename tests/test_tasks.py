@@ -20,11 +20,10 @@ from rq.registry import ScheduledJobRegistry
 
 from receiver.delivery.suppressions import queue_alert
 from receiver.ingest.inbox import task_id_for
-from receiver.pipeline.tasks import process_event
 from receiver.store import keys
 from tests.coverage_events import T0, parse, session
 from tests.events import charge_succeeded, invoice
-from tests.records import records
+from tests.records import process_without_sending, records
 
 OLD_PROCESS = "receiver.processing.process_event"
 OLD_SEND = "receiver.deliveries.send_notice_job"
@@ -80,7 +79,8 @@ def test_a_send_job_under_its_old_path_sends_the_notice(send, rt, drain, sendgri
     event = charge_succeeded("in_old_send")
     send.ten99(event)
     key = keys.event("1099policy", event["id"])
-    assert process_event(key) == "done"  # the notice record, its send job queued
+    [rid] = process_without_sending(rt, key)  # the notice record, then its send job queued
+    rt.records.enqueue(rid)
     [rec] = records(redis, "payment_confirmation")
     [job_id] = [j for j in rt.notice_queue.job_ids if j.startswith(rec["id"])]
     queued_before(rt, job_id, OLD_SEND)

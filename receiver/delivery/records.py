@@ -28,6 +28,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +48,9 @@ from .suppressions import suppression_key
 
 SEND_TASK = "receiver.pipeline.tasks.send_notice"
 SEND_TIMEOUT = 60
+
+# The records created due-now while an event task holds their sends (`NoticeRecords.holding`).
+_held: ContextVar[list[str] | None] = ContextVar("held_sends", default=None)
 
 _CLAIM = """
 -- Claim a pending record for sending, unless its address is on the suppression list: then it
@@ -257,16 +263,41 @@ class NoticeRecords:
         if about:
             pipe.zadd(keys.notices_of_contractor(about), {key: now})
             pipe.expire(keys.notices_of_contractor(about), self.retention)
+        held = _held.get()
+        hold = False
         if state == "pending":
             due = send_at if send_at and send_at > now else None
-            # Scored by when it is due, so the sweeper never sends a reminder early.
+            hold = held is not None and due is None
+            # Scored by when it is due, so the sweeper never sends a reminder early (and
+            # re-queues a held send whose task died before sending it).
             pipe.zadd(keys.NOTICES_PENDING, {key: due or now})
-            self.enqueue(rid, pipe, at=due)
+            if not hold:
+                self.enqueue(rid, pipe, at=due)
         elif state == "awaiting_contact":
             pipe.sadd(keys.awaiting(waiting_for), rid)
             pipe.expire(keys.awaiting(waiting_for), self.retention)
             pipe.zadd(keys.NOTICES_AWAITING, {waiting_for: now})
-        return self._create.apply(key, pipe)
+        created = self._create.apply(key, pipe)
+        if created and hold and held is not None:
+            held.append(rid)
+        return created
+
+    @contextmanager
+    def holding(self) -> Iterator[list[str]]:
+        """Within: a record created due now gets no send task; its id is listed instead, for
+        the caller (the event task) to send in the same task.
+
+        One RQ task per event instead of one per event and email: RQ's own bookkeeping of a
+        task costs more worker CPU than the send (README, Speed). The record is created and
+        scored in notices:pending exactly as before, so a task that dies before sending is
+        recovered by the sweeper, and the claim keeps it once-only.
+        """
+        held: list[str] = []
+        token = _held.set(held)
+        try:
+            yield held
+        finally:
+            _held.reset(token)
 
     def cancel(self, rid: str, why: str) -> str:
         """pending | awaiting_contact -> cancelled (`moved`), else the state that forbids it;

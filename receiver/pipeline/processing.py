@@ -1,7 +1,11 @@
-"""The event task's work: claim a stored event, run its handler, record the outcome.
+"""The event task's work: claim a stored event, run its handler, record the outcome, then
+send the emails it decided that are due now.
 
 Handlers are idempotent, so re-running a finished step does no harm; see pipeline/leases.py
-for the claim and the statuses.
+for the claim and the statuses. The emails go out in the same task (one RQ task per event,
+not one per event and email: RQ's per-task bookkeeping costs more worker CPU than a send), after
+the event is recorded `done`; their records are the once-only guard and the sweeper's handle,
+exactly as when each had its own task. Reminders and retries keep their scheduled tasks.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import replace
 from ..coverage.document import attribute
 from ..ingest import events
 from ..ingest.events import Event
+from ..ingest.inbox import TASK_TIMEOUT
 from ..logs import record
 from ..notices.plans import ref
 from ..store import keys
@@ -47,7 +52,14 @@ def process(rt: Runtime, key: str, retries_left: bool) -> str:
             received_at=float(received) if received else None,
         )
         contractor = _contractor(rt, event)
-        handler_for(event.type)(event, rt)
+        with rt.records.holding() as held:
+            try:
+                handler_for(event.type)(event, rt)
+            except Exception:
+                # A retry of this event would find these records made and not list them
+                # again: give them their own tasks now rather than wait for the sweeper.
+                _queue_sends(rt, held)
+                raise
     except Exception as exc:
         # The error names the failure, never the payload: messages can quote personal data.
         error = type(exc).__name__
@@ -70,6 +82,7 @@ def process(rt: Runtime, key: str, retries_left: bool) -> str:
     rt.leases.finish(key, "done", arrived, contractor or _contractor(rt, event), last_error="")
     record(log, "event processed", **facts, outcome="done", duration_ms=_ms(started))
     _count(rt, facts["type"], "done", started, received)
+    _send_held(rt, held, started)
     return "done"
 
 
@@ -85,6 +98,29 @@ def _contractor(rt: Runtime, event: Event) -> str:
         if owner:
             return text(owner)
     return found
+
+
+def _send_held(rt: Runtime, held: list[str], started: float) -> None:
+    """Send the event's due-now emails in this task, while a send's lease still fits in the
+    task's timeout (RQ would kill the task mid-send: an `interrupted` record); the rest, and
+    any send that raises, get their own task."""
+    for n, rid in enumerate(held):
+        if time.perf_counter() - started + rt.sender.lease > TASK_TIMEOUT - 5:
+            _queue_sends(rt, held[n:])
+            return
+        try:
+            rt.sender.send(rid)
+        except Exception:  # logged by the sender; its own task tries again
+            _queue_sends(rt, [rid])
+
+
+def _queue_sends(rt: Runtime, rids: list[str]) -> None:
+    """Give held sends their own tasks; if Redis refuses, the sweeper re-queues them."""
+    for rid in rids:
+        try:
+            rt.records.enqueue(rid)
+        except Exception as exc:
+            record(log, "send not queued", logging.WARNING, record_id=rid, error=type(exc).__name__)
 
 
 def _count(rt: Runtime, etype: str, outcome: str, started: float, received: object = None) -> None:
