@@ -122,6 +122,14 @@ class Browser:
         )
         return self
 
+    def color_scheme(self, scheme: str) -> Browser:
+        """Show pages as a device set to `light` or `dark` would (prefers-color-scheme)."""
+        self.driver.execute_cdp_cmd(
+            "Emulation.setEmulatedMedia",
+            {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+        )
+        return self
+
     def open(self, url: str) -> Browser:
         self.driver.get(url)
         return self

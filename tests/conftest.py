@@ -199,4 +199,4 @@ def browser(chromium: Any) -> Any:
     """The session's Chromium, at a desktop width; `browser.viewport(390)` for a phone."""
     from tests.browser import DESKTOP, Browser
 
-    return Browser(chromium).viewport(DESKTOP)
+    return Browser(chromium).viewport(DESKTOP).color_scheme("light")

@@ -515,3 +515,22 @@ def test_an_assignment_nothing_said_the_price_of_shows_no_payment(page, send, dr
     drain()
     html = assert_html(page(token_at(NOW)), 200)
     assert "Active" in html and 'class="payments"' not in html and "$" not in visible(html)
+
+
+def test_page_reads_on_a_phone_set_to_dark(browser, live_server, send, drain, rt):
+    pay_story(send, drain)
+    browser.viewport(PHONE).color_scheme("dark")
+    browser.open(f"{live_server}/coverage/{token_at(NOW)}")
+    browser.screenshot("coverage-page-dark-phone")
+    assert browser.overflow() <= 0, browser.wide_elements()
+    # Light text on the dark card, as the emails do in dark mode: every payment readable.
+    colors = browser.js(
+        "const style = sel => getComputedStyle(document.querySelector(sel));"
+        "return {card: style('.container').backgroundColor,"
+        " amount: style('.payments td').color, when: style('.when').color}"
+    )
+    assert colors == {
+        "card": "rgb(34, 37, 41)",
+        "amount": "rgb(243, 244, 246)",
+        "when": "rgb(170, 178, 188)",
+    }
