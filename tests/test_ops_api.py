@@ -253,8 +253,13 @@ def test_bulk_dry_run_counts_what_the_real_run_replays(
     assert len(ops("GET", "/api/ops/events", status="done").json()["items"]) == 6
     # Four confirmations went out before; the fixed event's one is new; none twice.
     assert len(sendgrid.accepted) == sent_before + 1
-    audit = ops("GET", "/api/ops/audit").json()["items"]
-    assert audit[0]["action"] == "bulk_replay" and audit[0]["target"]["filter"] == wanted
+    finished, began = ops("GET", "/api/ops/audit").json()["items"][:2]
+    assert (began["action"], began["target"]["filter"]) == ("bulk_replay", wanted)
+    assert (finished["action"], finished["affected"], finished["reason"]) == (
+        "bulk_replay_done",
+        5,
+        "fix",
+    )
     assert ops("GET", "/api/ops/replays/rp_unknown").status_code == 404
 
 
@@ -366,3 +371,44 @@ def test_health_reports_queues_workers_and_failures(ops: Any, send: Any) -> None
     assert sum(q["queued"] for q in health["queues"].values()) == 1
     assert health["failed_last_hour"] == {"events": 0, "notices": 0}
     assert health["redis_persistence"]["appendonly"] in ("on", "off", "unknown")
+
+
+READS = [
+    "/api/ops/events",
+    "/api/ops/events/1099policy/ev_paid_in_m",
+    "/api/ops/notices",
+    "/api/ops/contractors/cn_1/timeline",
+    "/api/ops/contractors?email=maya@example.com",
+    "/api/ops/health",
+    "/api/ops/audit",
+]
+
+
+def test_both_roles_read_every_endpoint_and_strangers_none(
+    ops: Any, send: Any, drain: Any, rt: Any
+) -> None:
+    send.ten99(charge_succeeded("in_m"))
+    drain()
+    [rid] = _records(rt)
+    reads = [*READS, f"/api/ops/notices/{rid}"]
+    for path in reads:
+        for user in ("vic", "olga"):
+            assert ops("GET", path, user=user).status_code == 200, (path, user)
+        stranger = ops("GET", path, user="mallory", check=False)
+        assert stranger.status_code == 401, path
+
+
+def test_the_sweeper_trims_the_indexes_to_the_retention(
+    ops: Any, send: Any, drain: Any, rt: Any, clock: Any
+) -> None:
+    from receiver.pipeline.sweeper import trim_indexes
+
+    send.ten99(charge_succeeded("in_old"))
+    drain()
+    clock.now += 31 * 86400
+    send.ten99(charge_succeeded("in_new"))
+    trim_indexes(rt, clock.now)
+    assert [m.decode() for m in rt.redis.zrange("events:index", 0, -1)] == [
+        "event:1099policy:ev_paid_in_new"
+    ]
+    assert rt.redis.zcard("notices:index") == 0  # the old one's record, past retention

@@ -19,6 +19,7 @@ from ..pipeline.processing import replay
 from ..pipeline.runtime import Runtime
 from ..store import keys
 from ..store.connection import text
+from .audit import AuditLog
 from .events import EventFilter, parse_filter, replayable
 
 RUN_TASK = "receiver.console.replays.run_task"  # its dotted path is stored in RQ
@@ -79,7 +80,17 @@ def run(rt: Runtime, replay_id: str) -> dict[str, Any] | None:
         outcome = replay(rt, event["source"], event["id"])
         rt.redis.hincrby(key, "queued" if outcome == "queued" else "skipped", 1)
     rt.redis.hset(key, mapping={"state": "done", "finished_at": rt.clock()})
-    return progress(rt, replay_id)
+    done = progress(rt, replay_id)
+    assert done is not None
+    # The audit log's entry of the start could not say how many; this one does.
+    AuditLog(rt.redis, rt.cfg.EVENT_RETENTION_DAYS, rt.clock).record(
+        done["user"],
+        "bulk_replay_done",
+        {"filter": done["filter"], "replay": replay_id},
+        done["queued"],
+        done["reason"],
+    )
+    return done
 
 
 def progress(rt: Runtime, replay_id: str) -> dict[str, Any] | None:

@@ -59,7 +59,7 @@ SCHEMAS: dict[str, Any] = {
             "id": _STR,
             "at": _NUM,
             "user": _STR,
-            "action": {"enum": ["replay", "bulk_replay", "retry", "cancel"]},
+            "action": {"enum": ["replay", "bulk_replay", "bulk_replay_done", "retry", "cancel"]},
             "target": _OPEN,
             "affected": _INT,
             "reason": _STR,
