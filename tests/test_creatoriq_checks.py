@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from receiver.creatoriq.checks import MESSAGES, Problem, check_creator
+from receiver.ingest.examples import example
 
 NOW = 1_750_000_000
 DAY = 86400
@@ -15,25 +16,8 @@ DAY = 86400
 
 def creator(**changes: Any) -> dict[str, Any]:
     """A complete, accepted creator whose email was updated after acceptance."""
-    base: dict[str, Any] = {
-        "id": "cr_1",
-        "email": "maya@example.com",
-        "first_name": "Maya",
-        "last_name": "Thompson",
-        "home_address": {
-            "line1": "1 Main St",
-            "city": "Austin",
-            "state": "TX",
-            "postal_code": "78701",
-            "country": "US",
-        },
-        "work_state": "TX",
-        "work_country": "US",
-        "payment_amount": 450000,
-        "base_pay": "4500",
-        "accepted_at": NOW - 3600,
-        "profile_updated_at": NOW - 60,
-    }
+    # send-test-event's sample creator (receiver/ingest/examples.py), accepted an hour ago.
+    base: dict[str, Any] = example("creator.accepted", "cr_1", NOW)["data"]["creator"]
     for key, value in changes.items():
         if key.startswith("home_"):
             base["home_address"][key.removeprefix("home_")] = value

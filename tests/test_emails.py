@@ -80,6 +80,11 @@ def test_renders_what_matters_in_both_parts(renderer: EmailRenderer, notice: str
         expected.append(context["address"])
     elif "starts_at" in context:  # the coverage-gap alert: about a start, not money
         expected += [context["assignment_id"], datetime_words(context["starts_at"])]
+    elif "creator_id" in context:  # CreatorIQ sync alerts: a creator's profile, not money
+        expected += [context["creator_id"], context["campaign_id"], context["creator_email"]]
+        expected += [p["message"] for p in context.get("problems", [])]
+        if "accepted_at" in context:
+            expected += [datetime_words(context["accepted_at"]), "support@1099policy.com"]
     else:
         expected += [
             context.get("invoice_id") or context["assignment_id"],
@@ -94,9 +99,10 @@ def test_renders_what_matters_in_both_parts(renderer: EmailRenderer, notice: str
         for value in expected:
             assert value in body, f"{value!r} missing from the {name} part of {notice}"
 
-    if "address" in context:
+    if "address" in context or "creator_id" in context:
         assert f"{contractor['first_name']} {contractor['last_name']}" in email.subject
-        assert context["address"] not in email.subject
+        # personal data stays in the body
+        assert (context.get("address") or context["creator_email"]) not in email.subject
     elif "starts_at" in context:
         assert email.subject == (
             f"{contractor['first_name']} {contractor['last_name']} starts"

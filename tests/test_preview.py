@@ -27,8 +27,13 @@ def test_preview_writes_html_and_text(tmp_path, notice):
     html = (tmp_path / f"{notice}.html").read_text()
     text = (tmp_path / f"{notice}.txt").read_text()
     assert "Gigly" in html and "Gigly" in text
-    # the notices about an address and about a missing coverage, not money
-    if notice not in ("address_suppressed_rep", "coverage_missing_rep"):
+    # the notices about an address, a missing coverage and a creator's profile, not money
+    if notice not in (
+        "address_suppressed_rep",
+        "coverage_missing_rep",
+        "creatoriq_sync_blocked_rep",
+        "creatoriq_sync_missing_rep",
+    ):
         assert "$" in text and "$" in html
     assert proc.stdout.startswith("Subject: ")
 

@@ -64,6 +64,15 @@ charge_unrecovered_rep  (rep; a failed card charge still unpaid CHARGE_RECOVERY_
     invoice_id, amount_cents (0 when unknown: no amount is stated), failed_at (the first
     failed attempt), failure_reason (str or None): "<first last>'s coverage on <job> will
     lapse: the premium of <amount> is still unpaid"
+creatoriq_sync_blocked_rep, creatoriq_sync_missing_rep  (rep; creatoriq/sync.py). The
+contractor is the CreatorIQ creator (id "": not in 1099Policy yet, so no coverage link), the
+job is the campaign (id "", name the campaign's or None); plus
+    creator_id, campaign_id (the reference line), creator_email ("" when none),
+    campaign_start (int or None)
+    blocked: problems (list of {"code", "field", "message"}: each a fix in plain words)
+    missing: accepted_at, wait_hours (CREATORIQ_SYNC_WAIT_HOURS): the checklist of the
+    CreatorIQ setup guide and whom to write to (support@1099policy.com, copying the
+    CreatorIQ rep)
 address_suppressed_rep  (rep; delivery/address_alerts.py)
     address (the contractor's undeliverable email), reason ("bounced" | "dropped" |
     "spamreport"), suppressed_at; job.id may be "" and coverage_url is None
@@ -99,6 +108,8 @@ NOTICES: tuple[str, ...] = (
     "remit_bill_reminder_rep",
     "coverage_missing_rep",
     "charge_unrecovered_rep",
+    "creatoriq_sync_blocked_rep",
+    "creatoriq_sync_missing_rep",
     "address_suppressed_rep",
 )
 
@@ -204,7 +215,7 @@ def job_words(job: Any, fallback: str = "your job") -> str:
     return words
 
 
-_REFERENCE_LABELS = ("invoice", "assignment", "job", "contractor")
+_REFERENCE_LABELS = ("invoice", "assignment", "job", "contractor", "creator", "campaign")
 
 
 def reference(**ids: Any) -> str:

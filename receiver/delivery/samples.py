@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..creatoriq.checks import MESSAGES
+
 _CONTRACTOR = {"id": "cn_Ehb3bYa", "first_name": "Maya", "last_name": "Thompson"}
 # `entity` is whom the work is for, when an event embedded the job with its entity's name.
 _JOB = {"id": "jb_jsb9KEcTpc", "name": "Deck repair", "entity": "Smith & Sons Builders"}
@@ -30,6 +32,20 @@ def _contractor_notice(**fields: Any) -> dict[str, Any]:
 
 def _rep_notice(**fields: Any) -> dict[str, Any]:
     return {**_contractor_notice(**fields), "recipient": dict(_REP)}
+
+
+def _creator_notice(**fields: Any) -> dict[str, Any]:
+    return {
+        "recipient": dict(_REP),
+        "contractor": {"id": "", "first_name": "Jordan", "last_name": "Rivera"},
+        "job": {"id": "", "name": "Spring glow launch", "entity": None},
+        "coverage_url": None,
+        "creator_id": "ciq_8841",
+        "creator_email": "jordan.rivera@example.com",
+        "campaign_id": "camp_2024_spring",
+        "campaign_start": 1710806400,
+        **fields,
+    }
 
 
 SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
@@ -100,6 +116,23 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
         failed_at=1709753412,
         failure_reason="Your card was declined.",
     ),
+    # CreatorIQ: the creator is not in 1099Policy yet (no contractor id, no link); the
+    # campaign stands for the job.
+    "creatoriq_sync_blocked_rep": _creator_notice(
+        problems=[
+            {
+                "code": code,
+                "field": field,
+                "message": MESSAGES[code],
+            }
+            for code, field in (
+                ("home_state_not_us", "creator.home_address.state"),
+                ("base_pay_not_numeric", "creator.base_pay"),
+                ("sync_not_triggered", "creator.profile_updated_at"),
+            )
+        ]
+    ),
+    "creatoriq_sync_missing_rep": _creator_notice(accepted_at=1709580600, wait_hours=24),
     # Alerts carry no coverage link: the rep is asked to fix an address, not to read coverage.
     "address_suppressed_rep": {
         **_rep_notice(address=_MAYA["email"], reason="bounced", suppressed_at=1709667000),

@@ -45,8 +45,11 @@ TEN99POLICY_TYPES = frozenset(
         "category_code.added",
     }
 )
+# CreatorIQ's creators, as the platform reports them (receiver/creatoriq/sync.py).
+CREATOR_TYPES = frozenset({"creator.accepted", "creator.updated"})
 PLATFORM_TYPES = frozenset(
     {"contractor.updated", "assignment.created", "invoice.created", "invoice.updated"}
+    | CREATOR_TYPES
 )
 KNOWN_TYPES = {"1099policy": TEN99POLICY_TYPES, "platform": PLATFORM_TYPES}
 MAX_UNIX = 253402300799  # 9999-12-31T23:59:59Z
@@ -122,6 +125,8 @@ def parse(body: bytes, source: str, message_id: str | None = None) -> Event:
     if source == "platform":
         if not message_id:
             raise PayloadError("no webhook-id")
+        if etype in CREATOR_TYPES:
+            _check_creator_event(obj)
         return Event(source, message_id, etype, created, obj)
     event_id = doc.get("id")
     if event_id is None:
@@ -129,6 +134,21 @@ def parse(body: bytes, source: str, message_id: str | None = None) -> Event:
     elif not isinstance(event_id, str) or not event_id or len(event_id) > 255:
         raise PayloadError("id is not a string")
     return Event(source, event_id, etype, created, obj)
+
+
+def _check_creator_event(obj: dict[str, Any]) -> None:
+    """A CreatorIQ event needs its `creator` and `campaign` objects, each with an id (what
+    makes its alerts once-only), and `rep_email`, when given, as text. Every other field may
+    be missing or wrong: that is what the sync check reports to the rep, not a 400."""
+    for name in ("creator", "campaign"):
+        part = obj.get(name)
+        if not isinstance(part, dict):
+            raise PayloadError(f"data.{name} is not an object")
+        part_id = part.get("id")
+        if not isinstance(part_id, str) or not part_id.strip() or len(part_id) > 255:
+            raise PayloadError(f"data.{name}.id is not a string of 1-255 characters")
+    if obj.get("rep_email") is not None and not isinstance(obj.get("rep_email"), str):
+        raise PayloadError("data.rep_email is not a string")
 
 
 def load_json(body: bytes) -> Any:

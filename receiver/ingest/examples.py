@@ -23,10 +23,11 @@ CONTACT = {
     "last_name": "Thompson",
     "timezone": "America/Chicago",
 }
+REP = "rep@platform.example"
 JOB = {
     "id": "jb_example",
     "name": "Kitchen remodel, 14 Elm St",
-    "custom_metadata": {"po_contact_email": "rep@platform.example"},
+    "custom_metadata": {"po_contact_email": REP},
 }
 
 
@@ -36,6 +37,39 @@ def source_of(event_type: str) -> str:
         if event_type in types:
             return source
     raise KeyError(event_type)
+
+
+def _creator(contractor: str, now: int) -> dict[str, Any]:
+    """A CreatorIQ creator accepted an hour ago whose profile then changed (the sync trigger),
+    for a campaign starting in a week: a creator the sync check finds nothing wrong with."""
+    return {
+        "creator": {
+            "id": f"ciq_{contractor}",
+            "email": CONTACT["email"],
+            "first_name": CONTACT["first_name"],
+            "last_name": CONTACT["last_name"],
+            "home_address": {
+                "line1": "14 Elm St",
+                "city": "Austin",
+                "state": "TX",
+                "postal_code": "78701",
+                "country": "US",
+            },
+            "work_state": "TX",
+            "work_country": "US",
+            "payment_amount": 450000,
+            "base_pay": "4500",
+            "accepted_at": now - 3600,
+            "profile_updated_at": now - 600,
+        },
+        "campaign": {
+            "id": "camp_example",
+            "name": "Spring launch",
+            "start_date": now + 7 * DAY,
+            "end_date": now + 37 * DAY,
+        },
+        "rep_email": REP,
+    }
 
 
 def _object(event_type: str, contractor: str, now: int) -> dict[str, Any]:
@@ -103,6 +137,8 @@ def _object(event_type: str, contractor: str, now: int) -> dict[str, Any]:
         return {"id": f"cc_{contractor}", "code": "1001", "description": "Carpentry"}
     if event_type == "contractor.updated":
         return person
+    if event_type.startswith("creator."):
+        return _creator(contractor, now)
     if event_type == "assignment.created":
         return {
             "id": f"an_{contractor}",

@@ -30,7 +30,8 @@ DEFAULT_ZONE = "America/New_York"
 # Scheduled notices about a moment: held through quiet hours unless that passes the moment,
 # the moment kept in the guard as `deadline`. The reps' coverage-gap alert is one: held
 # only while 08:00 still comes before the start, and an alert after the start is moot. The
-# reps' unpaid-charge alert is held through quiet hours too; it has no moment to pass.
+# reps' unpaid-charge and CreatorIQ sync-missing alerts are held through quiet hours too;
+# they have no moment to pass.
 REMINDER_NOTICES = frozenset(
     {
         "payment_reminder",
@@ -38,6 +39,7 @@ REMINDER_NOTICES = frozenset(
         "remit_bill_reminder_rep",
         "coverage_missing_rep",
         "charge_unrecovered_rep",
+        "creatoriq_sync_missing_rep",
     }
 )
 
@@ -80,7 +82,8 @@ class Settlements:
     def mark(self, kind: str, object_id: str) -> None:
         """Record that `object_id` is settled: kind is `invoice_paid`, `invoice_void`,
         `assignment_charged`, `assignment_active` (1099Policy reported it bound),
-        `assignment_cancelled` or `job_cancelled`."""
+        `assignment_cancelled`, `job_cancelled` or `creator_synced` (a contractor with a
+        CreatorIQ creator's email reached us; `object_id` is the email's digest)."""
         if object_id:
             self.redis.set(keys.settled(kind, object_id), 1, ex=self.ttl)
 
@@ -109,6 +112,8 @@ class Settlements:
             return "settled: the assignment was charged"
         if assignment and self.has("assignment_cancelled", assignment):
             return "cancelled: the assignment was cancelled"
+        if self.has("creator_synced", guard.get("creator", "")):
+            return "synced: 1099Policy reported a contractor or application with the email"
         if self.has("job_cancelled", guard.get("job", "")):
             return "cancelled: the job's coverage was cancelled"
         return None

@@ -13,8 +13,9 @@ from typing import Any
 
 from ..coverage.document import COVERAGE_TYPES
 from ..coverage.payments import PAYMENT_TYPES
+from ..creatoriq.sync import decide_creator, email_digest
 from ..delivery.records import record_id
-from ..ingest.events import KNOWN_TYPES, Event
+from ..ingest.events import CREATOR_TYPES, KNOWN_TYPES, Event
 from ..notices.contacts import Contact, contact_from
 from ..notices.plans import Facts, Plan, invoice_paid, invoice_void, ref
 from ..notices.reminders import REMINDER_NOTICES, send_time
@@ -37,6 +38,7 @@ def _embedded_contact(event: Event, rt: Runtime) -> Contact | None:
         return None
     contact = contact_from(raw)
     rt.contacts.remember(contact, event.created)
+    _reached_us(contact.email, rt)
     stored = rt.contacts.stored(contact.id)
     if stored is None:
         return contact
@@ -212,6 +214,7 @@ def contractor_updated(event: Event, rt: Runtime) -> None:
     if not contact.id:
         return
     rt.contacts.remember(contact, event.created)
+    _reached_us(contact.email, rt)
     current = rt.contacts.stored(contact.id) or contact
     if current.email:
         rt.records.release(contact.id, current)
@@ -220,6 +223,29 @@ def contractor_updated(event: Event, rt: Runtime) -> None:
 def coverage(event: Event, rt: Runtime) -> None:
     """Apply a 1099Policy coverage event to its contractor's document (coverage/store.py)."""
     rt.coverage.apply(event)
+    person = event.object.get("contractor")
+    if isinstance(person, dict):  # an application or assignment embedding its contractor
+        _reached_us(contact_from(person).email, rt)
+
+
+def _reached_us(email: str, rt: Runtime) -> None:
+    """A contractor with this email is known to 1099Policy or the platform: a CreatorIQ
+    creator with it synced, so the reps' sync-missing alert about them is moot."""
+    if email:
+        rt.settlements.mark("creator_synced", email_digest(email))
+
+
+def creator_event(event: Event, rt: Runtime) -> None:
+    """CreatorIQ `creator.accepted` / `creator.updated`: the sync check, and what the reps are
+    told (creatoriq/sync.py): to `rep_email`, else the organization's reps."""
+    now = int(rt.clock())
+    decided = decide_creator(event, now, rt.cfg.CREATORIQ_SYNC_WAIT_HOURS * 3600)
+    reps = list(decided.reps) or list(rt.cfg.ORG_REP_EMAILS)
+    rids: list[str] = []
+    for plan in decided.plans:
+        context = {**decided.context, **plan.fields}
+        rids += _create(rt, plan, context, "", None, reps, now, event.received_at)
+    rt.records.decided_by(event.source, event.id, rids)  # the event's outcome in the console
 
 
 def payments(event: Event, rt: Runtime) -> None:
@@ -243,6 +269,7 @@ def _first(step: Handler, then: Handler) -> Handler:
 HANDLERS: dict[str, Handler] = {t: _record_only for types in KNOWN_TYPES.values() for t in types}
 HANDLERS.update({t: notify for t in NOTIFYING_TYPES})
 HANDLERS["contractor.updated"] = contractor_updated
+HANDLERS.update({t: creator_event for t in CREATOR_TYPES})
 HANDLERS.update({t: _first(coverage, HANDLERS[t]) for t in COVERAGE_TYPES})
 HANDLERS.update({t: _first(payments, HANDLERS[t]) for t in PAYMENT_TYPES})
 
