@@ -117,7 +117,7 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
         failure_reason="Your card was declined.",
     ),
     # CreatorIQ: the creator is not in 1099Policy yet (no contractor id, no link); the
-    # campaign stands for the job.
+    # campaign stands for the job. Not accepted yet, so no problem of order.
     "creatoriq_sync_blocked_rep": _creator_notice(
         problems=[
             {
@@ -128,7 +128,7 @@ SAMPLE_CONTEXTS: dict[str, dict[str, Any]] = {
             for code, field in (
                 ("home_state_not_us", "creator.home_address.state"),
                 ("base_pay_not_numeric", "creator.base_pay"),
-                ("sync_not_triggered", "creator.profile_updated_at"),
+                ("campaign_start_not_future", "campaign.start_date"),
             )
         ]
     ),
