@@ -411,7 +411,8 @@ def test_an_expired_link_reads_in_a_browser(browser, live_server, name, width):
 
 def test_every_kind_of_payment_reads_on_a_phone(browser, live_server, send, drain, rt):
     """Cancelled before its charge, due with no word yet, billed to the organization, failed
-    with the bank's reason, for a job no event named: each says so, within a phone's width."""
+    with the bank's reason, for a job no event named, re-priced after the charge: each says so,
+    within a phone's width."""
     kitchen = {"id": "jb_8", "name": "Kitchen remodel"}
     fence = {"id": "jb_7", "name": "Fence", "withhold_premium": True}
     reason = "Your card was declined because the issuing bank flagged it"
@@ -451,6 +452,15 @@ def test_every_kind_of_payment_reads_on_a_phone(browser, live_server, send, drai
             )
         ),
         send.ten99(assignment("assignment.cancelled", NOW - HOUR, aid="an_9", job="jb_1")),
+        send.platform(reported("invoice.created", "in_k", kitchen, 5000, NOW, NOW - DAY), "m5"),
+        send.ten99(
+            ten99_event(
+                "invoice.charge_card_succeeded",
+                {"id": "in_k", "contractor": "cn_1", "job": "jb_8", "premium_due": 5000},
+                NOW - 3 * HOUR,
+            )
+        ),
+        send.platform(reported("invoice.updated", "in_k", kitchen, 4500, NOW, NOW - HOUR), "m6"),
     ]
     assert [p.status_code for p in posts] == [202] * len(posts)
     drain()
@@ -468,6 +478,8 @@ def test_every_kind_of_payment_reads_on_a_phone(browser, live_server, send, drai
         "Other payments Insurance payment",
         f"Payment failed on Friday, November 17, 2023 at 11:13 AM CST Reason: {reason}",
         "Billed to your organization due on Monday, November 20, 2023 at 4:13 PM CST $12.34",
+        "Charged on Friday, November 17, 2023 at 1:13 PM CST The premium was re-priced to $45.00"
+        " after this charge: a refund of $5.00 is being processed. $50.00",
     ):
         assert shown in seen
 
@@ -534,3 +546,37 @@ def test_page_reads_on_a_phone_set_to_dark(browser, live_server, send, drain, rt
         "amount": "rgb(243, 244, 246)",
         "when": "rgb(170, 178, 188)",
     }
+
+
+@pytest.mark.parametrize(
+    "repriced, note",
+    [
+        (
+            5500,
+            "The premium was re-priced to $55.00 after this charge: "
+            "an additional $5.00 will be charged.",
+        ),
+        (
+            4500,
+            "The premium was re-priced to $45.00 after this charge: "
+            "a refund of $5.00 is being processed.",
+        ),
+    ],
+)
+def test_an_invoice_repriced_after_its_charge_shows_what_was_charged_and_the_difference(
+    page, send, drain, rt, repriced, note
+):
+    bill = reported("invoice.created", "in_r", DECK, 5000, NOW - DAY, NOW - 2 * DAY)
+    charged = ten99_event(
+        "invoice.charge_card_succeeded",
+        {"id": "in_r", "contractor": "cn_1", "job": "jb_1", "premium_due": 5000},
+        NOW - DAY,
+    )
+    pay_adjusted = reported("invoice.updated", "in_r", DECK, repriced, NOW - DAY, NOW - HOUR)
+    assert send.platform(bill, "msg_bill").status_code == 202
+    assert send.ten99(charged).status_code == 202
+    assert send.platform(pay_adjusted, "msg_adjusted").status_code == 202
+    drain()
+    html = assert_html(page(token_at(NOW)), 200)
+    rows = [visible(r) for r in re.findall(r'<tr class="payment[^"]*">(.*?)</tr>', html, re.S)]
+    assert rows == [f"Charged on Thursday, November 16, 2023 at 4:13 PM CST {note} $50.00"]

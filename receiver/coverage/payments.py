@@ -85,11 +85,11 @@ def facts(event: Event) -> tuple[str, str, dict[str, Any]] | None:
         if isinstance(withhold, bool):
             said["method"] = "remit" if withhold else "card"
         if invoice_paid(obj):
-            said["paid_at"] = at
+            said.update(paid_at=at, charged_cents=said["amount_cents"])
         elif invoice_void(obj):
             said["cancelled_at"] = at
     elif event.type == "invoice.charge_card_succeeded":
-        said.update(paid_at=at, method="card")
+        said.update(paid_at=at, method="card", charged_cents=said["amount_cents"])
     elif event.type == "invoice.charge_card_failed":
         reason = obj.get("failure_message") or obj.get("failure_reason")
         said.update(failed_at=at, method="card", failure=str(reason) if reason else None)
@@ -136,6 +136,8 @@ class Charge:
     or the invoice voided before it was charged) or `remit` (the organization pays it).
     `at`: when it was charged, failed, is due or was cancelled (None: not known).
     `failed_at`: an earlier attempt that failed before a later one went through.
+    `repriced_cents`: the invoice's premium now, when it was re-priced after the charge
+    (`amount_cents` is then what was charged; the difference is charged or refunded).
     """
 
     kind: str
@@ -148,6 +150,7 @@ class Charge:
     invoice: str | None = None
     failed_at: int | None = None
     failure: str | None = None
+    repriced_cents: int | None = None
 
 
 _MONEY = frozenset({"amount_cents", "charge_at", "paid_at", "failed_at"})
@@ -170,11 +173,16 @@ def _charge(kind: str, object_id: str, entry: dict[str, Any], now: int) -> Charg
         state = "remit"
     elif due is not None and due <= now:
         state = "processing"
+    amount, charged, repriced = entry.get("amount_cents"), entry.get("charged_cents"), None
+    if state == "charged" and charged is not None:
+        repriced = amount if amount is not None and amount != charged else None
+        amount = charged
     return Charge(
         kind=kind,
         id=object_id,
         job=entry.get("job"),
-        amount_cents=entry.get("amount_cents"),
+        amount_cents=amount,
+        repriced_cents=repriced,
         state=state,
         at=at,
         method=method,

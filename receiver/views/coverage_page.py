@@ -99,6 +99,15 @@ def _payment(charge: Charge, zone: str | None) -> dict[str, Any]:
         notes.append("Update your card on file to keep your coverage.")
         if charge.failure:
             notes.insert(0, f"Reason: {charge.failure}")
+    if charge.repriced_cents is not None and charge.amount_cents is not None:
+        change = charge.repriced_cents - charge.amount_cents
+        then = (
+            f"an additional {money(change)} will be charged"
+            if change > 0
+            else f"a refund of {money(-change)} is being processed"
+        )
+        now_cents = money(charge.repriced_cents)
+        notes.append(f"The premium was re-priced to {now_cents} after this charge: {then}.")
     earlier = _moment(charge.failed_at, zone)
     if earlier:
         notes.append(f"An earlier attempt failed on {earlier}.")
