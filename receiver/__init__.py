@@ -29,6 +29,7 @@ from .views import (
     health,
     metrics,
     ops_api,
+    rq_view,
     sendgrid_events,
     webhooks,
 )
@@ -70,6 +71,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, clock: Clock = syst
     app.extensions["audit"] = AuditLog(redis, cfg.EVENT_RETENTION_DAYS, clock)
     if cfg.CONSOLE_USERS:  # the console replays, retries and renders as a worker would
         app.extensions["runtime"] = build_runtime(cfg, clock)
+        rq_view.mount(app, cfg.REDIS_URL)
     views = (
         webhooks,
         sendgrid_events,

@@ -164,3 +164,12 @@ def test_a_viewer_sees_no_action(browser: Any, live_server: str, stored: None) -
     assert "vic · viewer" in browser.text()
     assert browser.driver.find_elements(By.TAG_NAME, "form") == []
     browser.screenshot("console-event-viewer")
+
+
+def test_the_rq_dashboard_opens_from_the_console(
+    browser: Any, live_server: str, stored: None
+) -> None:
+    browser.open(_signed_in(live_server, "vic") + "/admin/events")
+    _click(browser.driver, By.LINK_TEXT, "RQ")
+    WebDriverWait(browser.driver, 60).until(lambda d: "events" in browser.text())
+    browser.screenshot("console-rq")

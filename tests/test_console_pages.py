@@ -153,3 +153,18 @@ def test_console_pages_are_absent_when_no_user_is_configured(
     config.pop("CONSOLE_USERS")
     client = create_app(config, clock=test_clock).test_client()
     assert client.get("/admin/events", headers=basic("olga")).status_code == 404
+
+
+def test_the_rq_dashboard_is_behind_the_console_users(client: Any, charged: dict[str, Any]) -> None:
+    assert client.get("/admin/rq/").status_code == 401
+    page = client.get("/admin/rq/", headers=basic("vic"))
+    assert page.status_code == 200 and "RQ" in page.get_data(as_text=True)
+    queues = client.get("/admin/rq/0/data/queues.json", headers=basic("vic")).json
+    assert "events" in {q["name"] for q in queues["queues"]}
+    empty = "/admin/rq/queue/events/failed/empty"
+    ajax = {"X-Requested-With": "XMLHttpRequest"}
+    assert client.post(empty, headers={**basic("vic"), **ajax}).status_code == 403
+    # An operator's browser visiting another site: a form (or a GET) cannot add the header.
+    assert client.post(empty, headers=basic("olga")).status_code == 403
+    assert client.get("/admin/rq/requeue/events", headers=basic("olga")).status_code == 403
+    assert client.post(empty, headers={**basic("olga"), **ajax}).status_code == 200
