@@ -4,6 +4,8 @@
   package ships) on a free port, with append-only persistence under ./var/redis.
 - No SENDGRID_API_KEY: emails are written as .eml files to ./var/outbox.
 - No webhook secrets: generates development secrets once, kept in ./var/dev-secrets.env.
+- No CONSOLE_USERS: the operator's console at /admin has one operator, `dev`, whose password
+  is made once and kept in ./var/dev-secrets.env as CONSOLE_PASSWORD.
 Stops everything on Ctrl-C.
 """
 
@@ -23,6 +25,7 @@ VAR = ROOT / "var"
 RUN_ENV = VAR / "run.env"
 sys.path.insert(0, str(ROOT))
 
+from receiver.console.users import user_line  # noqa: E402
 from receiver.store.embedded import RedisServer  # noqa: E402  (shared with the test suite)
 
 
@@ -39,6 +42,9 @@ def dev_secrets() -> dict[str, str]:
             f"API_TOKENS={secrets.token_urlsafe(24)}\n"
         )
         path.chmod(0o600)
+    if "CONSOLE_PASSWORD=" not in path.read_text():  # also in files of earlier releases
+        with path.open("a") as f:
+            f.write(f"CONSOLE_PASSWORD={secrets.token_urlsafe(12)}\n")
     pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
     return {k: v for k, v in pairs}
 
@@ -64,6 +70,9 @@ def main() -> None:
         env["REDIS_URL"] = redis_server.url
     for name, value in dev_secrets().items():
         env.setdefault(name, value)
+    console = "" if env.get("CONSOLE_USERS") else env["CONSOLE_PASSWORD"]
+    if console:
+        env["CONSOLE_USERS"] = user_line("dev", "operator", console)
     env.setdefault("OUTBOX_DIR", str(VAR / "outbox"))
     env.setdefault("LOG_FORMAT", "text")  # each delivery, event and email as a readable line
     env.setdefault("LOG_LEVEL", "debug")
@@ -95,6 +104,8 @@ def main() -> None:
         f"{' (own server, AOF in var/redis)' if redis_server else ''}\n"
         f"  secrets   {VAR / 'dev-secrets.env'} (webhook secrets, SECRET_KEY, API_TOKENS)\n"
         f"  api       http://127.0.0.1:{port}/api/openapi.json\n"
+        f"  console   http://127.0.0.1:{port}/admin"
+        f"{' (user dev, password CONSOLE_PASSWORD in var/dev-secrets.env)' if console else ''}\n"
         f"  emails    {mail}\n  Ctrl-C stops everything.\n",
         flush=True,
     )
