@@ -412,3 +412,26 @@ def test_the_sweeper_trims_the_indexes_to_the_retention(
         "event:1099policy:ev_paid_in_new"
     ]
     assert rt.redis.zcard("notices:index") == 0  # the old one's record, past retention
+
+
+def test_a_notice_shows_each_sendgrid_event_in_time_order(
+    ops: Any, send: Any, drain: Any, rt: Any, app: Any
+) -> None:
+    from tests.events import sg_event
+
+    send.ten99(charge_succeeded("in_sg"))
+    drain()
+    [rid] = _records(rt)
+    batch = [
+        sg_event("delivered", rid, ts=1_800_000_060),
+        sg_event("processed", rid, ts=1_800_000_000),
+        sg_event("open", rid, ts=1_800_000_120),
+    ]
+    app.extensions["sendgrid_events"].apply(json.dumps(batch).encode(), 1_800_000_200)
+    found = ops("GET", f"/api/ops/notices/{rid}").json()
+    log = found["delivery_events"]["log"]
+    assert [(e["event"], e["at"]) for e in log] == [  # "open" is not tracked
+        ("processed", 1_800_000_000),
+        ("delivered", 1_800_000_060),
+    ]
+    assert found["state"] == "delivered"

@@ -177,6 +177,7 @@ def detail(
             "at": float(rec["delivery_at"]) if rec.get("delivery_at") else None,
             "reason": rec.get("delivery_reason") or None,
             "type": rec.get("delivery_type") or None,
+            "log": _delivery_log(rec.get("delivery_log", "")),
         },
     )
     listed = suppressions.get(rec.get("to_email", "")) if rec.get("to_email") else None
@@ -189,6 +190,20 @@ def detail(
         out["email"] = None
         out["render_error"] = type(exc).__name__
     return out
+
+
+def _delivery_log(raw: str) -> list[dict[str, Any]]:
+    """SendGrid's events of a record (the newest 20 the Event Webhook sent), in time order."""
+    try:
+        entries = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    log = [
+        {"event": str(e[0]), "at": float(e[1] or 0), "reason": str(e[2]) or None}
+        for e in entries
+        if isinstance(e, list) and len(e) == 3
+    ]
+    return sorted(log, key=lambda e: e["at"])
 
 
 def record_or_404(rt: Runtime, rid: str) -> dict[str, Any]:

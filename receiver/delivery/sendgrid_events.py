@@ -86,6 +86,11 @@ end
 if ARGV[9] == '' or redis.call('EXISTS', KEYS[3]) == 0 then return {'unmatched', newly, ''} end
 local recipient = redis.call('HGET', KEYS[3], 'recipient') or ''
 redis.call('HINCRBY', KEYS[3], 'delivery_events', 1)
+-- The newest DELIVERY_LOG events as [event, time, reason], for the operator's console.
+local log = cjson.decode(redis.call('HGET', KEYS[3], 'delivery_log') or '[]')
+table.insert(log, {ARGV[10], tonumber(ARGV[3]), ARGV[4]})
+if #log > 20 then table.remove(log, 1) end
+redis.call('HSET', KEYS[3], 'delivery_log', cjson.encode(log))
 local outcome = 'stale'
 local rank = tonumber(redis.call('HGET', KEYS[3], 'delivery_rank') or '0') or 0
 if tonumber(ARGV[1]) > rank then

@@ -131,7 +131,18 @@ SCHEMAS["OpsNoticeDetail"] = {
         "retried_by": _NSTR,
         "accepted_by": _NSTR,
         "delivery_events": _closed(
-            {"count": _INT, "latest": _NSTR, "at": _NNUM, "reason": _NSTR, "type": _NSTR}
+            {
+                "count": _INT,
+                "latest": _NSTR,
+                "at": _NNUM,
+                "reason": _NSTR,
+                "type": _NSTR,
+                "log": {
+                    "type": "array",
+                    "description": "SendGrid's events, the newest 20, in time order",
+                    "items": _closed({"event": _STR, "at": _NUM, "reason": _NSTR}),
+                },
+            }
         ),
         "suppression": {
             "oneOf": [_closed({"reason": _STR, "at": _INT}), {"type": "null"}],
