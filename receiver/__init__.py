@@ -42,13 +42,11 @@ def create_app(test_config: Mapping[str, Any] | None = None, clock: Clock = syst
     app = Flask(__name__)
     app.config["RECEIVER"] = cfg
     app.config["MAX_CONTENT_LENGTH"] = cfg.WEBHOOK_MAX_BYTES
-    redis = build_redis(cfg.REDIS_URL)
+    redis = build_redis(cfg)
     queue = build_queue(redis, cfg.QUEUE_NAME)
     app.extensions["redis"] = redis
     app.extensions["clock"] = clock
-    app.extensions["inbox"] = Inbox(
-        redis, queue, cfg.EVENT_RETENTION_DAYS, cfg.TEN99POLICY_SIGNATURE_HEADER
-    )
+    app.extensions["inbox"] = Inbox.from_config(redis, queue, cfg)
     app.extensions["verifiers"] = {
         "1099policy": TV1Verifier(
             cfg.TEN99POLICY_WEBHOOK_SECRETS,

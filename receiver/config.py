@@ -25,6 +25,12 @@ class Config:
     """The settings, typed. Defaults are the embedded ones `make run` uses."""
 
     REDIS_URL: str = "redis://127.0.0.1:6379/0"
+    REDIS_SENTINELS: tuple[str, ...] = ()
+    REDIS_SENTINEL_MASTER: str | None = None
+    REDIS_SENTINEL_PASSWORD: str | None = None
+    REDIS_PASSWORD: str | None = None
+    REDIS_MIN_REPLICA_ACKS: int = 0
+    REDIS_REPLICA_ACK_TIMEOUT_MS: int = 500
     TEN99POLICY_WEBHOOK_SECRETS: tuple[str, ...] = ()
     TEN99POLICY_SIGNATURE_HEADER: str = "Ten99Policy-Signature"
     PLATFORM_WEBHOOK_SECRETS: tuple[str, ...] = ()
@@ -74,6 +80,8 @@ class Config:
 
 
 _INT = {
+    "REDIS_MIN_REPLICA_ACKS",
+    "REDIS_REPLICA_ACK_TIMEOUT_MS",
     "WEBHOOK_TOLERANCE_SECONDS",
     "WEBHOOK_MAX_BYTES",
     "EVENT_RETENTION_DAYS",
@@ -98,6 +106,7 @@ _FLOAT = {
     "TEN99POLICY_API_TIMEOUT_SECONDS",
 }
 _LISTS = {
+    "REDIS_SENTINELS",
     "TEN99POLICY_WEBHOOK_SECRETS",
     "PLATFORM_WEBHOOK_SECRETS",
     "ORG_REP_EMAILS",
@@ -105,6 +114,9 @@ _LISTS = {
     "CONSOLE_USERS",
 }
 _OPTIONAL = {
+    "REDIS_SENTINEL_MASTER",
+    "REDIS_SENTINEL_PASSWORD",
+    "REDIS_PASSWORD",
     "SENDGRID_API_KEY",
     "TEN99POLICY_API_KEY",
     "SENDGRID_WEBHOOK_PUBLIC_KEY",
@@ -165,6 +177,7 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("SENDGRID_TIMEOUT_SECONDS", "must be positive")
     if not cfg.REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
+    _validate_sentinel(cfg)
     if not cfg.SENDGRID_API_HOST.startswith(("http://", "https://")):
         raise ConfigError("SENDGRID_API_HOST", "must be an http(s) URL")
     for name in REQUIRED:
@@ -212,6 +225,32 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("METRICS_TOKEN", "must be at least 16 characters")
     _validate_coverage(cfg)
     _validate_console(cfg)
+
+
+def sentinel_addresses(cfg: Config) -> list[tuple[str, int]]:
+    """REDIS_SENTINELS as (host, port) pairs; `[::1]:26379` for an IPv6 host."""
+    found = []
+    for entry in cfg.REDIS_SENTINELS:
+        host, _, port = entry.rpartition(":")
+        found.append((host.strip("[]"), int(port)))
+    return found
+
+
+def _validate_sentinel(cfg: Config) -> None:
+    """Sentinel settings: all of the pair or none; every address host:port."""
+    for entry in cfg.REDIS_SENTINELS:
+        host, _, port = entry.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError("REDIS_SENTINELS", "must be comma-separated host:port addresses")
+    if cfg.REDIS_SENTINELS and not cfg.REDIS_SENTINEL_MASTER:
+        raise ConfigError("REDIS_SENTINEL_MASTER", "is required with REDIS_SENTINELS")
+    if cfg.REDIS_SENTINEL_MASTER and not cfg.REDIS_SENTINELS:
+        raise ConfigError("REDIS_SENTINELS", "is required with REDIS_SENTINEL_MASTER")
+    if cfg.REDIS_MIN_REPLICA_ACKS < 0:
+        raise ConfigError("REDIS_MIN_REPLICA_ACKS", "must not be negative (0: off)")
+    if not 0 < cfg.REDIS_REPLICA_ACK_TIMEOUT_MS <= 4000:
+        # Under the 5 s socket timeout: a WAIT must end before the connection gives up on it.
+        raise ConfigError("REDIS_REPLICA_ACK_TIMEOUT_MS", "must be between 1 and 4000")
 
 
 CONSOLE_ROLES = ("viewer", "operator")

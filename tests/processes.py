@@ -13,6 +13,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tests.events import charge_succeeded
+from tests.signing import body_of, tv1_header
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -88,3 +91,18 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 30.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def deliver(port: int, invoice: str, timeout: float = 5.0) -> int | None:
+    """One signed charge delivery on a new connection, as 1099Policy sends it; its status,
+    None if the connection failed or the answer took longer than the sender's `timeout`."""
+    body = body_of(charge_succeeded(invoice))
+    headers = {"Ten99Policy-Signature": tv1_header(body), "Content-Type": "application/json"}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", "/webhooks/1099policy", body=body, headers=headers)
+        return conn.getresponse().status
+    except OSError:
+        return None
+    finally:
+        conn.close()

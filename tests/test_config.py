@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from receiver.config import load_config
+from receiver.config import load_config, sentinel_addresses
 from receiver.errors import ConfigError
 
 BASE = {
@@ -26,6 +26,25 @@ def test_defaults_and_lists():
     assert cfg.SENDGRID_API_HOST == "https://api.sendgrid.com"
     assert cfg.SENDGRID_API_KEY is None
     assert cfg.NOTICE_COALESCE_SECONDS == 300
+
+
+def test_sentinel_settings():
+    cfg = load_config(
+        environ={
+            **BASE,
+            "REDIS_SENTINELS": "10.0.0.1:26379, [::1]:26380",
+            "REDIS_SENTINEL_MASTER": "receiver",
+            "REDIS_MIN_REPLICA_ACKS": "1",
+        }
+    )
+    assert sentinel_addresses(cfg) == [("10.0.0.1", 26379), ("::1", 26380)]
+    assert cfg.REDIS_MIN_REPLICA_ACKS == 1 and cfg.REDIS_REPLICA_ACK_TIMEOUT_MS == 500
+    with pytest.raises(ConfigError) as info:
+        load_config(environ={**BASE, "REDIS_SENTINELS": "10.0.0.1:26379"})
+    assert info.value.name == "REDIS_SENTINEL_MASTER"
+    with pytest.raises(ConfigError) as info:
+        load_config(environ={**BASE, "REDIS_SENTINEL_MASTER": "receiver"})
+    assert info.value.name == "REDIS_SENTINELS"
 
 
 def test_sendgrid_host_is_normalised():
@@ -51,6 +70,12 @@ def test_sendgrid_host_is_normalised():
         ("NOTICE_COALESCE_SECONDS", "5m"),
         ("LOG_FORMAT", "yaml"),
         ("LOG_LEVEL", "verbose"),
+        ("REDIS_SENTINELS", "127.0.0.1"),
+        ("REDIS_SENTINELS", "127.0.0.1:26379,sentinel-2:port"),
+        ("REDIS_MIN_REPLICA_ACKS", "-1"),
+        ("REDIS_MIN_REPLICA_ACKS", "one"),
+        ("REDIS_REPLICA_ACK_TIMEOUT_MS", "0"),
+        ("REDIS_REPLICA_ACK_TIMEOUT_MS", "5000"),
     ],
 )
 def test_bad_setting_names_itself(name, value):

@@ -32,6 +32,15 @@ def test_readyz_reports_persistence_and_workers(client, redis, drain):
     assert client.get("/readyz").json["ready"] is True
 
 
+def test_readyz_reports_role_and_replicas_and_the_acks_it_cannot_get(client, config, redis):
+    r = client.get("/readyz")
+    assert (r.json["role"], r.json["replicas"]) == ("master", 0)
+    # One replica asked for, none there: every delivery would be a 503.
+    strict = create_app({**config, "REDIS_MIN_REPLICA_ACKS": "1"}).test_client()
+    r = strict.get("/readyz")
+    assert r.status_code == 503 and r.json["ready"] is False and r.json["replicas"] == 0
+
+
 def test_readyz_not_ready_when_redis_keeps_nothing(config, tmp_path):
     server = RedisServer(tmp_path / "volatile", appendonly=False).start()
     try:

@@ -13,7 +13,6 @@ scheduler lock lived 61 s; the issue saw 36 s and 56 s); nothing measures speed.
 
 from __future__ import annotations
 
-import http.client
 import signal
 import threading
 import time
@@ -31,8 +30,7 @@ from receiver.store import keys
 from receiver.store.connection import notice_queue_name
 from receiver.store.embedded import RedisServer, free_port
 from tests.events import charge_succeeded
-from tests.processes import start_web, start_worker, stop, wait_until
-from tests.signing import body_of, tv1_header
+from tests.processes import deliver, start_web, start_worker, stop, wait_until
 
 NOTICES = notice_queue_name("events")
 # Due within seconds of its cause, whatever the outage: what "within seconds" is held to.
@@ -49,21 +47,6 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 def records_of(mails: list[dict[str, Any]]) -> list[str]:
     return [m["body"]["custom_args"]["notice_record"] for m in mails]
-
-
-def deliver(port: int, invoice: str) -> int | None:
-    """One signed delivery on a new connection; its status, None if it failed or hung past
-    the sender's 5 s."""
-    body = body_of(charge_succeeded(invoice))
-    headers = {"Ten99Policy-Signature": tv1_header(body), "Content-Type": "application/json"}
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("POST", "/webhooks/1099policy", body=body, headers=headers)
-        return conn.getresponse().status
-    except OSError:
-        return None
-    finally:
-        conn.close()
 
 
 class Stream:

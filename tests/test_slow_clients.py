@@ -11,7 +11,6 @@ were answered in time in one run here, and the issue saw 0 and 37 of 50 within 1
 
 from __future__ import annotations
 
-import http.client
 import select
 import socket
 import threading
@@ -23,9 +22,7 @@ from typing import Any
 import pytest
 
 from receiver.store.embedded import free_port
-from tests.events import charge_succeeded
-from tests.processes import start_web, stop
-from tests.signing import body_of, tv1_header
+from tests.processes import deliver, start_web, stop
 
 HEADER_TRICKLERS = 64
 BODY_TRICKLERS = 16
@@ -106,19 +103,10 @@ class SlowClients:
             s.close()
 
 
-def deliver(port: int, invoice: str) -> tuple[int | None, float]:
-    """One signed delivery on a new connection, as 1099Policy sends it: (status, seconds)."""
-    body = body_of(charge_succeeded(invoice))
-    headers = {"Ten99Policy-Signature": tv1_header(body), "Content-Type": "application/json"}
+def timed_delivery(port: int, invoice: str) -> tuple[int | None, float]:
+    """One signed delivery on a new connection: (status, seconds until answered)."""
     started = time.monotonic()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=PATIENCE_SECONDS)
-    try:
-        conn.request("POST", "/webhooks/1099policy", body=body, headers=headers)
-        status = conn.getresponse().status
-    except OSError:
-        status = None
-    finally:
-        conn.close()
+    status = deliver(port, invoice, timeout=PATIENCE_SECONDS)
     return status, time.monotonic() - started
 
 
@@ -126,7 +114,7 @@ def test_deliveries_are_answered_while_100_slow_connections_are_held(web, redis)
     slow = SlowClients(web).start()
     try:
         time.sleep(2)  # every slow connection in place and trickling
-        results = [deliver(web, f"in_slow_{n}") for n in range(DELIVERIES)]
+        results = [timed_delivery(web, f"in_slow_{n}") for n in range(DELIVERIES)]
         held = sum(1 for _kind, s in slow.conns if s.fileno() != -1)
     finally:
         slow.close()

@@ -31,9 +31,10 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 
+from ..config import Config
 from ..errors import Unavailable
 from ..store import keys, metrics
-from ..store.scripts import DirectScript
+from ..store.scripts import DirectScript, NotReplicated
 from .events import Event
 
 PROCESS_TASK = "receiver.pipeline.tasks.process_event"
@@ -109,13 +110,34 @@ class Inbox:
     """Accept verified events into Redis and RQ; see the module docstring for the guarantees."""
 
     def __init__(
-        self, redis: Redis, queue: Queue, retention_days: int, signature_header: str
+        self,
+        redis: Redis,
+        queue: Queue,
+        retention_days: int,
+        signature_header: str,
+        replicas: int = 0,
+        replica_timeout_ms: int = 500,
     ) -> None:
+        """`replicas` (REDIS_MIN_REPLICA_ACKS): an accept counts only once that many replicas
+        have it (WAIT, in the same round trip); until then the sender gets a 503."""
         self.redis = redis
         self.queue = queue
         self.retention = retention_days * 86400
         self._drop = _DROP_HEADERS | {signature_header.lower()}
+        self._replicas = (replicas, replica_timeout_ms)
         self._script: Any = None  # built on first use: making it asks Redis its version
+
+    @classmethod
+    def from_config(cls, redis: Redis, queue: Queue, cfg: Config) -> Inbox:
+        """The inbox the settings describe (web process and workers alike)."""
+        return cls(
+            redis,
+            queue,
+            cfg.EVENT_RETENTION_DAYS,
+            cfg.TEN99POLICY_SIGNATURE_HEADER,
+            cfg.REDIS_MIN_REPLICA_ACKS,
+            cfg.REDIS_REPLICA_ACK_TIMEOUT_MS,
+        )
 
     def _accept_script(self) -> Any:
         if self._script is None:
@@ -142,7 +164,8 @@ class Inbox:
                 webhooks_key=_lua(keys.metric(metrics.WEBHOOKS)),
                 last_received_key=_lua(keys.metric(metrics.LAST_RECEIVED)),
             )
-            self._script = DirectScript(self.redis, source)
+            replicas, timeout_ms = self._replicas
+            self._script = DirectScript(self.redis, source, 1, replicas, timeout_ms)
         return self._script
 
     def accept(self, event: Event, body: bytes, headers: Mapping[str, str], now: float) -> Accepted:
@@ -159,6 +182,11 @@ class Inbox:
                 key, self.retention, job_id, stamp, now,
                 event.source, event.id, event.type, created, body, json.dumps(kept),
             )  # fmt: skip
+        except NotReplicated as exc:
+            # Stored on the primary, not yet on enough replicas: the sender's retry is a
+            # duplicate if the write survives (and is then waited for again), a new accept
+            # if a failover lost it.
+            raise Unavailable("not yet replicated") from exc
         except RedisError as exc:
             raise Unavailable("storage unavailable") from exc
         if not stored:

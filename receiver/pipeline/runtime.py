@@ -78,7 +78,7 @@ class Runtime:
 def build(cfg: Config, clock: Clock = system_clock, patient: bool = False) -> Runtime:
     """Build every worker-side dependency from one Config and one clock; `patient` (worker.py)
     makes its Redis client wait out an outage instead of failing (store/connection.py)."""
-    redis = build_redis(cfg.REDIS_URL, patient=patient)
+    redis = build_redis(cfg, patient=patient)
     queue = build_queue(redis, cfg.QUEUE_NAME)
     notice_queue = build_queue(redis, notice_queue_name(cfg.QUEUE_NAME))
     retention = cfg.EVENT_RETENTION_DAYS * 86400
@@ -132,7 +132,7 @@ def build(cfg: Config, clock: Clock = system_clock, patient: bool = False) -> Ru
         redis=redis,
         queue=queue,
         notice_queue=notice_queue,
-        inbox=Inbox(redis, queue, cfg.EVENT_RETENTION_DAYS, cfg.TEN99POLICY_SIGNATURE_HEADER),
+        inbox=Inbox.from_config(redis, queue, cfg),
         leases=EventLeases(redis, clock, retention),
         records=records,
         sender=sender,

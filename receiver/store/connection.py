@@ -12,9 +12,11 @@ from redis import Redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
+from ..config import Config, sentinel_addresses
 from ..logs import record
 
 T = TypeVar("T")
@@ -136,24 +138,41 @@ class PatientRetry(Retry):
         return super().call_with_retry(attempt, fail, is_retryable, with_failure_count)
 
 
-def build_redis(url: str, patient: bool = False) -> Redis:
+def build_redis(cfg: Config, patient: bool = False) -> Redis:
     """A Redis client with short timeouts, so an outage becomes a fast 503, not a hang.
+
+    REDIS_URL names one server (redis://, rediss:// for TLS, unix://). With REDIS_SENTINELS
+    the client asks the sentinels for REDIS_SENTINEL_MASTER's current primary whenever it
+    connects (redis-py's Sentinel), so after a failover every new connection goes to the new
+    primary, and a connection to a demoted one is dropped on its first READONLY reply.
 
     `patient` (the worker's): every command waits an outage out instead, reconnecting with a
     backoff of at most PATIENT_BACKOFF_CAP seconds, so RQ's loop, the scheduler and the
     sweeper carry on by themselves when Redis is back (a restart, a failover).
     """
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {
+        "socket_timeout": 5,
+        "socket_connect_timeout": 2,
+        "health_check_interval": 30,
+        "retry_on_timeout": False,
+    }
     if patient:
         options["retry"] = PatientRetry()
-    return Redis.from_url(
-        url,
-        socket_timeout=5,
-        socket_connect_timeout=2,
-        health_check_interval=30,
-        retry_on_timeout=False,
+    if cfg.REDIS_PASSWORD:
+        options["password"] = cfg.REDIS_PASSWORD
+    if not cfg.REDIS_SENTINELS:
+        return Redis.from_url(cfg.REDIS_URL, **options)
+    sentinel = Sentinel(
+        sentinel_addresses(cfg),
+        sentinel_kwargs={
+            "password": cfg.REDIS_SENTINEL_PASSWORD,
+            "socket_timeout": 2,
+            "socket_connect_timeout": 2,
+        },
         **options,
     )
+    master: Redis = sentinel.master_for(str(cfg.REDIS_SENTINEL_MASTER))
+    return master
 
 
 # The queue of decided work (notice sends, rep alerts, coverage pushes, and the scheduled

@@ -30,10 +30,18 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server process on a free port with append-only persistence in `directory`."""
 
-    def __init__(self, directory: Path, port: int | None = None, appendonly: bool = True) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        port: int | None = None,
+        appendonly: bool = True,
+        args: tuple[str, ...] = (),
+    ) -> None:
+        """`args`: more redis-server options (e.g. `--replicaof 127.0.0.1 6380` for a replica)."""
         self.directory = directory
         self.appendonly = appendonly
         self.port = port or free_port()
+        self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -57,6 +65,7 @@ class RedisServer:
                 "",
                 "--protected-mode",
                 "no",
+                *self.args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -27,11 +27,20 @@ from redis.exceptions import (
     ConnectionError,
     DataError,
     NoScriptError,
+    RedisError,
     ResponseError,
     TimeoutError,
 )
 
 from .connection import OUTAGE, PatientRetry
+
+
+class NotReplicated(RedisError):
+    """A write that ran on the primary but reached fewer replicas than asked, in time."""
+
+    def __init__(self, acks: int) -> None:
+        super().__init__(f"acknowledged by {acks} replicas")
+        self.acks = acks
 
 
 class DirectScript:
@@ -59,7 +68,14 @@ class DirectScript:
     _generation = 0  # bumped in every forked child
     _fork_hook = False
 
-    def __init__(self, redis: Redis, source: str, numkeys: int = 1) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        source: str,
+        numkeys: int = 1,
+        replicas: int = 0,
+        replica_timeout_ms: int = 500,
+    ) -> None:
         if not DirectScript._fork_hook:
             os.register_at_fork(after_in_child=_forked)
             DirectScript._fork_hook = True
@@ -71,6 +87,11 @@ class DirectScript:
         self._free_generation = DirectScript._generation
         retry = self.pool.connection_kwargs.get("retry")
         self._patient = retry if isinstance(retry, PatientRetry) else None
+        # `replicas` > 0: each call is followed by WAIT on its connection, and a write fewer
+        # replicas acknowledged within the timeout raises NotReplicated (after it ran).
+        self.replicas = replicas
+        wait: tuple[Any, ...] = ("WAIT", replicas, replica_timeout_ms)
+        self._wait = pack_command(wait) if replicas else None
 
     def _connection(self) -> Any:
         if self._free_generation != DirectScript._generation:
@@ -91,14 +112,18 @@ class DirectScript:
             except IndexError:  # another thread took the last one
                 break
 
-    def _send(self, conn: Any, args: tuple[Any, ...]) -> None:
+    def _send(self, conn: Any, args: tuple[Any, ...], wait: bool = True) -> None:
         # hiredis (a dependency) packs the whole command in C; redis-py's own serializer
-        # wraps that in a per-argument Python loop first.
+        # wraps that in a per-argument Python loop first. WAIT, when asked for, goes in the
+        # same write: one round trip.
         try:
             packed = pack_command(args)
         except TypeError as exc:  # as redis-py reports an argument it cannot encode
             raise DataError(str(exc)) from exc
-        conn.send_packed_command([packed], check_health=False)
+        if wait and self._wait:
+            conn.send_packed_command([packed, self._wait], check_health=False)
+        else:
+            conn.send_packed_command([packed], check_health=False)
 
     def __call__(self, *keys_and_args: Any) -> Any:
         failures = 0  # connection failures of this call
@@ -107,11 +132,19 @@ class DirectScript:
                 raise ConnectionError("script could not be run")
             conn = self._connection()
             try:
+                if conn._sock is None:
+                    # connect(), not the implicit connect of a first send: a Sentinel-managed
+                    # connection asks the sentinels for the primary only in connect(); the
+                    # implicit one would go to the connection's default, localhost:6379.
+                    conn.connect()
+                self._send(conn, ("EVALSHA", self.sha, self.numkeys, *keys_and_args))
                 try:
-                    self._send(conn, ("EVALSHA", self.sha, self.numkeys, *keys_and_args))
                     reply = conn.read_response()
-                except NoScriptError:
-                    self._send(conn, ("SCRIPT", "LOAD", self.source))
+                except ResponseError as exc:  # a complete reply, an error one
+                    reply = exc
+                acks = conn.read_response() if self._wait else None
+                if isinstance(reply, NoScriptError):
+                    self._send(conn, ("SCRIPT", "LOAD", self.source), wait=False)
                     conn.read_response()
                     self._free.append(conn)
                     continue
@@ -134,15 +167,16 @@ class DirectScript:
                 elif failures > 1:
                     raise
                 continue
-            except ResponseError:
-                self._free.append(conn)  # an error reply is a complete reply
-                raise
             except BaseException:
                 conn.disconnect()  # interrupted mid-call (a greenlet killed, Ctrl-C)
                 raise
             self._free.append(conn)
             if failures:
                 OUTAGE.succeeded()
+            if isinstance(reply, ResponseError):
+                raise reply
+            if acks is not None and acks < self.replicas:
+                raise NotReplicated(acks)
             return reply
         raise AssertionError("unreachable")
 

@@ -1,0 +1,222 @@
+"""A Sentinel failover under a stream of deliveries, with the real processes (issue 12).
+
+A primary, one replica and three sentinels (`redis-server --sentinel`, the same binary), the
+Procfile's web process and two `worker.py`, all found through Sentinel (REDIS_SENTINELS).
+About 100 signed deliveries a second for 12 s; a third of the way in the primary is
+SIGKILLed, Sentinel promotes the replica, and the old primary comes back (as a supervisor
+would restart it) to be made a replica of the new one. Counted afterwards, on the new primary:
+
+- REDIS_MIN_REPLICA_ACKS=1: every delivery that got a 2xx is stored and processed, every
+  stored event was mailed once and no email went out twice; deliveries during the switch got
+  503 (never a 500, never a hang past the sender's 5 s).
+- REDIS_MIN_REPLICA_ACKS=0: the same, except that a 2xx'd delivery may be missing: what the
+  primary acknowledged and had not yet sent to the replica when it died. The count is printed
+  (the README reports it); it is not asserted, because it depends on timing.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as redis_lib
+
+from receiver.store import keys
+from receiver.store.embedded import RedisServer, find_redis_server, free_port
+from tests.processes import deliver, start_web, start_worker, stop, wait_until
+
+MASTER = "receiver"
+RATE = 100  # deliveries a second
+# The issue asks for about 30 s; the two workers drain 3,000 events and 3,000 emails on this
+# shared 2-core box (with everything here running on it) in over three minutes, so 12 s.
+SECONDS = 12
+KILL_AT = 4  # seconds into the stream
+
+
+class Sentinels:
+    """Three `redis-server --sentinel` processes watching MASTER on `primary_port`."""
+
+    def __init__(self, directory: Path, primary_port: int) -> None:
+        self.ports = [free_port() for _ in range(3)]
+        self.procs: list[Any] = []
+        for n, port in enumerate(self.ports):
+            where = directory / f"sentinel-{n}"
+            where.mkdir(parents=True)
+            conf = where / "sentinel.conf"
+            conf.write_text(
+                f"port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {where}\n"
+                f"sentinel monitor {MASTER} 127.0.0.1 {primary_port} 2\n"
+                f"sentinel down-after-milliseconds {MASTER} 1000\n"
+                f"sentinel failover-timeout {MASTER} 5000\n"
+                f"sentinel parallel-syncs {MASTER} 1\n"
+            )
+            self.procs.append(
+                subprocess.Popen(
+                    [find_redis_server(), str(conf), "--sentinel"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        self.clients = [redis_lib.Redis(port=p, socket_timeout=2) for p in self.ports]
+
+    @property
+    def setting(self) -> str:
+        return ",".join(f"127.0.0.1:{p}" for p in self.ports)
+
+    def primary_port(self) -> int | None:
+        for client in self.clients:
+            try:
+                host_port = client.sentinel_get_master_addr_by_name(MASTER)
+            except redis_lib.RedisError:
+                continue
+            if host_port:
+                return int(host_port[1])
+        return None
+
+    def see_replicas(self, count: int) -> bool:
+        try:
+            return all(
+                len([r for r in c.sentinel_slaves(MASTER) if "s_down" not in r["flags"]]) == count
+                for c in self.clients
+            )
+        except redis_lib.RedisError:
+            return False
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(10)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[tuple[RedisServer, RedisServer, Sentinels]]:
+    primary = RedisServer(tmp_path / "primary").start()
+    replica = RedisServer(
+        tmp_path / "replica", args=("--replicaof", "127.0.0.1", str(primary.port))
+    ).start()
+    sentinels = Sentinels(tmp_path, primary.port)
+    try:
+        on_replica = redis_lib.Redis(port=replica.port)
+        assert wait_until(lambda: on_replica.info("replication")["master_link_status"] == "up")
+        assert wait_until(lambda: sentinels.see_replicas(1))
+        yield primary, replica, sentinels
+    finally:
+        sentinels.stop()
+        replica.stop()
+        primary.stop()
+
+
+def stream(port: int, results: dict[str, int | None], start: float, lane: int, lanes: int):
+    """Deliveries `lane`, `lane + lanes`, ... at RATE / lanes a second until SECONDS."""
+    n = lane
+    while n < RATE * SECONDS:
+        due = start + n / RATE
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        invoice = f"in_fo_{n}"
+        results[invoice] = deliver(port, invoice)
+        n += lanes
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("acks", [1, 0])
+def test_failover_under_load(cluster, config, sendgrid, tmp_path, acks):
+    primary, replica, sentinels = cluster
+    config.update(
+        REDIS_SENTINELS=sentinels.setting,
+        REDIS_SENTINEL_MASTER=MASTER,
+        REDIS_MIN_REPLICA_ACKS=str(acks),
+        SWEEP_AFTER_SECONDS="5",
+    )
+    workers = [
+        start_worker(config, tmp_path / f"worker-{i}.log", "--sweep-interval", "1") for i in (1, 2)
+    ]
+    port = free_port()
+    web = start_web(config, port, tmp_path / "web.log")
+    results: dict[str, int | None] = {}
+    try:
+        start = time.monotonic() + 0.5
+        lanes = [
+            threading.Thread(target=stream, args=(port, results, start, lane, 4), daemon=True)
+            for lane in range(4)
+        ]
+        for lane in lanes:
+            lane.start()
+        time.sleep(max(0.0, start + KILL_AT - time.monotonic()))
+        primary.proc.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+        primary.proc.wait()  # type: ignore[union-attr]
+        killed = time.monotonic()
+        assert wait_until(lambda: sentinels.primary_port() == replica.port, timeout=60)
+        promoted = time.monotonic() - killed
+        primary.start()  # restarted, as a supervisor would; Sentinel makes it a replica
+        for lane in lanes:
+            lane.join(SECONDS + 60)
+        new_primary = redis_lib.Redis(port=replica.port)
+
+        statuses = list(results.values())
+        ok = sorted(inv for inv, status in results.items() if status == 202)
+        stored = {
+            key.decode().removeprefix("event:1099policy:ev_paid_")
+            for key in new_primary.scan_iter("event:1099policy:*", count=1000)
+        }
+        lost = [inv for inv in ok if inv not in stored]
+        # Everything stored is processed and mailed, once (the 503'd deliveries whose write
+        # survived too: their retry would have been a duplicate).
+        assert wait_until(lambda: len(sendgrid.accepted) >= len(stored), timeout=180)
+        time.sleep(2)  # a second email would have come by now
+        mailed = [m["body"]["custom_args"]["notice_record"] for m in sendgrid.accepted]
+        undone = [
+            inv
+            for inv in stored
+            if new_primary.hget(keys.event("1099policy", f"ev_paid_{inv}"), "status") != b"done"
+        ]
+        ready = json.loads(readyz(port))
+        print(
+            f"acks={acks}: {len(statuses)} deliveries, {len(ok)} 2xx, "
+            f"{statuses.count(503)} 503, {len(stored)} stored on the new primary, "
+            f"{len(lost)} 2xx'd lost, {len(mailed)} mails; promoted {promoted:.1f} s after "
+            f"the kill; /readyz {ready}"
+        )
+        assert set(statuses) <= {202, 503}, {s: statuses.count(s) for s in set(statuses)}
+        assert statuses.count(503) > 0 and ok
+        if acks:
+            assert lost == []
+        else:  # at most what was in flight to the replica: a handful, never most of them
+            assert len(lost) * 10 < len(ok)
+        assert undone == []
+        assert len(mailed) == len(set(mailed)) == len(stored)
+        assert ready["role"] == "master" and ready["replicas"] == 1
+        assert [w.poll() for w in workers] == [None, None] and web.poll() is None
+    finally:
+        stop(web)
+        for w in workers:
+            stop(w)
+
+
+def readyz(port: int) -> str:
+    """/readyz once the restarted old primary is a replica of the new one."""
+    body = ""
+
+    def replicated() -> bool:
+        nonlocal body
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request("GET", "/readyz")
+            body = conn.getresponse().read().decode()
+        finally:
+            conn.close()
+        return json.loads(body).get("replicas") == 1
+
+    wait_until(replicated, timeout=60)
+    return body
