@@ -9,12 +9,14 @@ ratios to a reference measured seconds apart, in the same run, on the same proce
    in one Lua call; every request a new event) vs `POST /__bare` (empty 204) in the same
    gunicorn (gevent, 2 processes, as gunicorn.conf.py), Redis with AOF as in production. Targets:
    receive >= 0.5 x bare; p99 < 50 ms at a fixed 300 deliveries/s.
-2. Notices: two `worker.py --burst` (RQ SimpleWorker) draining M notice sends to the SendGrid
-   test server vs M no-op jobs. Targets: >= 200 notices/s and notices/no-op >= 0.5. Plus the
-   latency from a webhook's 202 to the mail reaching the SendGrid stand-in.
-3. Backlog (bench/backlog.py): N charge events queued while no worker runs, then two
-   `worker.py --burst` drain them; time to the first and the last email from the workers'
-   start (issue 13's targets: first within 5 s, 10,000 in under 60 s; `--backlog-events`).
+2. Notices: the Procfile's `worker.py --burst` (one RQ SimpleWorker per CPU) draining M notice
+   sends to the SendGrid test server vs M no-op jobs. Targets: >= 200 notices/s and
+   notices/no-op >= 0.8. Plus the latency from a webhook's 202 to the mail reaching the
+   SendGrid stand-in at 100 events/s (target: p99 < 500 ms).
+3. Backlog (bench/backlog.py): N charge events queued while no worker runs, then the
+   Procfile's `worker.py --burst` drains them (each event one task that also sends its email);
+   time to the first and the last email from the workers' start (issue 13's targets: first
+   within 5 s, 10,000 in under 60 s; `--backlog-events`).
 4. Console (bench/console_index.py): the operator's event list over N stored events
    (1,000,000 by default; `--console-events`): milliseconds per page for the newest page, a
    type prefix, failed events, one contractor's, a page deep in the list, and a rare type.
@@ -101,7 +103,12 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
         rate = thr["notices_per_s"]
         out[">= 200 notices/s"] = {"value": rate, "met": rate >= 200}
         ratio = statistics.median(thr["ratio_notices_over_noop"])
-        out["notices/no-op >= 0.5"] = {"value": ratio, "met": ratio >= 0.5}
+        # Issue 13's target (issue 3 asked for 0.5); README, Speed, says why it is out of reach.
+        out["notices/no-op >= 0.8"] = {"value": ratio, "met": ratio >= 0.8}
+    e2e = result.get("end_to_end")
+    if e2e:
+        p99 = e2e["p99_ms"]
+        out["webhook -> SendGrid p99 < 500 ms at 100/s"] = {"value": p99, "met": p99 < 500}
     bl = result.get("backlog")
     if bl:
         first = bl["first_email_s"]
