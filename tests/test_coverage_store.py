@@ -194,6 +194,31 @@ def test_a_write_between_read_and_commit_makes_the_attempt_start_over(
     ]
 
 
+def test_a_write_between_read_and_commit_restarts_an_event_that_names_its_contractor(
+    redis_server, redis, monkeypatch
+):
+    """The same race on the path that watches and reads every key up front (an assignment
+    names its contractor): B's write lands between A's read and A's commit; A starts over."""
+    a, b = store_for(redis), store_for(redis_lib.Redis.from_url(redis_server.url))
+    a.apply(parse(session("application.complete", T0)))
+    real_apply, calls = coverage.apply, []
+
+    def racing_apply(doc: dict[str, Any], event: Any) -> dict[str, Any]:
+        calls.append(event.id)
+        if len(calls) == 1:
+            monkeypatch.setattr(coverage, "apply", real_apply)
+            b.apply(parse(policy("policy.cancelled", T0 + 99)))
+            monkeypatch.setattr(coverage, "apply", racing_apply)
+        return real_apply(doc, event)
+
+    monkeypatch.setattr(coverage, "apply", racing_apply)
+    a.apply(parse(assignment("assignment.active", T0 + 1)))
+    assert len(calls) == 2  # aborted by WATCH and redone on the fresh document
+    doc = store_for(redis).get("cn_1")
+    assert doc["policies"]["pl_1"]["status"] == "cancelled"
+    assert "an_1" in doc["assignments"]
+
+
 def test_too_many_conflicts_fail_the_event(redis, monkeypatch):
     from redis.exceptions import WatchError
 

@@ -79,6 +79,16 @@ def _decode(raw: Any) -> Event:
 
 
 @dataclass(frozen=True)
+class _Read:
+    """What a transaction watched and read up front: owners and parked events by ref, and
+    the contractor's document."""
+
+    owners: dict[str, str | None]
+    doc: dict[str, Any] | None
+    parked: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What `apply` did: `applied`, `parked` or `skipped`; `pushed` is the webhook id."""
 
@@ -149,8 +159,11 @@ class CoverageStore:
         raise RuntimeError("coverage document kept changing; retrying the lookup")
 
     def _attempt(self, pipe: Any, event: Event, who: coverage.Attribution) -> Outcome:
+        if who.contractor:  # the usual case: every key it touches is known before reading
+            read = self._watch_and_read(pipe, who.contractor, who.refs)
+            return self._commit(pipe, who.contractor, who.refs, read.owners, event, read)
         owners = self._owners(pipe, who.refs)
-        contractor = who.contractor or next((owners[r] for r in who.refs if owners[r]), None)
+        contractor = next((owners[r] for r in who.refs if owners[r]), None)
         if contractor is None:
             return self._park(pipe, event, who.refs)
         return self._commit(pipe, contractor, who.refs, owners, event)
@@ -181,6 +194,25 @@ class CoverageStore:
         at = datetime.fromtimestamp(self.clock() + (self.quote_lookup_delay or 0), tz=UTC)
         self.queue.schedule_job(job, at, pipeline=pipe)
 
+    def _watch_and_read(self, pipe: Any, contractor: str, refs: tuple[str, ...]) -> _Read:
+        """WATCH every key the event touches in one call, then read them all in one round
+        trip on another connection (the WATCH guards them whoever reads): 3 round trips for
+        an event that names its contractor instead of 7, a twentieth of its task's time."""
+        owner_keys = [keys.coverage_owner(r) for r in refs]
+        doc_key = keys.coverage_doc(contractor)
+        parked_keys = [keys.coverage_parked(r) for r in refs]
+        pipe.watch(*owner_keys, doc_key, *parked_keys)
+        with self.redis.pipeline(transaction=False) as reader:
+            reader.mget([*owner_keys, doc_key])
+            for key in parked_keys:
+                reader.hgetall(key)
+            values, *parked = reader.execute()
+        return _Read(
+            owners={r: (text(v) or None) for r, v in zip(refs, values[:-1], strict=True)},
+            doc=json.loads(values[-1]) if values[-1] else None,
+            parked=dict(zip(refs, parked, strict=True)),
+        )
+
     def _commit(
         self,
         pipe: Any,
@@ -188,13 +220,20 @@ class CoverageStore:
         refs: tuple[str, ...],
         owners: dict[str, str | None],
         event: Event | None,
+        read: _Read | None = None,
     ) -> Outcome:
         """Write the contractor's document with `event` (None: only what is parked under
-        `refs`) and every event parked under the refs it teaches; map those refs to them."""
-        pipe.watch(keys.coverage_doc(contractor))
-        before = load(pipe, contractor) or coverage.empty(contractor)
+        `refs`) and every event parked under the refs it teaches; map those refs to them.
+        `read`: the document and parked events already watched and read."""
+        if read is None:
+            pipe.watch(keys.coverage_doc(contractor))
+            before = load(pipe, contractor) or coverage.empty(contractor)
+        else:
+            before = read.doc or coverage.empty(contractor)
         start = before if event is None else coverage.apply(before, event)
-        doc, taught = self._merge(pipe, start, refs, owners, contractor)
+        doc, taught = self._merge(
+            pipe, start, refs, owners, contractor, read.parked if read else {}
+        )
         changed = coverage.current(doc) != coverage.current(before)
         pipe.multi()
         if doc != before:
@@ -223,8 +262,10 @@ class CoverageStore:
         refs: tuple[str, ...],
         owners: dict[str, str | None],
         contractor: str,
+        parked_read: dict[str, Any],
     ) -> tuple[dict[str, Any], list[str]]:
-        """Merge the events parked under `refs`, and under the refs those teach, in turn."""
+        """Merge the events parked under `refs`, and under the refs those teach, in turn
+        (`parked_read`: refs whose parked events were already watched and read)."""
         taught: list[str] = []
         queue = list(refs)
         while queue:
@@ -237,8 +278,12 @@ class CoverageStore:
                 log.warning("coverage ref %s claimed by two contractors; keeping the first", ref)
                 continue
             taught.append(ref)
-            pipe.watch(keys.coverage_parked(ref))
-            for _, raw in sorted(pipe.hgetall(keys.coverage_parked(ref)).items()):
+            if ref in parked_read:
+                found = parked_read[ref]
+            else:
+                pipe.watch(keys.coverage_parked(ref))
+                found = pipe.hgetall(keys.coverage_parked(ref))
+            for _, raw in sorted(found.items()):
                 parked = _decode(raw)
                 doc = coverage.apply(doc, parked)
                 queue.extend(coverage.attribute(parked).refs)

@@ -61,11 +61,16 @@ class Jobs:
 
     def reps(self, job_id: str, org_reps: tuple[str, ...]) -> list[str]:
         """Who hears about a job: its PO contact, else the organization's rep addresses."""
-        po = self.get(job_id).get("po_contact_email", "").strip()
-        return [po] if "@" in po else list(org_reps)
+        return reps_of(self.get(job_id), org_reps)
 
     def get(self, job_id: str) -> dict[str, str]:
         if not job_id:
             return {}
         raw = self.redis.hgetall(keys.job(job_id))
         return {text(k): text(v) for k, v in raw.items()}
+
+
+def reps_of(job: dict[str, str], org_reps: tuple[str, ...]) -> list[str]:
+    """Who hears about a job already read: its PO contact, else the organization's reps."""
+    po = job.get("po_contact_email", "").strip()
+    return [po] if "@" in po else list(org_reps)

@@ -17,6 +17,7 @@ from ..creatoriq.sync import decide_creator, email_digest
 from ..delivery.records import record_id
 from ..ingest.events import CREATOR_TYPES, KNOWN_TYPES, Event
 from ..notices.contacts import Contact, contact_from
+from ..notices.jobs import reps_of
 from ..notices.plans import Facts, Plan, invoice_paid, invoice_void, ref
 from ..notices.reminders import REMINDER_NOTICES, send_time
 from ..notices.rules import NOTIFYING_TYPES, decide
@@ -124,6 +125,7 @@ def notify(event: Event, rt: Runtime) -> None:
         "coverage_url": None,  # signed when the email is sent, so a reminder's is fresh
     }
     decided: list[str] = []
+    reps = reps_of(job, rt.cfg.ORG_REP_EMAILS)
     for plan in decision.plans:
         decided += _create(
             rt,
@@ -131,7 +133,7 @@ def notify(event: Event, rt: Runtime) -> None:
             {**common, **plan.fields},
             contractor_id,
             person,
-            rt.jobs.reps(job_id, rt.cfg.ORG_REP_EMAILS),
+            reps,
             now,
             event.received_at,
         )
