@@ -166,10 +166,10 @@ def test_concurrent_workers_lose_no_update(redis_server, redis):
     assert store_for(redis).get("cn_1") == fold(STORE_SET)
 
 
-def test_a_write_between_read_and_commit_makes_the_attempt_start_over(
-    redis_server, redis, monkeypatch
-):
-    """Deterministic race: while worker A merges, worker B commits; A must retry, not clobber."""
+def race(redis_server, redis, monkeypatch, envelope_of_a) -> dict[str, Any]:
+    """Deterministic race: worker A applies `envelope_of_a`; while it merges, worker B commits
+    a policy cancellation. Returns the document after A, asserting A's first attempt was
+    aborted by WATCH and redone (not clobbering B)."""
     a, b = store_for(redis), store_for(redis_lib.Redis.from_url(redis_server.url))
     a.apply(parse(session("application.complete", T0)))
     real_apply, calls = coverage.apply, []
@@ -183,10 +183,17 @@ def test_a_write_between_read_and_commit_makes_the_attempt_start_over(
         return real_apply(doc, event)
 
     monkeypatch.setattr(coverage, "apply", racing_apply)
-    a.apply(parse(policy("policy.active", T0 + 1)))
+    a.apply(parse(envelope_of_a))
     assert len(calls) == 2  # A's first attempt was aborted by WATCH and redone
     doc = store_for(redis).get("cn_1")
     assert doc["policies"]["pl_1"]["status"] == "cancelled"
+    return doc
+
+
+def test_a_write_between_read_and_commit_makes_the_attempt_start_over(
+    redis_server, redis, monkeypatch
+):
+    doc = race(redis_server, redis, monkeypatch, policy("policy.active", T0 + 1))
     assert [h["type"] for h in doc["history"]] == [
         "application.complete",
         "policy.active",
@@ -198,24 +205,8 @@ def test_a_write_between_read_and_commit_restarts_an_event_that_names_its_contra
     redis_server, redis, monkeypatch
 ):
     """The same race on the path that watches and reads every key up front (an assignment
-    names its contractor): B's write lands between A's read and A's commit; A starts over."""
-    a, b = store_for(redis), store_for(redis_lib.Redis.from_url(redis_server.url))
-    a.apply(parse(session("application.complete", T0)))
-    real_apply, calls = coverage.apply, []
-
-    def racing_apply(doc: dict[str, Any], event: Any) -> dict[str, Any]:
-        calls.append(event.id)
-        if len(calls) == 1:
-            monkeypatch.setattr(coverage, "apply", real_apply)
-            b.apply(parse(policy("policy.cancelled", T0 + 99)))
-            monkeypatch.setattr(coverage, "apply", racing_apply)
-        return real_apply(doc, event)
-
-    monkeypatch.setattr(coverage, "apply", racing_apply)
-    a.apply(parse(assignment("assignment.active", T0 + 1)))
-    assert len(calls) == 2  # aborted by WATCH and redone on the fresh document
-    doc = store_for(redis).get("cn_1")
-    assert doc["policies"]["pl_1"]["status"] == "cancelled"
+    names its contractor)."""
+    doc = race(redis_server, redis, monkeypatch, assignment("assignment.active", T0 + 1))
     assert "an_1" in doc["assignments"]
 
 
