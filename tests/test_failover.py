@@ -173,7 +173,13 @@ def test_failover_under_load(cluster, config, sendgrid, tmp_path, acks):
         lost = [inv for inv in ok if inv not in stored]
         # Everything stored is processed and mailed, once (the 503'd deliveries whose write
         # survived too: their retry would have been a duplicate).
-        assert wait_until(lambda: len(sendgrid.accepted) >= len(stored), timeout=180)
+        drained = wait_until(lambda: len(sendgrid.accepted) >= len(stored), timeout=180)
+        pending = {
+            inv: new_primary.hget(keys.event("1099policy", f"ev_paid_{inv}"), "status")
+            for inv in stored
+            if new_primary.hget(keys.event("1099policy", f"ev_paid_{inv}"), "status") != b"done"
+        }
+        assert drained, (len(stored), len(ok), len(sendgrid.accepted), pending)
         time.sleep(2)  # a second email would have come by now
         mailed = [m["body"]["custom_args"]["notice_record"] for m in sendgrid.accepted]
         undone = [
