@@ -2,7 +2,7 @@
 
 The shape after an outage, a reconcile run or a bulk replay (issue 13). N signed charge
 events (one email each) are POSTed through gunicorn while no worker runs; gunicorn is
-stopped; then the Procfile's worker (`worker.py --burst`: one process per CPU) starts and
+stopped; then the Procfile's worker (`worker.py --burst`: two processes per CPU) starts and
 drains everything. Reported: time to
 the first email and to the last, measured from the workers' start (their start-up included)
 at the SendGrid stand-in's clock, and events+emails per second.

@@ -1,7 +1,7 @@
 """Part 2: notice throughput against an RQ no-op baseline, and webhook-to-SendGrid latency.
 
 (a) Baseline: M no-op jobs (`bench.jobs.noop`, JSON serializer) drained by the Procfile's
-    `python worker.py --burst` (one SimpleWorker process per CPU): the service's own worker
+    `python worker.py --burst` (two SimpleWorker processes per CPU): the service's own worker
     (its runtime, sweeper thread and scheduler), so the baseline is RQ's per-job cost in
     exactly the processes that send notices.
 (b) Notices: M `payment_confirmation` records created with `NoticeRecords.create` (one Lua call
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import resource
 import statistics
 import time
@@ -48,9 +49,9 @@ from .receive import RECEIVE, start_gunicorn
 NOOP_QUEUE = "bench-noop"
 NOTICE_QUEUE = "bench-notices"
 E2E_QUEUE = "bench-e2e"
-# The Procfile's worker: ONE `worker.py`, which runs one RQ SimpleWorker per CPU (WORKER_PROCESSES
-# unset) under its supervisor. WORKERS is how many of those processes that is on this machine.
-WORKERS = process_count(0)
+# The Procfile's worker: ONE `worker.py`, which runs two RQ SimpleWorkers per CPU (WORKER_PROCESSES
+# unset, or as set in the environment) under its supervisor. WORKERS: how many processes that is.
+WORKERS = process_count(int(os.environ.get("WORKER_PROCESSES") or 0))
 WORKER_DESC = f"python worker.py --burst ({WORKERS} processes, RQ SimpleWorker)"
 
 

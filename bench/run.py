@@ -9,7 +9,7 @@ ratios to a reference measured seconds apart, in the same run, on the same proce
    in one Lua call; every request a new event) vs `POST /__bare` (empty 204) in the same
    gunicorn (gevent, 2 processes, as gunicorn.conf.py), Redis with AOF as in production. Targets:
    receive >= 0.5 x bare; p99 < 50 ms at a fixed 300 deliveries/s.
-2. Notices: the Procfile's `worker.py --burst` (one RQ SimpleWorker per CPU) draining M notice
+2. Notices: the Procfile's `worker.py --burst` (two RQ SimpleWorkers per CPU) draining M notice
    sends to the SendGrid test server vs M no-op jobs. Targets: >= 200 notices/s and
    notices/no-op >= 0.8. Plus the latency from a webhook's 202 to the mail reaching the
    SendGrid stand-in at 100 events/s (target: p99 < 500 ms).

@@ -58,7 +58,7 @@ class Config:
     CREATORIQ_SYNC_WAIT_HOURS: int = 24
     REMIT_REMINDER_DAYS: int = 7
     NOTICE_COALESCE_SECONDS: int = 300
-    WORKER_PROCESSES: int = 0  # worker.py's processes; 0: one per CPU it may run on
+    WORKER_PROCESSES: int = 0  # worker.py's processes; 0: two per CPU it may run on
     LOG_FORMAT: str = "json"
     LOG_LEVEL: str = "info"
     ORG_REP_EMAILS: tuple[str, ...] = ()

@@ -56,9 +56,9 @@ def alive(pid: int) -> bool:
 
 def test_processes_setting():
     assert process_count(3) == 3
-    assert process_count(0) == len(os.sched_getaffinity(0))
+    assert process_count(0) == 2 * len(os.sched_getaffinity(0))
     assert _processes("0") == 0
-    with pytest.raises(Exception, match="one per CPU"):
+    with pytest.raises(Exception, match="two per CPU"):
         _processes("-1")
 
 
