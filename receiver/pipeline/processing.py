@@ -44,14 +44,13 @@ def process(rt: Runtime, key: str, retries_left: bool) -> str:
     )
     facts = {"source": text(source), "event_id": text(event_id), "type": text(etype)}
     arrived = float(received) if received else 0.0
-    contractor = ""
+    event: Event | None = None
     try:
         raw = body if isinstance(body, bytes) else text(body).encode()
         event = replace(
             events.parse(raw, text(source), text(event_id)),
             received_at=float(received) if received else None,
         )
-        contractor = _contractor(rt, event)
         with rt.records.holding() as held:
             try:
                 handler_for(event.type)(event, rt)
@@ -67,7 +66,8 @@ def process(rt: Runtime, key: str, retries_left: bool) -> str:
         if retries_left:
             rt.leases.wait_for_retry(key, error)
         else:
-            rt.leases.finish(key, "failed", arrived, contractor, last_error=error)
+            about = _contractor(rt, event) if event is not None else ""
+            rt.leases.finish(key, "failed", arrived, about, last_error=error)
         record(
             log,
             "event processed",
@@ -79,7 +79,8 @@ def process(rt: Runtime, key: str, retries_left: bool) -> str:
         )
         _count(rt, facts["type"], outcome, started)
         raise
-    rt.leases.finish(key, "done", arrived, contractor or _contractor(rt, event), last_error="")
+    # After the handler: a policy event's owner may only now be mapped.
+    rt.leases.finish(key, "done", arrived, _contractor(rt, event), last_error="")
     record(log, "event processed", **facts, outcome="done", duration_ms=_ms(started))
     _count(rt, facts["type"], "done", started, received)
     _send_held(rt, held, started)
