@@ -93,10 +93,13 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 30.0) -> bool:
     return False
 
 
-def deliver(port: int, invoice: str, timeout: float = 5.0) -> int | None:
+def deliver(
+    port: int, invoice: str, timeout: float = 5.0, contractor: dict[str, str] | None = None
+) -> int | None:
     """One signed charge delivery on a new connection, as 1099Policy sends it; its status,
-    None if the connection failed or the answer took longer than the sender's `timeout`."""
-    body = body_of(charge_succeeded(invoice))
+    None if the connection failed or the answer took longer than the sender's `timeout`.
+    `contractor` is the payer (tests/events.py's Maya when None)."""
+    body = body_of(charge_succeeded(invoice, contractor))
     headers = {"Ten99Policy-Signature": tv1_header(body), "Content-Type": "application/json"}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:

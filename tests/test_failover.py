@@ -2,28 +2,29 @@
 
 A primary, one replica and three sentinels (`redis-server --sentinel`, the same binary), the
 Procfile's web process and two `worker.py`, all found through Sentinel (REDIS_SENTINELS).
-About 100 signed deliveries a second for 12 s; a third of the way in the primary is
-SIGKILLed, Sentinel promotes the replica, and the old primary comes back (as a supervisor
-would restart it) to be made a replica of the new one. Counted afterwards, on the new primary:
+About 100 signed deliveries a second for 30 s (15 s without acks), from 200 contractors.
+10 s in, the primary is SIGKILLed; Sentinel promotes the replica, and the old primary comes
+back (as a supervisor would restart it) to be made a replica of the new one. Counted
+afterwards, on the new primary:
 
 - REDIS_MIN_REPLICA_ACKS=1: every delivery that got a 2xx is stored and processed, every
   stored event was mailed once and no email went out twice; deliveries during the switch got
   503 (never a 500, never a hang past the sender's 5 s).
 - REDIS_MIN_REPLICA_ACKS=0: the same, except that a 2xx'd delivery may be missing: what the
   primary acknowledged and had not yet sent to the replica when it died. The count is printed
-  (the README reports it); it is not asserted, because it depends on timing.
+  (the README reports it); only "a handful, not a tenth" is asserted, as it depends on timing.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
-import os
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,13 @@ from tests.processes import deliver, start_web, start_worker, stop, wait_until
 
 MASTER = "receiver"
 RATE = 100  # deliveries a second
-# The issue asks for about 30 s; the two workers drain 3,000 events and 3,000 emails on this
-# shared 2-core box (with everything here running on it) in over three minutes, so 12 s.
-SECONDS = 12
-KILL_AT = 4  # seconds into the stream
+KILL_AT = 10  # seconds into the stream
+# Payers, round robin. Spread as a platform's are: with one payer, both workers' coverage
+# transactions WATCH the same keys, keep conflicting, and the drain crawls on a loaded box.
+CONTRACTORS = 200
+# The drain is given as long as it keeps going: the test fails when no email has come for this
+# long (a stalled worker), not when a loaded machine is slow.
+STALL_SECONDS = 60
 
 
 class Sentinels:
@@ -74,14 +78,15 @@ class Sentinels:
         return ",".join(f"127.0.0.1:{p}" for p in self.ports)
 
     def primary_port(self) -> int | None:
+        """The primary's port as every sentinel names it; None while they disagree."""
+        named = set()
         for client in self.clients:
             try:
                 host_port = client.sentinel_get_master_addr_by_name(MASTER)
             except redis_lib.RedisError:
-                continue
-            if host_port:
-                return int(host_port[1])
-        return None
+                return None
+            named.add(int(host_port[1]) if host_port else None)
+        return named.pop() if len(named) == 1 else None
 
     def see_replicas(self, count: int) -> bool:
         try:
@@ -117,27 +122,54 @@ def cluster(tmp_path: Path) -> Iterator[tuple[RedisServer, RedisServer, Sentinel
         primary.stop()
 
 
-def stream(port: int, results: dict[str, int | None], start: float, lane: int, lanes: int):
-    """Deliveries `lane`, `lane + lanes`, ... at RATE / lanes a second until SECONDS."""
+def stream(
+    port: int, results: dict[str, int | None], start: float, seconds: int, lane: int, lanes: int
+) -> None:
+    """Deliveries `lane`, `lane + lanes`, ... at RATE / lanes a second for `seconds`."""
     n = lane
-    while n < RATE * SECONDS:
+    while n < RATE * seconds:
         due = start + n / RATE
         wait = due - time.monotonic()
         if wait > 0:
             time.sleep(wait)
         invoice = f"in_fo_{n}"
-        results[invoice] = deliver(port, invoice)
+        payer = n % CONTRACTORS
+        contractor = {
+            "id": f"cn_fo_{payer}",
+            "email": f"payer{payer}@example.com",
+            "first_name": "Pat",
+            "last_name": "Lee",
+        }
+        results[invoice] = deliver(port, invoice, contractor=contractor)
         n += lanes
 
 
+def drained(count: Callable[[], int], target: int) -> bool:
+    """Wait until `count()` reaches `target`, for as long as it keeps growing."""
+    seen, since = count(), time.monotonic()
+    while seen < target:
+        time.sleep(0.2)
+        now = count()
+        if now != seen:
+            seen, since = now, time.monotonic()
+        elif time.monotonic() - since > STALL_SECONDS:
+            return False
+    return True
+
+
+def tails(directory: Path) -> str:
+    """The last lines of each process's log, for a failure's message."""
+    return "\n".join(
+        f"== {log.name}\n" + "\n".join(log.read_text().splitlines()[-15:])
+        for log in sorted(directory.glob("*.log"))
+    )
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not os.environ.get("RUN_FAILOVER_TEST"),
-    reason="flaky under a loaded full run (issue 12, open): after the failover some workers "
-    "stop taking events (seen: 903 stored, 480 mailed after 180 s); RUN_FAILOVER_TEST=1 runs it",
-)
-@pytest.mark.parametrize("acks", [1, 0])
-def test_failover_under_load(cluster, config, sendgrid, tmp_path, acks):
+# With acks the stream runs the issue's 30 s; without, 15 s are enough to see what is lost (and
+# keep `make test` shorter: each run drains every stored event before it counts).
+@pytest.mark.parametrize(("acks", "seconds"), [(1, 30), (0, 15)])
+def test_failover_under_load(cluster, config, sendgrid, tmp_path, acks, seconds):
     primary, replica, sentinels = cluster
     config.update(
         REDIS_SENTINELS=sentinels.setting,
@@ -154,7 +186,9 @@ def test_failover_under_load(cluster, config, sendgrid, tmp_path, acks):
     try:
         start = time.monotonic() + 0.5
         lanes = [
-            threading.Thread(target=stream, args=(port, results, start, lane, 4), daemon=True)
+            threading.Thread(
+                target=stream, args=(port, results, start, seconds, lane, 4), daemon=True
+            )
             for lane in range(4)
         ]
         for lane in lanes:
@@ -165,9 +199,13 @@ def test_failover_under_load(cluster, config, sendgrid, tmp_path, acks):
         killed = time.monotonic()
         assert wait_until(lambda: sentinels.primary_port() == replica.port, timeout=60)
         promoted = time.monotonic() - killed
-        primary.start()  # restarted, as a supervisor would; Sentinel makes it a replica
+        # Restarted, as a supervisor would, once every sentinel names the new primary; Sentinel
+        # makes it a replica. Sooner, a sentinel that has not heard of the failover yet (they
+        # learn it from each other within about 2 s) sees it answer again, as a primary with
+        # its old data, and names it to clients that connect: README, Redis high availability.
+        primary.start()
         for lane in lanes:
-            lane.join(SECONDS + 60)
+            lane.join(seconds + 60)
         new_primary = redis_lib.Redis(port=replica.port)
 
         statuses = list(results.values())
@@ -179,13 +217,11 @@ def test_failover_under_load(cluster, config, sendgrid, tmp_path, acks):
         lost = [inv for inv in ok if inv not in stored]
         # Everything stored is processed and mailed, once (the 503'd deliveries whose write
         # survived too: their retry would have been a duplicate).
-        drained = wait_until(lambda: len(sendgrid.accepted) >= len(stored), timeout=180)
-        pending = {
-            inv: new_primary.hget(keys.event("1099policy", f"ev_paid_{inv}"), "status")
-            for inv in stored
-            if new_primary.hget(keys.event("1099policy", f"ev_paid_{inv}"), "status") != b"done"
-        }
-        assert drained, (len(stored), len(ok), len(sendgrid.accepted), pending)
+        done = drained(lambda: len(sendgrid.accepted), len(stored))
+        by_status = Counter(
+            new_primary.hget(keys.event("1099policy", f"ev_paid_{inv}"), "status") for inv in stored
+        )
+        assert done, (len(stored), len(ok), len(sendgrid.accepted), by_status, tails(tmp_path))
         time.sleep(2)  # a second email would have come by now
         mailed = [m["body"]["custom_args"]["notice_record"] for m in sendgrid.accepted]
         undone = [
