@@ -20,6 +20,9 @@ ratios to a reference measured seconds apart, in the same run, on the same proce
 4. Console (bench/console_index.py): the operator's event list over N stored events
    (1,000,000 by default; `--console-events`): milliseconds per page for the newest page, a
    type prefix, failed events, one contractor's, a page deep in the list, and a rare type.
+5. Scaling (bench/scaling.py; only with `--only scaling`, the README's Scaling figures): the
+   backlog drain with 1, 2 and 4 worker processes, the accept script alone pipelined (what
+   one Redis primary sustains), and Redis CPU and memory per event and per contractor.
 
 `--profile` adds one receive run under py-spy (GIL-holding samples of the gunicorn workers)
 and prints where the app's CPU goes. Every figure is checked (no non-2xx, stored records =
@@ -50,7 +53,7 @@ if str(ROOT) not in sys.path:
 
 import redis as redis_lib  # noqa: E402
 
-from bench import backlog, console_index, notices, receive  # noqa: E402
+from bench import backlog, console_index, notices, receive, scaling  # noqa: E402
 from bench.load import ensure_wrk  # noqa: E402
 from bench.procs import Group  # noqa: E402
 from receiver.store.embedded import RedisServer  # noqa: E402
@@ -143,6 +146,9 @@ def verified(result: dict[str, Any]) -> list[str]:
     listed = result.get("console")
     if listed and not listed["verified"]:
         bad.append("console")
+    scaled = result.get("scaling")
+    if scaled and not scaled["verified"]:
+        bad.append("scaling")
     return bad
 
 
@@ -226,6 +232,32 @@ def report(result: dict[str, Any]) -> None:
             f"after the workers started, {bl['events_per_s']} events+emails/s "
             f"({bl['mails']}/{bl['events']} mails)"
         )
+    sc = result.get("scaling")
+    if sc:
+        n = sc["drains"][0]["events"]
+        p(f"\nScaling  (backlog drains of {n} charge events, one email each)")
+        for d in sc["drains"]:
+            p(
+                f"  {d['processes']} worker processes: {d['events_per_s']:>6} events+emails/s, "
+                f"first email {d['first_email_s']} s ({d['mails']}/{d['events']} mails)"
+            )
+        a = sc["accept_alone"]
+        p(
+            f"  accept script alone, {a['calls']} calls pipelined {a['pipeline']} at a time, "
+            f"{a['body_bytes']} B bodies: {a['events_per_s']} events/s, Redis "
+            f"{a['redis_cpu_us_per_event']} us CPU each ({a['redis_cpu_share']} of a core), "
+            f"{a['memory_bytes_per_accepted_event']} B each"
+        )
+        p(
+            f"  Redis CPU per event end to end (2 processes): "
+            f"{sc['redis_cpu_us_per_event_end_to_end']} us"
+        )
+        p(
+            f"  Redis memory per event: {sc['memory_per_event_after_accept']} B accepted, "
+            f"{sc['memory_per_event_after_drain']} B processed (RQ's results for an hour "
+            f"included); per contractor {sc['memory_per_contractor']} B"
+        )
+        p(f"  by key family after the drain, B per event: {sc['memory_by_family_after_drain']}")
     con = result.get("console")
     if con:
         p(
@@ -255,7 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--only", choices=("receive", "notices", "backlog", "console"), help="run one part"
+        "--only",
+        choices=("receive", "notices", "backlog", "console", "scaling"),
+        help="run one part (scaling runs only when asked for)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="bare/receive wrk pairs")
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
@@ -330,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "console") and args.console_events > 0:
             print(f"bench: console event list over {args.console_events} events ...", flush=True)
             result["console"] = console_index.run(r, args.console_events)
+        if args.only == "scaling":
+            result["scaling"] = scaling.run(group, r, server.url, args.backlog_events)
         r.flushall()
     except KeyboardInterrupt:
         print("\nbench: interrupted; stopping everything it started", file=sys.stderr)
