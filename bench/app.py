@@ -29,6 +29,8 @@ def bench_config() -> dict[str, Any]:
         "TEN99POLICY_WEBHOOK_SECRETS": TEN99_SECRET,
         "PLATFORM_WEBHOOK_SECRETS": PLATFORM_SECRET,
         "EMAIL_FROM": EMAIL_FROM,
+        # bench/acks.py: the receive path with WAIT 1 after each accept (a replica attached)
+        "REDIS_MIN_REPLICA_ACKS": os.environ.get("BENCH_MIN_REPLICA_ACKS", "0"),
     }
 
 

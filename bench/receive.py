@@ -33,11 +33,15 @@ GUNICORN_MODEL = "-k gevent -w 2 --worker-connections 1000"
 
 
 def start_gunicorn(
-    group: Group, redis_url: str, queue: str, name: str = "gunicorn"
+    group: Group,
+    redis_url: str,
+    queue: str,
+    name: str = "gunicorn",
+    env: dict[str, Any] | None = None,
 ) -> tuple[Proc, int]:
     """The Procfile's worker model (gunicorn.conf.py: gevent, 2 processes) unless
     BENCH_GUNICORN names another (e.g. "-k gthread -w 2 --threads 4", the model before issue
-    12), access log off, loopback."""
+    12), access log off, loopback; `env` adds to bench/app.py's settings."""
     port = free_port()
     model = os.environ.get("BENCH_GUNICORN", GUNICORN_MODEL).split()
     argv = [
@@ -50,7 +54,8 @@ def start_gunicorn(
         "warning",
         "bench.app:create()",
     ]
-    proc = group.start(name, argv, env={"BENCH_REDIS_URL": redis_url, "BENCH_QUEUE_NAME": queue})
+    settings = {"BENCH_REDIS_URL": redis_url, "BENCH_QUEUE_NAME": queue}
+    proc = group.start(name, argv, env={**settings, **{k: str(v) for k, v in (env or {}).items()}})
     wait_http(f"http://127.0.0.1:{port}/healthz", proc)
     return proc, port
 

@@ -20,7 +20,10 @@ ratios to a reference measured seconds apart, in the same run, on the same proce
 4. Console (bench/console_index.py): the operator's event list over N stored events
    (1,000,000 by default; `--console-events`): milliseconds per page for the newest page, a
    type prefix, failed events, one contractor's, a page deep in the list, and a rare type.
-5. Scaling (bench/scaling.py; only with `--only scaling`, the README's Scaling figures): the
+5. Acks (bench/acks.py): the receive path with a replica attached, REDIS_MIN_REPLICA_ACKS=1
+   (a WAIT after every accept) against 0, alternating wrk runs; the ratio, and p50/p99 at a
+   fixed 300/s on each.
+6. Scaling (bench/scaling.py; only with `--only scaling`, the README's Scaling figures): the
    backlog drain with 1, 2 and 4 worker processes, the accept script alone pipelined (what
    one Redis primary sustains), and Redis CPU and memory per event and per contractor.
 
@@ -53,7 +56,7 @@ if str(ROOT) not in sys.path:
 
 import redis as redis_lib  # noqa: E402
 
-from bench import backlog, console_index, notices, receive, scaling  # noqa: E402
+from bench import acks, backlog, console_index, notices, receive, scaling  # noqa: E402
 from bench.load import ensure_wrk  # noqa: E402
 from bench.procs import Group  # noqa: E402
 from receiver.store.embedded import RedisServer  # noqa: E402
@@ -146,6 +149,9 @@ def verified(result: dict[str, Any]) -> list[str]:
     listed = result.get("console")
     if listed and not listed["verified"]:
         bad.append("console")
+    waited = result.get("acks")
+    if waited and not waited["verified"]:
+        bad.append("acks")
     scaled = result.get("scaling")
     if scaled and not scaled["verified"]:
         bad.append("scaling")
@@ -195,6 +201,23 @@ def report(result: dict[str, Any]) -> None:
             f"(achieved {pc['achieved_rate']}/s, non-2xx {pc['non_2xx']}, "
             f"stored {pc['records_stored']})"
         )
+    ak = result.get("acks")
+    if ak:
+        p(
+            f"\nReceive path with one replica  (wrk {ak['config']['wrk']}, "
+            "REDIS_MIN_REPLICA_ACKS 0 then 1 each round)"
+        )
+        for row in ak["rounds"]:
+            p(
+                f"  round {row['round']} acks={row['acks']}: {row['rps']:>8.0f} req/s, p50 "
+                f"{row['p50_ms']} ms, p99 {row['p99_ms']} ms, non-2xx {row['non_2xx']}"
+            )
+        p(f"  ratio acks=1 / acks=0 per round: {ak['ratio_acks1_over_acks0']}")
+        for k, pc in ak["paced"].items():
+            p(
+                f"  fixed {pc['target_rate']:.0f}/s, acks={k}: p50 {pc['p50_ms']} ms, "
+                f"p99 {pc['p99_ms']} ms (non-2xx {pc['non_2xx']})"
+            )
     thr = result.get("notices")
     if thr:
         p(f"\nNotices  ({thr['jobs']} jobs per drain, {thr['workers']}, no-op/notice pairs)")
@@ -288,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("receive", "notices", "backlog", "console", "scaling"),
+        choices=("receive", "acks", "notices", "backlog", "console", "scaling"),
         help="run one part (scaling runs only when asked for)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="bare/receive wrk pairs")
@@ -320,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)  # also when started with SIGINT ignored (&)
 
-    wrk = ensure_wrk() if args.only in (None, "receive") else ""
+    wrk = ensure_wrk() if args.only in (None, "receive", "acks") else ""
     PROFILE.parent.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -349,6 +372,9 @@ def main(argv: list[str] | None = None) -> int:
                 seconds=args.seconds,
                 profile_to=PROFILE if args.profile else None,
             )
+        if args.only in (None, "acks"):
+            print("bench: receive path with a replica, acks 0 and 1 ...", flush=True)
+            result["acks"] = acks.run(wrk, group, r, server.url, server.port, work)
         if args.only in (None, "notices"):
             print("bench: notices ...", flush=True)
             result["notices"] = notices.throughput(
