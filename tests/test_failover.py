@@ -20,7 +20,6 @@ from __future__ import annotations
 import http.client
 import json
 import signal
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -31,11 +30,13 @@ from typing import Any
 import pytest
 import redis as redis_lib
 
+from receiver.config import load_config
 from receiver.store import keys
-from receiver.store.embedded import RedisServer, find_redis_server, free_port
+from receiver.store.connection import build_redis
+from receiver.store.embedded import RedisServer, free_port
 from tests.processes import deliver, start_web, start_worker, stop, wait_until
+from tests.sentinels import MASTER, Sentinels, sentinel_cluster
 
-MASTER = "receiver"
 RATE = 100  # deliveries a second
 KILL_AT = 10  # seconds into the stream
 # Payers, round robin. Spread as a platform's are: with one payer, both workers' coverage
@@ -46,80 +47,32 @@ CONTRACTORS = 200
 STALL_SECONDS = 60
 
 
-class Sentinels:
-    """Three `redis-server --sentinel` processes watching MASTER on `primary_port`."""
-
-    def __init__(self, directory: Path, primary_port: int) -> None:
-        self.ports = [free_port() for _ in range(3)]
-        self.procs: list[Any] = []
-        for n, port in enumerate(self.ports):
-            where = directory / f"sentinel-{n}"
-            where.mkdir(parents=True)
-            conf = where / "sentinel.conf"
-            conf.write_text(
-                f"port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {where}\n"
-                f"sentinel monitor {MASTER} 127.0.0.1 {primary_port} 2\n"
-                f"sentinel down-after-milliseconds {MASTER} 1000\n"
-                f"sentinel failover-timeout {MASTER} 5000\n"
-                f"sentinel parallel-syncs {MASTER} 1\n"
-            )
-            self.procs.append(
-                subprocess.Popen(
-                    [find_redis_server(), str(conf), "--sentinel"],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            )
-        self.clients = [redis_lib.Redis(port=p, socket_timeout=2) for p in self.ports]
-
-    @property
-    def setting(self) -> str:
-        return ",".join(f"127.0.0.1:{p}" for p in self.ports)
-
-    def primary_port(self) -> int | None:
-        """The primary's port as every sentinel names it; None while they disagree."""
-        named = set()
-        for client in self.clients:
-            try:
-                host_port = client.sentinel_get_master_addr_by_name(MASTER)
-            except redis_lib.RedisError:
-                return None
-            named.add(int(host_port[1]) if host_port else None)
-        return named.pop() if len(named) == 1 else None
-
-    def see_replicas(self, count: int) -> bool:
-        try:
-            return all(
-                len([r for r in c.sentinel_slaves(MASTER) if "s_down" not in r["flags"]]) == count
-                for c in self.clients
-            )
-        except redis_lib.RedisError:
-            return False
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            proc.terminate()
-        for proc in self.procs:
-            proc.wait(10)
-
-
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[tuple[RedisServer, RedisServer, Sentinels]]:
-    primary = RedisServer(tmp_path / "primary").start()
-    replica = RedisServer(
-        tmp_path / "replica", args=("--replicaof", "127.0.0.1", str(primary.port))
-    ).start()
-    sentinels = Sentinels(tmp_path, primary.port)
-    try:
-        on_replica = redis_lib.Redis(port=replica.port)
-        assert wait_until(lambda: on_replica.info("replication")["master_link_status"] == "up")
-        assert wait_until(lambda: sentinels.see_replicas(1))
-        yield primary, replica, sentinels
-    finally:
-        sentinels.stop()
-        replica.stop()
-        primary.stop()
+    with sentinel_cluster(tmp_path) as servers:
+        yield servers
+
+
+def test_a_patient_client_waiting_in_a_dequeue_follows_the_failover(cluster, config):
+    """The worker's client, blocked in BLPOP (RQ's dequeue) when the primary dies, reconnects
+    to the promoted replica: redis-py's retry reconnected to the dead address forever
+    (store/connection.py's PrimaryConnection), and an idle worker never took a job again."""
+    primary, replica, sentinels = cluster
+    settings = {**config, "REDIS_SENTINELS": sentinels.setting, "REDIS_SENTINEL_MASTER": MASTER}
+    client = build_redis(load_config(settings), patient=True)
+    client.ping()
+    popped: list[Any] = []
+    waiting = threading.Thread(
+        target=lambda: popped.append(client.blpop(["q"], timeout=60)), daemon=True
+    )
+    waiting.start()
+    assert wait_until(lambda: primary.client().info("clients")["blocked_clients"] == 1)
+    primary.proc.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+    primary.proc.wait()  # type: ignore[union-attr]
+    assert wait_until(lambda: sentinels.primary_port() == replica.port, timeout=60)
+    replica.client().rpush("q", "job")
+    waiting.join(30)
+    assert popped == [(b"q", b"job")]
 
 
 def stream(

@@ -12,7 +12,7 @@ from redis import Redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelManagedConnection
 from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
@@ -138,6 +138,24 @@ class PatientRetry(Retry):
         return super().call_with_retry(attempt, fail, is_retryable, with_failure_count)
 
 
+class PrimaryConnection(SentinelManagedConnection):
+    """redis-py's Sentinel-managed connection, connecting through Sentinel every time.
+
+    redis-py asks the sentinels for the primary only in `connect()`, but a command sent on a
+    closed connection connects by itself (`send_packed_command`) to the address it last had.
+    A command retried after a failure does just that: redis-py's retry closes the connection
+    and sends again, so after a failover a patient client (the worker's, retrying forever)
+    kept dialling the dead primary, a blocking dequeue (RQ's BLPOP) included, and never took
+    another job. Here a send on a closed connection goes through `connect()`, which asks the
+    sentinels again on every attempt.
+    """
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        if not self._sock:
+            self.connect()  # type: ignore[no-untyped-call]
+        super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
+
+
 def build_redis(cfg: Config, patient: bool = False) -> Redis:
     """A Redis client with short timeouts, so an outage becomes a fast 503, not a hang.
 
@@ -162,15 +180,13 @@ def build_redis(cfg: Config, patient: bool = False) -> Redis:
         options["password"] = cfg.REDIS_PASSWORD
     if not cfg.REDIS_SENTINELS:
         return Redis.from_url(cfg.REDIS_URL, **options)
-    sentinel = Sentinel(
-        sentinel_addresses(cfg),
-        sentinel_kwargs={
-            "password": cfg.REDIS_SENTINEL_PASSWORD,
-            "socket_timeout": 2,
-            "socket_connect_timeout": 2,
-        },
-        **options,
-    )
+    sentinel_kwargs: dict[str, Any] = {
+        "password": cfg.REDIS_SENTINEL_PASSWORD,
+        "socket_timeout": 2,
+        "socket_connect_timeout": 2,
+    }
+    options["connection_class"] = PrimaryConnection
+    sentinel = Sentinel(sentinel_addresses(cfg), sentinel_kwargs=sentinel_kwargs, **options)
     master: Redis = sentinel.master_for(str(cfg.REDIS_SENTINEL_MASTER))
     return master
 

@@ -48,6 +48,10 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def client(self) -> redis.Redis:
+        """A client of this server (start() pings it to know the server is up)."""
+        return redis.Redis(port=self.port)
+
     def start(self) -> RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
@@ -71,7 +75,7 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C is for its owner, which stops it last
         )
-        client = redis.Redis(port=self.port)
+        client = self.client()
         deadline = time.monotonic() + 10
         while True:
             try:
