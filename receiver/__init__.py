@@ -69,7 +69,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, clock: Clock = syst
     app.extensions["audit"] = AuditLog(redis, cfg.EVENT_RETENTION_DAYS, clock)
     if cfg.CONSOLE_USERS:  # the console replays, retries and renders as a worker would
         app.extensions["runtime"] = build_runtime(cfg, clock)
-        rq_view.mount(app, cfg.REDIS_URL)
+        rq_view.mount(app, redis, cfg)
     views = (
         webhooks,
         sendgrid_events,

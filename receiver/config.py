@@ -29,6 +29,10 @@ class Config:
     REDIS_SENTINEL_MASTER: str | None = None
     REDIS_SENTINEL_PASSWORD: str | None = None
     REDIS_PASSWORD: str | None = None
+    REDIS_SENTINEL_TLS: bool = False
+    REDIS_TLS_CA_FILE: str | None = None
+    REDIS_TLS_CERT_FILE: str | None = None
+    REDIS_TLS_KEY_FILE: str | None = None
     REDIS_MIN_REPLICA_ACKS: int = 0
     REDIS_REPLICA_ACK_TIMEOUT_MS: int = 500
     TEN99POLICY_WEBHOOK_SECRETS: tuple[str, ...] = ()
@@ -117,6 +121,9 @@ _OPTIONAL = {
     "REDIS_SENTINEL_MASTER",
     "REDIS_SENTINEL_PASSWORD",
     "REDIS_PASSWORD",
+    "REDIS_TLS_CA_FILE",
+    "REDIS_TLS_CERT_FILE",
+    "REDIS_TLS_KEY_FILE",
     "SENDGRID_API_KEY",
     "TEN99POLICY_API_KEY",
     "SENDGRID_WEBHOOK_PUBLIC_KEY",
@@ -127,7 +134,7 @@ _OPTIONAL = {
     "METRICS_TOKEN",
     "CONSOLE_TRUSTED_HEADER",
 }
-_BOOL = {"ORG_WITHHOLD_PREMIUM"}
+_BOOL = {"ORG_WITHHOLD_PREMIUM", "REDIS_SENTINEL_TLS"}
 REQUIRED = ("TEN99POLICY_WEBHOOK_SECRETS", "PLATFORM_WEBHOOK_SECRETS")
 
 
@@ -178,6 +185,7 @@ def _validate(cfg: Config) -> None:
     if not cfg.REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("REDIS_URL", "must be a redis://, rediss:// or unix:// URL")
     _validate_sentinel(cfg)
+    _validate_tls(cfg)
     if not cfg.SENDGRID_API_HOST.startswith(("http://", "https://")):
         raise ConfigError("SENDGRID_API_HOST", "must be an http(s) URL")
     for name in REQUIRED:
@@ -251,6 +259,36 @@ def _validate_sentinel(cfg: Config) -> None:
     if not 0 < cfg.REDIS_REPLICA_ACK_TIMEOUT_MS <= 4000:
         # Under the 5 s socket timeout: a WAIT must end before the connection gives up on it.
         raise ConfigError("REDIS_REPLICA_ACK_TIMEOUT_MS", "must be between 1 and 4000")
+
+
+def redis_tls(cfg: Config) -> bool:
+    """Whether the service speaks TLS to Redis: a rediss:// URL, or REDIS_SENTINEL_TLS."""
+    if cfg.REDIS_SENTINELS:
+        return cfg.REDIS_SENTINEL_TLS
+    return cfg.REDIS_URL.startswith("rediss://")
+
+
+_TLS_FILES = ("REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE")
+
+
+def _validate_tls(cfg: Config) -> None:
+    """TLS files only where TLS is spoken (a CA file beside a redis:// URL would otherwise
+    leave the connection in plain text unnoticed); a client certificate with its key; every
+    file readable now, not at the first connection."""
+    if cfg.REDIS_SENTINEL_TLS and not cfg.REDIS_SENTINELS:
+        raise ConfigError("REDIS_SENTINEL_TLS", "needs REDIS_SENTINELS (else use a rediss:// URL)")
+    for name in _TLS_FILES:
+        path = getattr(cfg, name)
+        if path is None:
+            continue
+        if not redis_tls(cfg):
+            raise ConfigError(
+                name, "needs TLS: a rediss:// REDIS_URL, or REDIS_SENTINEL_TLS with sentinels"
+            )
+        if not os.path.isfile(path) or not os.access(path, os.R_OK):
+            raise ConfigError(name, "must name a readable file")
+    if (cfg.REDIS_TLS_CERT_FILE is None) != (cfg.REDIS_TLS_KEY_FILE is None):
+        raise ConfigError("REDIS_TLS_KEY_FILE", "and REDIS_TLS_CERT_FILE go together")
 
 
 CONSOLE_ROLES = ("viewer", "operator")

@@ -1,5 +1,5 @@
 """A primary, one replica and three sentinels (`redis-server --sentinel`, the same binary) on
-loopback, started by the test."""
+loopback, started by the test; over TLS only with `tls` (tests/tls.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import redis as redis_lib
 
 from receiver.store.embedded import RedisServer, find_redis_server, free_port
 from tests.processes import wait_until
+from tests.tls import TLSFiles, TLSRedisServer
 
 MASTER = "receiver"
 
@@ -20,15 +21,23 @@ MASTER = "receiver"
 class Sentinels:
     """Three `redis-server --sentinel` processes watching MASTER on `primary_port`."""
 
-    def __init__(self, directory: Path, primary_port: int) -> None:
+    def __init__(self, directory: Path, primary_port: int, tls: TLSFiles | None = None) -> None:
         self.ports = [free_port() for _ in range(3)]
         self.procs: list[Any] = []
         for n, port in enumerate(self.ports):
             where = directory / f"sentinel-{n}"
             where.mkdir(parents=True)
             conf = where / "sentinel.conf"
+            # With TLS the sentinels listen on TLS only and speak it to the servers and to
+            # each other (`tls-replication yes`), with the one certificate as client and server.
+            listen = (
+                f"port {port}\n"
+                if tls is None
+                else f"port 0\ntls-port {port}\ntls-cert-file {tls.cert}\n"
+                f"tls-key-file {tls.key}\ntls-ca-cert-file {tls.ca}\ntls-replication yes\n"
+            )
             conf.write_text(
-                f"port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {where}\n"
+                f"{listen}bind 127.0.0.1\nprotected-mode no\ndir {where}\n"
                 f"sentinel monitor {MASTER} 127.0.0.1 {primary_port} 2\n"
                 f"sentinel down-after-milliseconds {MASTER} 1000\n"
                 f"sentinel failover-timeout {MASTER} 5000\n"
@@ -42,7 +51,10 @@ class Sentinels:
                     start_new_session=True,
                 )
             )
-        self.clients = [redis_lib.Redis(port=p, socket_timeout=2) for p in self.ports]
+        self.clients = [
+            redis_lib.Redis(port=p, socket_timeout=2) if tls is None else tls.client(p)
+            for p in self.ports
+        ]
 
     @property
     def setting(self) -> str:
@@ -76,16 +88,20 @@ class Sentinels:
 
 
 @contextmanager
-def sentinel_cluster(directory: Path) -> Iterator[tuple[RedisServer, RedisServer, Sentinels]]:
+def sentinel_cluster(
+    directory: Path, tls: TLSFiles | None = None
+) -> Iterator[tuple[RedisServer, RedisServer, Sentinels]]:
     """A primary, its replica (linked) and three sentinels that see the replica; all stopped
     on the way out."""
 
     def server(name: str, *args: str) -> RedisServer:
-        return RedisServer(directory / name, args=args)
+        if tls is None:
+            return RedisServer(directory / name, args=args)
+        return TLSRedisServer(directory / name, tls, args=args)
 
     primary = server("primary").start()
     replica = server("replica", "--replicaof", "127.0.0.1", str(primary.port)).start()
-    sentinels = Sentinels(directory, primary.port)
+    sentinels = Sentinels(directory, primary.port, tls)
     try:
         on_replica = replica.client()
         assert wait_until(lambda: on_replica.info("replication")["master_link_status"] == "up")

@@ -47,6 +47,37 @@ def test_sentinel_settings():
     assert info.value.name == "REDIS_SENTINELS"
 
 
+def test_tls_settings(tmp_path):
+    ca, cert, key = (tmp_path / name for name in ("ca.pem", "client.pem", "client.key"))
+    for path in (ca, cert, key):
+        path.write_text("-----BEGIN-----\n")
+    files = {"REDIS_TLS_CA_FILE": str(ca), "REDIS_TLS_CERT_FILE": str(cert)}
+    files["REDIS_TLS_KEY_FILE"] = str(key)
+    cfg = load_config(environ={**BASE, "REDIS_URL": "rediss://redis.internal:6380/0", **files})
+    assert (cfg.REDIS_TLS_CA_FILE, cfg.REDIS_TLS_KEY_FILE) == (str(ca), str(key))
+    sentinels = {"REDIS_SENTINELS": "10.0.0.1:26379", "REDIS_SENTINEL_MASTER": "receiver"}
+    cfg = load_config(environ={**BASE, **sentinels, "REDIS_SENTINEL_TLS": "yes", **files})
+    assert cfg.REDIS_SENTINEL_TLS is True
+    refused = [
+        # Files beside a plain-text connection: it would have stayed plain text unnoticed.
+        ({"REDIS_URL": "redis://redis.internal:6379/0", **files}, "REDIS_TLS_CA_FILE"),
+        ({**sentinels, "REDIS_URL": "rediss://x:6380/0", **files}, "REDIS_TLS_CA_FILE"),
+        ({"REDIS_SENTINEL_TLS": "true"}, "REDIS_SENTINEL_TLS"),
+        (
+            {"REDIS_URL": "rediss://x:6380/0", "REDIS_TLS_CERT_FILE": str(cert)},
+            "REDIS_TLS_KEY_FILE",
+        ),
+        (
+            {"REDIS_URL": "rediss://x:6380/0", "REDIS_TLS_CA_FILE": str(tmp_path / "no")},
+            "REDIS_TLS_CA_FILE",
+        ),
+    ]
+    for settings, name in refused:
+        with pytest.raises(ConfigError) as info:
+            load_config(environ={**BASE, **settings})
+        assert info.value.name == name, settings
+
+
 def test_sendgrid_host_is_normalised():
     cfg = load_config(environ={**BASE, "SENDGRID_API_HOST": "http://127.0.0.1:9/"})
     assert cfg.SENDGRID_API_HOST == "http://127.0.0.1:9"

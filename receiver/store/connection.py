@@ -10,13 +10,14 @@ from typing import Any, TypeVar
 
 from redis import Redis
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.connection import SSLConnection
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelManagedConnection
 from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
-from ..config import Config, sentinel_addresses
+from ..config import Config, redis_tls, sentinel_addresses
 from ..logs import record
 
 T = TypeVar("T")
@@ -156,13 +157,34 @@ class PrimaryConnection(SentinelManagedConnection):
         super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
 
 
+class PrimarySSLConnection(PrimaryConnection, SSLConnection):
+    """The same over TLS (redis-py's SentinelManagedSSLConnection, with the fix above)."""
+
+
+def tls_options(cfg: Config) -> dict[str, Any]:
+    """redis-py's TLS arguments from REDIS_TLS_*: the CA that signed the servers' (and the
+    sentinels') certificates, else the system's trust store; a client certificate for
+    servers that ask for one (Redis's `tls-auth-clients yes`, its default). redis-py's
+    defaults are kept: the certificate is verified, and so is the host name (a server's
+    certificate must name the address connected to; with Sentinel, the address the sentinels
+    report)."""
+    options: dict[str, Any] = {}
+    if cfg.REDIS_TLS_CA_FILE:
+        options["ssl_ca_certs"] = cfg.REDIS_TLS_CA_FILE
+    if cfg.REDIS_TLS_CERT_FILE:
+        options["ssl_certfile"] = cfg.REDIS_TLS_CERT_FILE
+        options["ssl_keyfile"] = cfg.REDIS_TLS_KEY_FILE
+    return options
+
+
 def build_redis(cfg: Config, patient: bool = False) -> Redis:
     """A Redis client with short timeouts, so an outage becomes a fast 503, not a hang.
 
     REDIS_URL names one server (redis://, rediss:// for TLS, unix://). With REDIS_SENTINELS
     the client asks the sentinels for REDIS_SENTINEL_MASTER's current primary whenever it
     connects (redis-py's Sentinel), so after a failover every new connection goes to the new
-    primary, and a connection to a demoted one is dropped on its first READONLY reply.
+    primary, and a connection to a demoted one is dropped on its first READONLY reply. With
+    REDIS_SENTINEL_TLS both the sentinels and the primary are spoken to over TLS.
 
     `patient` (the worker's): every command waits an outage out instead, reconnecting with a
     backoff of at most PATIENT_BACKOFF_CAP seconds, so RQ's loop, the scheduler and the
@@ -179,13 +201,19 @@ def build_redis(cfg: Config, patient: bool = False) -> Redis:
     if cfg.REDIS_PASSWORD:
         options["password"] = cfg.REDIS_PASSWORD
     if not cfg.REDIS_SENTINELS:
-        return Redis.from_url(cfg.REDIS_URL, **options)
+        # A rediss:// URL's own query arguments (ssl_ca_certs=..., which redis-py reads too)
+        # win over the REDIS_TLS_* settings.
+        tls = tls_options(cfg) if redis_tls(cfg) else {}
+        return Redis.from_url(cfg.REDIS_URL, **options, **tls)
     sentinel_kwargs: dict[str, Any] = {
         "password": cfg.REDIS_SENTINEL_PASSWORD,
         "socket_timeout": 2,
         "socket_connect_timeout": 2,
     }
     options["connection_class"] = PrimaryConnection
+    if redis_tls(cfg):
+        sentinel_kwargs.update(ssl=True, **tls_options(cfg))
+        options.update(connection_class=PrimarySSLConnection, **tls_options(cfg))
     sentinel = Sentinel(sentinel_addresses(cfg), sentinel_kwargs=sentinel_kwargs, **options)
     master: Redis = sentinel.master_for(str(cfg.REDIS_SENTINEL_MASTER))
     return master

@@ -4,14 +4,19 @@ mounted at /admin/rq behind the console's users.
 Its pages are read by any console user. Its actions (delete, requeue, empty, compact; one of
 them, requeue-all, even answers GET) need the operator role and the `X-Requested-With` header
 its own jQuery calls send: the dashboard has no CSRF token, and no cross-site form or image
-can send that header. Its JavaScript is its own; the console's pages need none.
+can send that header. Its JavaScript is its own; the console's pages need none. It reads
+through the app's own Redis client, never a URL of its own (`mount`).
 """
 
 from __future__ import annotations
 
-from flask import Flask, request
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, request
+from redis import Redis
 from rq.serializers import JSONSerializer
 
+from ..config import Config
 from ..errors import Forbidden
 from .console_auth import authenticate, require_operator
 
@@ -29,19 +34,42 @@ def _guard() -> None:
     if request.blueprint != "rq_dashboard":
         return
     authenticate()
+    if (request.view_args or {}).get("instance_number", 0) != 0:
+        abort(404)  # one Redis: the dashboard's other instance numbers name none
     if request.method != "GET" or request.endpoint in _ACTIONS:
         require_operator()
         if request.headers.get("X-Requested-With") != "XMLHttpRequest":
             raise Forbidden("the RQ dashboard's actions are sent by its own page only")
 
 
-def mount(app: Flask, redis_url: str) -> None:
-    """Register the dashboard on `app` (only when the console is on)."""
+def label(cfg: Config) -> str:
+    """What the dashboard's instance selector shows: where Redis is, without a password or the
+    URL's query (the selector is disabled with one instance, but the page holds it)."""
+    if cfg.REDIS_SENTINELS:
+        return f"sentinel: {cfg.REDIS_SENTINEL_MASTER}"
+    url = urlsplit(cfg.REDIS_URL)
+    where = url.path if url.scheme == "unix" else f"{url.hostname}:{url.port or 6379}{url.path}"
+    return f"{url.scheme}://{where}"
+
+
+def mount(app: Flask, redis: Redis, cfg: Config) -> None:
+    """Register the dashboard on `app` (only when the console is on), reading through `redis`,
+    the app's own client (store/connection.py's build_redis): the same server, password, TLS
+    and Sentinel as the console's pages, and the same primary after a failover."""
     import rq_dashboard  # type: ignore[import-untyped]
-    from rq_dashboard.web import config, setup_rq_connection  # type: ignore[import-untyped]
+    from rq_dashboard.web import config, push_rq_connection  # type: ignore[import-untyped]
 
     config.serializer = JSONSerializer  # our jobs are JSON (store/connection.py)
-    app.config["RQ_DASHBOARD_REDIS_URL"] = redis_url
-    setup_rq_connection(app)
+    # Every view of the dashboard reads `current_app.redis_conn`. Its own set-up
+    # (`setup_rq_connection`) and its per-request hook (`push_rq_connection`) build a client
+    # from RQ_DASHBOARD_REDIS_URL instead, the hook anew on every request, with no TLS
+    # options and no Sentinel but its own URL scheme; the hook is left out of this app's
+    # hooks (the blueprint itself is not changed) and the URL setting is only a label.
+    app.redis_conn = redis  # type: ignore[attr-defined]
+    app.config["RQ_DASHBOARD_REDIS_URL"] = (label(cfg),)
     app.before_request(_guard)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=PREFIX)
+    hooks = app.before_request_funcs[rq_dashboard.blueprint.name]
+    if push_rq_connection not in hooks:  # a new rq-dashboard: see how it connects now
+        raise RuntimeError("rq-dashboard's push_rq_connection hook is gone; see rq_view.py")
+    hooks.remove(push_rq_connection)
