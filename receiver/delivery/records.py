@@ -43,7 +43,7 @@ from ..notices.contacts import Contact
 from ..notices.reminders import send_time
 from ..store import keys
 from ..store.connection import text
-from ..store.scripts import CreateIfAbsent, DirectScript
+from ..store.scripts import CreateIfAbsent, DirectScript, NotReplicated
 from .suppressions import suppression_key
 
 SEND_TASK = "receiver.pipeline.tasks.send_notice"
@@ -178,13 +178,23 @@ def record_id(notice: str, cause: str, recipient: str) -> str:
 class NoticeRecords:
     """Create notice records, move them between states, and queue their send tasks."""
 
-    def __init__(self, redis: Redis, queue: Queue, retention_days: int, clock: Clock) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        queue: Queue,
+        retention_days: int,
+        clock: Clock,
+        replicas: int = 0,
+        replica_timeout_ms: int = 500,
+    ) -> None:
+        """`replicas` (REDIS_MIN_REPLICA_ACKS): a claim counts only once that many replicas
+        have it (see `claim`)."""
         self.redis = redis
         self.queue = queue
         self.retention = retention_days * 86400
         self.clock = clock
         self._create = CreateIfAbsent(redis)
-        self._claim = DirectScript(redis, _CLAIM, numkeys=3)
+        self._claim = DirectScript(redis, _CLAIM, 3, replicas, replica_timeout_ms)
         self._read = DirectScript(redis, _READ)
         self._finish = DirectScript(redis, _FINISH, numkeys=2)
         self._release = redis.register_script(_RELEASE)
@@ -401,10 +411,28 @@ class NoticeRecords:
         self.enqueue(rid, at=at)
 
     def claim(self, rid: str, lease: float, email: str) -> str:
-        """pending -> sending (or suppressed); an expired `sending` -> interrupted/accepted."""
+        """pending -> sending (or suppressed); an expired `sending` -> interrupted/accepted.
+
+        `unreplicated` (with REDIS_MIN_REPLICA_ACKS): the claim ran on the primary but fewer
+        replicas than asked have it, so nothing may be sent. A failover could lose it, and
+        the record would then be found `pending` and sent again: the claim is what keeps an
+        email single, so it must survive what the worker's other writes may not. The caller
+        puts the record back (`unclaim`).
+        """
         listed = suppression_key(email) if email else keys.NO_ADDRESS
-        return text(
-            self._claim(keys.notice(rid), keys.NOTICES_PENDING, listed, self.clock(), lease)
+        try:
+            reply = self._claim(keys.notice(rid), keys.NOTICES_PENDING, listed, self.clock(), lease)
+        except NotReplicated as exc:
+            # Only a new claim leads to a send; the other outcomes end or leave the record.
+            return "unreplicated" if text(exc.reply) == "claimed" else text(exc.reply)
+        return text(reply)
+
+    def unclaim(self, rid: str, at: float) -> None:
+        """An `unreplicated` claim undone: sending -> pending, the attempt not counted, the
+        send task scheduled for `at`."""
+        self.redis.hincrby(keys.notice(rid), "attempts", -1)
+        self.retry_later(
+            rid, at, "not sent yet: the claim had not reached a replica (REDIS_MIN_REPLICA_ACKS)"
         )
 
     def retry_later(self, rid: str, at: float, error: str) -> None:

@@ -45,6 +45,9 @@ from .suppressions import Suppressions
 MAX_ATTEMPTS = 6  # sends that ended in a 5xx or a timeout
 MAX_THROTTLED_ATTEMPTS = 30  # 429s only say "later": they get a longer leash
 MAX_THROTTLE_WAIT = 3600.0
+# A claim no replica acknowledged in time (REDIS_MIN_REPLICA_ACKS): tried again after 5-10 s,
+# as long as it takes; the replica is back or a failover has happened by then.
+UNREPLICATED_RETRY_SECONDS = 5.0
 
 # Context fields added since the previous release, with the values that make its stored
 # records (reminders scheduled days ahead, notices awaiting a contact) read as it would have
@@ -210,6 +213,10 @@ class Sender:
         claimed = self.records.claim(rid, self.lease, rec.get("to_email", ""))
         if claimed == "suppressed":  # the address bounced, was dropped or reported spam
             self.suppressions.held(rec)
+        if claimed == "unreplicated":  # sent once a replica has the claim: a moment later
+            self.records.unclaim(rid, now + UNREPLICATED_RETRY_SECONDS * random.uniform(1, 2))
+            report.moved = False
+            return "pending"
         if claimed != "claimed":
             report.moved = claimed == "suppressed"
             return claimed

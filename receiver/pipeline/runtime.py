@@ -82,7 +82,14 @@ def build(cfg: Config, clock: Clock = system_clock, patient: bool = False) -> Ru
     queue = build_queue(redis, cfg.QUEUE_NAME)
     notice_queue = build_queue(redis, notice_queue_name(cfg.QUEUE_NAME))
     retention = cfg.EVENT_RETENTION_DAYS * 86400
-    records = NoticeRecords(redis, notice_queue, cfg.EVENT_RETENTION_DAYS, clock)
+    records = NoticeRecords(
+        redis,
+        notice_queue,
+        cfg.EVENT_RETENTION_DAYS,
+        clock,
+        cfg.REDIS_MIN_REPLICA_ACKS,
+        cfg.REDIS_REPLICA_ACK_TIMEOUT_MS,
+    )
     suppressions = Suppressions(redis, notice_queue)
     contacts = Contacts(
         redis,

@@ -36,11 +36,13 @@ from .connection import OUTAGE, PatientRetry
 
 
 class NotReplicated(RedisError):
-    """A write that ran on the primary but reached fewer replicas than asked, in time."""
+    """A write that ran on the primary but reached fewer replicas than asked, in time;
+    `reply` is what the script returned there."""
 
-    def __init__(self, acks: int) -> None:
+    def __init__(self, acks: int, reply: Any = None) -> None:
         super().__init__(f"acknowledged by {acks} replicas")
         self.acks = acks
+        self.reply = reply
 
 
 class DirectScript:
@@ -176,7 +178,7 @@ class DirectScript:
             if isinstance(reply, ResponseError):
                 raise reply
             if acks is not None and acks < self.replicas:
-                raise NotReplicated(acks)
+                raise NotReplicated(acks, reply)
             return reply
         raise AssertionError("unreachable")
 
