@@ -32,7 +32,11 @@ from tests.events import charge_succeeded
 from tests.processes import deliver, start_web, start_worker, stop, wait_until
 from tests.sentinels import MASTER, sentinel_cluster
 from tests.signing import body_of, tv1_header
-from tests.tls import TLSFiles, TLSRedisServer, make_tls_files
+from tests.tls import TLSFiles, TLSRedisServer, make_tls_files, tls_capable
+
+pytestmark = pytest.mark.skipif(
+    not tls_capable(), reason="this redis-server was built without TLS (Debian's has it)"
+)
 
 
 @pytest.fixture

