@@ -26,8 +26,11 @@ from .load import WRK_LUA, Delivery, WrkResult, paced, policy_events, run_wrk, w
 from .procs import VENV_BIN, CpuMeter, Group, Proc, free_port, wait_http
 from .profile import profile_receive
 
-RECEIVE = "/webhooks/1099policy"
+RECEIVE = bench_app.RECEIVE_PATH
 BARE = "/__bare"
+# The same receive path with the accept script minus the console's index write (bench/app.py)
+WITHOUT_INDEX = bench_app.WITHOUT_INDEX
+INDEX = "events:index"
 EVENT_MATCH = "event:1099policy:*"
 GUNICORN_MODEL = "-k gevent -w 2 --worker-connections 1000"
 
@@ -97,7 +100,8 @@ def run(
     gunicorn, port = start_gunicorn(group, redis_url, queue)
     base = f"http://127.0.0.1:{port}"
 
-    total = warmup + (rounds + (1 if profile_to else 0)) * slice_size
+    # Each round stores through both receive endpoints, each from a slice of its own.
+    total = warmup + (2 * rounds + (1 if profile_to else 0)) * slice_size
     t0 = time.monotonic()
     deliveries = policy_events(total, bench_app.TEN99_SECRET, tag=f"{int(time.time())}")
     body_bytes = len(deliveries[0].body)
@@ -124,12 +128,17 @@ def run(
     # Warm-up: imports, Redis connections, Lua script load; events from their own slice.
     wrk_run(BARE, 0, warmup, 2)
     wrk_run(RECEIVE, 0, warmup, 2)
+    wrk_run(WITHOUT_INDEX, 0, warmup, 2)  # duplicates by now: loads its script, connects
 
     runs: list[dict[str, Any]] = []
     for i in range(rounds):
-        offset = warmup + i * slice_size
-        for endpoint in (BARE, RECEIVE):
+        # The two receive endpoints swap places every round, so that neither always runs
+        # second (the data set grows as the run goes on).
+        order = (BARE, RECEIVE, WITHOUT_INDEX) if i % 2 == 0 else (BARE, WITHOUT_INDEX, RECEIVE)
+        for endpoint in order:
+            offset = warmup + (2 * i + (endpoint == WITHOUT_INDEX)) * slice_size
             before = count_keys(r, EVENT_MATCH)
+            indexed_before = r.zcard(INDEX)
             qlen_before = r.llen(f"rq:queue:{queue}")
             meter = CpuMeter({"gunicorn": [gunicorn.pid], "redis": [redis_pid]}).start()
             kids0, self0 = _rusage(resource.RUSAGE_CHILDREN), _rusage(resource.RUSAGE_SELF)
@@ -142,12 +151,14 @@ def run(
             )
             time.sleep(0.3)  # let requests in flight at wrk's stop finish before counting
             stored = count_keys(r, EVENT_MATCH) - before
+            indexed = r.zcard(INDEX) - indexed_before
             queued = r.llen(f"rq:queue:{queue}") - qlen_before
             row: dict[str, Any] = {
                 "round": i + 1,
                 **asdict(res),
                 "ok_2xx": res.ok,
                 "records_stored": stored,
+                "records_indexed": indexed,
                 "jobs_queued": queued,
             }
             row["cpu_us_per_req"] = {
@@ -158,7 +169,7 @@ def run(
             row["cpu_cores"] = {
                 k: round(v / res.seconds, 2) for k, v in cpu.items() if not k.endswith("_sys")
             }
-            if endpoint == RECEIVE:
+            if endpoint != BARE:
                 extra = stored - res.ok
                 row["in_flight_at_stop"] = extra
                 row["verified"] = (
@@ -167,18 +178,22 @@ def run(
                     and res.wraps == 0
                     and 0 <= extra <= connections
                     and queued == stored
+                    and indexed == (stored if endpoint == RECEIVE else 0)
                 )
             runs.append(row)
 
-    ratios = []
+    ratios, plain_ratios, index_ratios = [], [], []
     for i in range(rounds):
         bare = next(x for x in runs if x["round"] == i + 1 and x["endpoint"] == BARE)
         recv = next(x for x in runs if x["round"] == i + 1 and x["endpoint"] == RECEIVE)
+        plain = next(x for x in runs if x["round"] == i + 1 and x["endpoint"] == WITHOUT_INDEX)
         ratios.append(round(recv["rps"] / bare["rps"], 3))
+        plain_ratios.append(round(plain["rps"] / bare["rps"], 3))
+        index_ratios.append(round(recv["rps"] / plain["rps"], 3))
 
     profile_text = None
     if profile_to is not None:
-        offset = warmup + rounds * slice_size
+        offset = warmup + 2 * rounds * slice_size
         profile_text = profile_receive(
             gunicorn.pid, seconds, lambda: wrk_run(RECEIVE, offset, slice_size, seconds), profile_to
         )
@@ -212,6 +227,8 @@ def run(
         },
         "runs": runs,
         "ratio_receive_over_bare": ratios,
+        "ratio_without_index_over_bare": plain_ratios,
+        "ratio_receive_over_without_index": index_ratios,
         "paced": paced_summary,
         "aof_rewrites": persistence.get("aof_rewrites"),
         "profile": profile_text,

@@ -155,6 +155,15 @@ def test_console_pages_are_absent_when_no_user_is_configured(
     assert client.get("/admin/events", headers=basic("olga")).status_code == 404
 
 
+def test_the_rq_dashboards_guard_runs_for_its_pages_only(client: Any) -> None:
+    """Not an app-wide hook: a webhook delivery does not pass through it (receive path)."""
+    from receiver.views.rq_view import _guard
+
+    hooks = client.application.before_request_funcs
+    assert all(_guard not in funcs for name, funcs in hooks.items() if name != "rq_dashboard")
+    assert hooks["rq_dashboard"][0] is _guard  # before the dashboard's own hooks
+
+
 def test_the_rq_dashboard_is_behind_the_console_users(client: Any, charged: dict[str, Any]) -> None:
     assert client.get("/admin/rq/").status_code == 401
     page = client.get("/admin/rq/", headers=basic("vic"))

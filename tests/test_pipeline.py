@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import requests
@@ -200,3 +201,22 @@ def test_failing_event_is_retried_with_backoff_then_lands_in_failed_registry(
     assert event_record(redis, event["id"])["status"] == "failed"
     assert job_id in FailedJobRegistry(queue=rt.queue).get_job_ids()
     assert redis.zscore("events:pending", key) is None  # the sweeper leaves it to operators
+
+
+def test_inbox_job_timestamps_are_rqs_own_format_across_seconds(rt, redis):
+    """The accept script's job timestamps (whose whole-second part the inbox formats once a
+    second) read as RQ's utcformat of the receive time, also when the second goes back."""
+    from datetime import UTC, datetime
+
+    from rq.utils import utcformat
+
+    from receiver.ingest.events import parse
+    from receiver.ingest.inbox import task_id_for
+
+    for i, now in enumerate((1700000000.25, 1700000000.5, 1700000001.75, 1699999999.5)):
+        body = json.dumps(charge_succeeded(f"in_stamp{i}")).encode()
+        event = parse(body, "1099policy")
+        assert rt.inbox.accept(event, body, {}, now=now).status == "queued"
+        job = redis.hgetall("rq:job:" + task_id_for(event_key("1099policy", event.id)))
+        expected = utcformat(datetime.fromtimestamp(now, tz=UTC)).encode()
+        assert job[b"enqueued_at"] == job[b"created_at"] == expected

@@ -126,6 +126,7 @@ class Inbox:
         self._drop = _DROP_HEADERS | {signature_header.lower()}
         self._replicas = (replicas, replica_timeout_ms)
         self._script: Any = None  # built on first use: making it asks Redis its version
+        self._second: tuple[int, str] = (-1, "")  # RQ timestamps' last whole second, formatted
 
     @classmethod
     def from_config(cls, redis: Redis, queue: Queue, cfg: Config) -> Inbox:
@@ -174,8 +175,13 @@ class Inbox:
         job_id = task_id_for(key) if event.known else ""
         kept = {k: v for k, v in headers.items() if k.lower() not in self._drop}
         created = "" if event.created is None else event.created
-        # RQ's own timestamp format (utcformat), built without a datetime.
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
+        # RQ's own timestamp format (utcformat), built without a datetime; its whole-second
+        # part is formatted once a second (a tuple swap: safe for threads and greenlets).
+        second, prefix = self._second
+        if second != int(now):
+            second, prefix = int(now), time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+            self._second = (second, prefix)
+        stamp = f"{prefix}.{int(now % 1 * 1e6):06d}Z"
         try:
             script = self._accept_script()
             stored = script(

@@ -31,8 +31,6 @@ _ACTIONS = {
 
 
 def _guard() -> None:
-    if request.blueprint != "rq_dashboard":
-        return
     authenticate()
     if (request.view_args or {}).get("instance_number", 0) != 0:
         abort(404)  # one Redis: the dashboard's other instance numbers name none
@@ -67,7 +65,9 @@ def mount(app: Flask, redis: Redis, cfg: Config) -> None:
     # hooks (the blueprint itself is not changed) and the URL setting is only a label.
     app.redis_conn = redis  # type: ignore[attr-defined]
     app.config["RQ_DASHBOARD_REDIS_URL"] = (label(cfg),)
-    app.before_request(_guard)
+    # The guard: the dashboard's requests only (not every request's, the webhooks' included),
+    # and before the dashboard's own hooks, which registering the blueprint appends after it.
+    app.before_request_funcs.setdefault(rq_dashboard.blueprint.name, []).insert(0, _guard)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=PREFIX)
     hooks = app.before_request_funcs[rq_dashboard.blueprint.name]
     if push_rq_connection not in hooks:  # a new rq-dashboard: see how it connects now
