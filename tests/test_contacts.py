@@ -202,6 +202,52 @@ def test_notice_created_while_release_runs_is_not_orphaned(rt: Any, redis: redis
     assert rec["state"] != "awaiting_contact", "stuck: nothing will ever release it"
 
 
+def test_a_sweep_held_up_past_its_interval_is_not_joined_by_another(
+    config: dict[str, Any], redis: redis_lib.Redis, api: Ten99PolicyServer
+) -> None:
+    """The sweeper lock is the sweep's until it ends, then lives one interval more. It used to
+    live one interval from the sweep's start: a sweep still busy then (here a slow contact
+    lookup; in the first version of tests/test_many_processes.py, 200 lost events on a loaded
+    box) was joined by another worker's, and both re-queued the same records."""
+    from receiver.config import load_config
+    from receiver.pipeline.runtime import build
+    from tests.processes import wait_until
+
+    rt = build(
+        load_config(
+            {
+                **config,
+                "TEN99POLICY_API_KEY": KEY,
+                "TEN99POLICY_API_BASE": api.url,
+                "TEN99POLICY_API_TIMEOUT_SECONDS": "5",
+            }
+        )
+    )
+    rt.records.create(
+        "payment_confirmation",
+        "charge:in_9",
+        "contractor:cn_9",
+        Contact(),
+        {"x": 1},
+        waiting_for="cn_9",
+    )
+    later = time.time() + 3600
+    api.hang()  # the first sweep's lookup waits for an answer
+    first: list[tuple[int, int]] = []
+    sweeping = threading.Thread(target=lambda: first.append(sweep(rt, now=later, interval=1)))
+    sweeping.start()
+    try:
+        assert wait_until(lambda: len(api.requests) == 1)
+        time.sleep(1.5)  # more than the interval: the lock's whole life, before
+        assert sweep(rt, now=later, interval=1) == (0, 0)
+        assert len(api.requests) == 1  # the second sweep did not run
+    finally:
+        api.reset()  # the lookup is answered (unknown contractor)
+        sweeping.join(30)
+    assert first == [(0, 0)]
+    assert 0 < redis.pttl(keys.SWEEPER_LOCK) <= 1000  # then one interval, as before
+
+
 # -- lookup: stored, then API, then nothing -----------------------------------------------
 
 

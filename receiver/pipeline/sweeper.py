@@ -6,16 +6,33 @@ records are the truth; RQ is only the wake-up call. Every pending record sits in
 scored by when it was last (re)queued or is due; the sweeper re-queues what is older than
 SWEEP_AFTER_SECONDS and still unfinished. Re-queueing is safe because the tasks claim their
 record first.
+
+One worker sweeps at a time, and a sweep starts at most once an interval across workers: the
+sweeper lock is taken for the sweep, renewed as it goes and left to live one interval after
+it. A sweep that outlasts the interval (200 stale events took over a second on a loaded
+2-core box) is not joined by another worker's, which would re-queue the same records twice.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
+from redis.exceptions import LockError
 from rq import Queue
 from rq.job import Job, JobStatus
 
 from ..store import keys
 from ..store.connection import text
 from .runtime import Runtime
+
+# A sweep's longest step beyond Redis round trips: a contact lookup (connect and read, each
+# up to the API's timeout). The lock outlives a step by this much.
+STEP_MARGIN_SECONDS = 5.0
+
+
+def _always() -> bool:
+    return True
 
 
 def _job_waiting(rt: Runtime, job_id: str) -> bool:
@@ -35,11 +52,14 @@ def _job_waiting(rt: Runtime, job_id: str) -> bool:
     return False
 
 
-def sweep_events(rt: Runtime, now: float) -> int:
-    """Re-queue stale received/processing events; return how many were re-queued."""
+def sweep_events(rt: Runtime, now: float, held: Callable[[], bool] = _always) -> int:
+    """Re-queue stale received/processing events; return how many were re-queued. Stops
+    when `held()` says the sweeper lock was lost."""
     cutoff = now - rt.cfg.SWEEP_AFTER_SECONDS
     requeued = 0
     for raw in rt.redis.zrangebyscore(keys.EVENTS_PENDING, "-inf", cutoff, start=0, num=500):
+        if not held():
+            break
         key = text(raw)
         status, lease, job_id = rt.redis.hmget(key, "status", "lease_until", "job_id")
         status = text(status)
@@ -59,11 +79,13 @@ def sweep_events(rt: Runtime, now: float) -> int:
     return requeued
 
 
-def sweep_notices(rt: Runtime, now: float) -> int:
+def sweep_notices(rt: Runtime, now: float, held: Callable[[], bool] = _always) -> int:
     """Re-queue notice records that are overdue and unfinished; return how many."""
     cutoff = now - rt.cfg.SWEEP_AFTER_SECONDS
     requeued = 0
     for raw in rt.redis.zrangebyscore(keys.NOTICES_PENDING, "-inf", cutoff, start=0, num=500):
+        if not held():
+            break
         key = text(raw)
         state, lease = rt.redis.hmget(key, "state", "lease_until")
         state = text(state)
@@ -79,11 +101,13 @@ def sweep_notices(rt: Runtime, now: float) -> int:
     return requeued
 
 
-def retry_contacts(rt: Runtime, now: float) -> int:
+def retry_contacts(rt: Runtime, now: float, held: Callable[[], bool] = _always) -> int:
     """Look up contractors whose notices await a contact (1099Policy's API, if configured);
     release what can now be sent, and try the rest again after SWEEP_AFTER_SECONDS."""
     released = 0
     for contractor_id in rt.records.awaiting_due(now):
+        if not held():
+            break
         contact = rt.contacts.lookup(contractor_id)
         if contact is not None and contact.email:
             released += rt.records.release(contractor_id, contact)
@@ -101,13 +125,56 @@ def trim_indexes(rt: Runtime, now: float) -> None:
     pipe.execute()
 
 
+class _Hold:
+    """The sweeper lock, held by one sweep: it lives `lifetime` seconds, renewed whenever a
+    third of that went by, so it is lost only to a step longer than that (then the sweep
+    stops and the next one, another worker's, carries on)."""
+
+    def __init__(self, rt: Runtime, lifetime: float) -> None:
+        self.lock = rt.redis.lock(keys.SWEEPER_LOCK, timeout=lifetime, blocking=False)
+        self.lifetime = lifetime
+        self.renewed = time.monotonic()
+
+    def take(self) -> bool:
+        self.renewed = time.monotonic()
+        return bool(self.lock.acquire(blocking=False))
+
+    def __call__(self) -> bool:
+        """Whether the lock is still this sweep's (renewing it when due)."""
+        if time.monotonic() - self.renewed < self.lifetime / 3:
+            return True
+        try:
+            self.lock.reacquire()
+        except LockError:
+            return False
+        self.renewed = time.monotonic()
+        return True
+
+    def rest(self, seconds: float) -> None:
+        """The sweep is done: the lock lives `seconds` more (no sweep before then)."""
+        try:
+            self.lock.extend(seconds, replace_ttl=True)
+        except LockError:  # lost meanwhile: the other sweep's lock stands
+            pass
+
+
 def sweep(rt: Runtime, now: float | None = None, interval: float = 60) -> tuple[int, int]:
-    """One sweep of events and notices, if no other worker is sweeping right now.
+    """One sweep of events and notices, if no other worker is sweeping or swept less than
+    an interval ago.
 
     Returns (events re-queued, notices re-queued or released).
     """
     now = rt.clock() if now is None else now
-    if not rt.redis.set(keys.SWEEPER_LOCK, "1", nx=True, ex=max(1, int(interval))):
+    rest = max(1, int(interval))
+    step = STEP_MARGIN_SECONDS
+    if rt.cfg.TEN99POLICY_API_KEY:
+        step += 2 * rt.cfg.TEN99POLICY_API_TIMEOUT_SECONDS
+    held = _Hold(rt, max(rest, step))
+    if not held.take():
         return (0, 0)
-    trim_indexes(rt, now)
-    return sweep_events(rt, now), sweep_notices(rt, now) + retry_contacts(rt, now)
+    try:
+        trim_indexes(rt, now)
+        events = sweep_events(rt, now, held)
+        return events, sweep_notices(rt, now, held) + retry_contacts(rt, now, held)
+    finally:
+        held.rest(rest)
