@@ -45,18 +45,22 @@ def start_web(config: Mapping[str, Any], port: int, log: Path) -> subprocess.Pop
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "gunicorn exited: " + log.read_text()[-2000:]
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return proc
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("gunicorn did not answer /healthz")
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, "gunicorn exited: " + log.read_text()[-2000:]
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    return proc
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("gunicorn did not answer /healthz")
+    except BaseException:
+        stop(proc)  # no caller holds it yet: it must not outlive the test
+        raise
 
 
 def start_worker(config: Mapping[str, Any], log: Path, *args: str) -> subprocess.Popen[bytes]:
@@ -99,7 +103,11 @@ def deliver(
     """One signed charge delivery on a new connection, as 1099Policy sends it; its status,
     None if the connection failed or the answer took longer than the sender's `timeout`.
     `contractor` is the payer (tests/events.py's Maya when None)."""
-    body = body_of(charge_succeeded(invoice, contractor))
+    return deliver_body(port, body_of(charge_succeeded(invoice, contractor)), timeout)
+
+
+def deliver_body(port: int, body: bytes, timeout: float = 5.0) -> int | None:
+    """`deliver` of a given body: the same bytes to several ports are one event's duplicates."""
     headers = {"Ten99Policy-Signature": tv1_header(body), "Content-Type": "application/json"}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
