@@ -145,21 +145,16 @@ def verified(result: dict[str, Any]) -> list[str]:
         for pair in thr["rounds"]:
             bad += [] if pair["noop"]["verified"] else [f"no-op drain {pair['round']}"]
             bad += [] if pair["notices"]["verified"] else [f"notice drain {pair['round']}"]
-    e2e = result.get("end_to_end")
-    if e2e and not e2e["verified"]:
-        bad.append("end-to-end")
-    drained = result.get("backlog")
-    if drained and not drained["verified"]:
-        bad.append("backlog")
-    listed = result.get("console")
-    if listed and not listed["verified"]:
-        bad.append("console")
-    waited = result.get("acks")
-    if waited and not waited["verified"]:
-        bad.append("acks")
-    scaled = result.get("scaling")
-    if scaled and not scaled["verified"]:
-        bad.append("scaling")
+    for part, name in (
+        ("end_to_end", "end-to-end"),
+        ("backlog", "backlog"),
+        ("console", "console"),
+        ("acks", "acks"),
+        ("scaling", "scaling"),
+    ):
+        ran = result.get(part)
+        if ran and not ran["verified"]:
+            bad.append(name)
     return bad
 
 

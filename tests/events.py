@@ -36,6 +36,18 @@ def charge_succeeded(invoice: str = "in_1", contractor: Any = None, **extra: Any
     }
 
 
+def payer(n: int, payers: int, tag: str) -> dict[str, str]:
+    """Contractor `n % payers` of a test's many: payers spread as a platform's are (with one,
+    concurrent workers' coverage transactions WATCH the same keys and keep retrying)."""
+    k = n % payers
+    return {
+        "id": f"cn_{tag}_{k}",
+        "email": f"payer{k}@example.com",
+        "first_name": "Pat",
+        "last_name": "Lee",
+    }
+
+
 def daytime_zone(now: float | None = None) -> str:
     """A fixed-offset zone where it is early afternoon right now, so reminders to a person
     living there are never held back by quiet hours (21:00-08:00) whenever the suite runs."""

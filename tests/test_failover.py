@@ -34,6 +34,7 @@ from receiver.config import load_config
 from receiver.store import keys
 from receiver.store.connection import build_redis
 from receiver.store.embedded import RedisServer, free_port
+from tests.events import payer
 from tests.processes import deliver, start_web, start_worker, stop, wait_until
 from tests.sentinels import MASTER, Sentinels, sentinel_cluster
 
@@ -86,14 +87,7 @@ def stream(
         if wait > 0:
             time.sleep(wait)
         invoice = f"in_fo_{n}"
-        payer = n % CONTRACTORS
-        contractor = {
-            "id": f"cn_fo_{payer}",
-            "email": f"payer{payer}@example.com",
-            "first_name": "Pat",
-            "last_name": "Lee",
-        }
-        results[invoice] = deliver(port, invoice, contractor=contractor)
+        results[invoice] = deliver(port, invoice, contractor=payer(n, CONTRACTORS, "fo"))
         n += lanes
 
 

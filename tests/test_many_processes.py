@@ -35,7 +35,7 @@ from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from receiver.ingest.inbox import task_id_for
 from receiver.store import keys
 from receiver.store.embedded import free_port
-from tests.events import charge_succeeded
+from tests.events import charge_succeeded, payer
 from tests.processes import deliver_body, start_web, start_worker, stop, wait_until
 from tests.signing import body_of
 
@@ -128,15 +128,8 @@ def race(ports: list[int], body: bytes) -> list[int | None]:
 def charge(n: int, prefix: str) -> tuple[str, bytes]:
     """Invoice `prefix`_n and its signed-to-be body, paid by one of many contractors (with one
     payer, the workers' coverage transactions WATCH the same keys and keep retrying)."""
-    payer = n % PAYERS
-    contractor = {
-        "id": f"cn_many_{payer}",
-        "email": f"payer{payer}@example.com",
-        "first_name": "Pat",
-        "last_name": "Lee",
-    }
     invoice = f"{prefix}_{n}"
-    return invoice, body_of(charge_succeeded(invoice, contractor))
+    return invoice, body_of(charge_succeeded(invoice, payer(n, PAYERS, "many")))
 
 
 def stored_event(invoice: str) -> str:
