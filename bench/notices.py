@@ -38,8 +38,8 @@ from receiver.clock import system_clock
 from receiver.delivery.records import NoticeRecords, record_id
 from receiver.delivery.samples import SAMPLE_CONTEXTS
 from receiver.notices.contacts import Contact
+from receiver.processes.worker import process_count
 from receiver.store.connection import build_queue, notice_queue_name
-from worker import process_count
 
 from . import app as bench_app
 from .load import charge_events, paced, percentile

@@ -42,9 +42,9 @@ def start_gunicorn(
     name: str = "gunicorn",
     env: dict[str, Any] | None = None,
 ) -> tuple[Proc, int]:
-    """The Procfile's worker model (gunicorn.conf.py: gevent, 2 processes) unless
-    BENCH_GUNICORN names another (e.g. "-k gthread -w 2 --threads 4", the model before issue
-    12), access log off, loopback; `env` adds to bench/app.py's settings."""
+    """The Procfile's worker model (receiver/processes/gunicorn_settings.py: gevent, 2
+    processes) unless BENCH_GUNICORN names another (e.g. "-k gthread -w 2 --threads 4", the
+    model before issue 12), access log off, loopback; `env` adds to bench/app.py's settings."""
     port = free_port()
     model = os.environ.get("BENCH_GUNICORN", GUNICORN_MODEL).split()
     argv = [

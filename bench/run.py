@@ -7,7 +7,8 @@ ratios to a reference measured seconds apart, in the same run, on the same proce
 
 1. Receive: wrk against `POST /webhooks/1099policy` (verify, parse, store + de-dup + enqueue
    in one Lua call; every request a new event) vs `POST /__bare` (empty 204) in the same
-   gunicorn (gevent, 2 processes, as gunicorn.conf.py), Redis with AOF as in production. Targets:
+   gunicorn (gevent, 2 processes, as receiver/processes/gunicorn_settings.py), Redis with AOF
+   as in production. Targets:
    receive >= 0.5 x bare; p99 < 50 ms at a fixed 300 deliveries/s. Each round also runs the
    same path with the accept script minus the console's `events:index` write (bench/app.py
    derives it from the real script): receive / without index is what that index costs

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from redis.exceptions import RedisError
 
 from .clock import Clock, system_clock
 from .config import console_users, load_config
@@ -19,6 +20,7 @@ from .errors import register_error_handlers
 from .ingest.inbox import Inbox
 from .ingest.verify import SendGridEventVerifier, StandardWebhooksVerifier, TV1Verifier
 from .pipeline.runtime import build as build_runtime
+from .store import format as data_format
 from .store.connection import build_queue, build_redis, notice_queue_name
 from .store.metrics import Metrics
 from .views import (
@@ -43,6 +45,10 @@ def create_app(test_config: Mapping[str, Any] | None = None, clock: Clock = syst
     app.config["RECEIVER"] = cfg
     app.config["MAX_CONTENT_LENGTH"] = cfg.WEBHOOK_MAX_BYTES
     redis = build_redis(cfg)
+    try:
+        data_format.ensure(redis)  # DataFormatError: data of a later release; do not start
+    except RedisError:  # unreachable now: requests answer 503 until it is back
+        pass
     queue = build_queue(redis, cfg.QUEUE_NAME)
     app.extensions["redis"] = redis
     app.extensions["clock"] = clock

@@ -45,6 +45,8 @@ FIELDS = frozenset(
         "http_status",
         "processes",
         "exit_code",
+        "data_format",
+        "jobs",
     }
 )
 _KEY = "receiver_fields"

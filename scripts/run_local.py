@@ -82,14 +82,15 @@ def main() -> None:
     RUN_ENV.write_text(f"REDIS_URL={env['REDIS_URL']}\nPORT={port}\n")
     bin_dir = Path(sys.executable).parent
     procs = [
+        # The Procfile's two lines, as the installed package's console scripts.
         subprocess.Popen(
-            [str(bin_dir / "gunicorn"), "receiver:create_app()", "--bind", f"127.0.0.1:{port}"],
+            [str(bin_dir / "receiver-web"), "--bind", f"127.0.0.1:{port}"],
             cwd=ROOT,
             env=env,
             start_new_session=True,
         ),
         subprocess.Popen(
-            [sys.executable, "-u", "worker.py"], cwd=ROOT, env=env, start_new_session=True
+            [str(bin_dir / "receiver-worker")], cwd=ROOT, env=env, start_new_session=True
         ),
     ]
     mail = (

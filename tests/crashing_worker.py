@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from pathlib import Path
 
 from receiver.delivery import emails, records
 
@@ -35,8 +34,7 @@ def main() -> None:
         records.NoticeRecords.finish = finish_then_die  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown crash point {point}")
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    import worker
+    from receiver.processes import worker
 
     worker.main()
 

@@ -1,5 +1,6 @@
 """The service's own processes, started by tests as a deployment runs them: the Procfile's web
-command (gunicorn with gunicorn.conf.py) and `worker.py`, on loopback, logs to files."""
+command (`receiver-web`: gunicorn with receiver/processes/gunicorn_settings.py) and
+`worker.py`, on loopback, logs to files."""
 
 from __future__ import annotations
 

@@ -14,10 +14,10 @@ import pytest
 from rq.registry import ScheduledJobRegistry
 
 from receiver.pipeline.sweeper import sweep
+from receiver.processes.worker import _queue_kinds
 from receiver.store import keys
 from tests.events import charge_succeeded, invoice
 from tests.records import process_without_sending, records
-from worker import _queue_kinds
 
 EVENTS = "rq:queue:events"
 NOTICES = "rq:queue:events-notices"

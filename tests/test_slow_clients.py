@@ -1,6 +1,6 @@
 """Slow and silent clients do not starve the web process (issue 12).
 
-The Procfile's own command (gunicorn with gunicorn.conf.py, as shipped) is started on a free
+The Procfile's own command (`receiver-web`, as shipped) is started on a free
 port; 100 connections are held open against it the way an attacker would (64 sending headers
 a byte a second, 16 sending a body a byte a second, 20 saying nothing), reopened whenever the
 server drops one, while 50 normal signed deliveries are sent. The issue's bar: at least 49 of

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from rq import Worker
 
+from receiver.processes.worker import _processes, process_count
 from tests.events import charge_succeeded
-from worker import _processes, process_count
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -93,8 +93,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Undefined, select_autoescape
 
-# templates/emails/ at the top of the repository, beside the package.
-EMAIL_TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "emails"
+from ..resources import templates
+
+# templates/emails/ at the top of the repository, shipped as the package receiver.templates.emails.
+EMAIL_TEMPLATES = templates("emails")
 
 NOTICES: tuple[str, ...] = (
     "assignment_charge_reminder",

@@ -1,13 +1,14 @@
 """RQ's entry points, and the one place a worker process keeps its runtime.
 
 RQ runs a task by importing the dotted path stored in its job hash and calling it with JSON
-arguments, so a task cannot be handed objects. `worker.py` calls `install(build(cfg))` before
-it starts working; a process that runs tasks without doing so (`rq worker` started by hand)
-builds the runtime from the environment on first use. Every other module receives what it
-needs as typed arguments.
+arguments, so a task cannot be handed objects. The worker process (processes/worker.py)
+calls `install(build(cfg))` before it starts working; a process that runs tasks without doing
+so (`rq worker` started by hand) builds the runtime from the environment on first use. Every
+other module receives what it needs as typed arguments.
 
 The dotted paths below are stored in Redis with every queued and scheduled job. Renaming one
-strands those jobs: keep the old path importable for a release (see receiver/processing.py).
+strands those jobs: a rename comes with a data format upgrade that rewrites the stored jobs
+(store/format.py, as format 2 did for the paths of releases before 0.2.0).
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from ..delivery.emails import NOTICES
 from ..delivery.samples import SAMPLE_CONTEXTS
 from ..errors import BadRequest, NotFound, ReceiverError, Unauthorized
 from ..ingest.events import SOURCES
+from ..resources import template_root
 from .console_auth import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -37,9 +38,8 @@ from .console_auth import (
     require_operator,
     runtime,
 )
-from .coverage_page import TEMPLATES
 
-bp = Blueprint("console", __name__, url_prefix="/admin", template_folder=str(TEMPLATES))
+bp = Blueprint("console", __name__, url_prefix="/admin", template_folder=str(template_root()))
 
 _HEADERS = {
     "Cache-Control": "no-store",

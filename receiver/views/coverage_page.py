@@ -12,7 +12,6 @@ follows a certificate link.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, current_app, render_template
@@ -25,11 +24,11 @@ from ..coverage.payments import Charge, Payments, charges
 from ..coverage.store import load
 from ..delivery.emails import date_words, datetime_words, job_words, money
 from ..notices.jobs import Jobs
+from ..resources import template_root
 from ..store import keys
 from ..store.connection import text
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-bp = Blueprint("coverage_page", __name__, template_folder=str(TEMPLATES))
+bp = Blueprint("coverage_page", __name__, template_folder=str(template_root()))
 
 _HEADERS = {
     "Cache-Control": "no-store",

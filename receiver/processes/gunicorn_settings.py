@@ -1,4 +1,5 @@
-"""Gunicorn settings of the web process; gunicorn loads this file from the working directory.
+"""Gunicorn settings of the web process, loaded as a module (`receiver-web` passes
+`-c python:receiver.processes.gunicorn_settings`), so they hold from any working directory.
 
 The worker model is here rather than on the Procfile's command line so it can be changed
 without editing anything: GUNICORN_CMD_ARGS overrides this file (the command line would not
@@ -7,11 +8,11 @@ let it). WEB_CONCURRENCY sets the number of processes.
 gevent: every connection is a greenlet, not one of a few threads, so slow or silent clients
 (a byte a second of headers, a trickled body, a connection that never speaks) cost a little
 memory each and never hold back the deliveries behind them; gthread 2x4 was starved by 8 such
-connections (README, Slow clients). It also measured 15-25% more receive throughput here.
+connections (docs: Slow clients). It also measured 15-25% more receive throughput here.
 `keepalive` bounds the wait for a request's line and headers, on a new connection as on a
 kept-alive one (gunicorn's async workers read them under a timeout of that many seconds; 0
 would disable it, so it is never 0). Behind a buffering proxy, which delivers whole requests,
-`GUNICORN_CMD_ARGS="-k sync -w 4"` measured well too (README, Speed).
+`GUNICORN_CMD_ARGS="-k sync -w 4"` measured well too (docs: Speed).
 """
 
 import os
