@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 
 LINTED := receiver worker.py tests bench scripts
 
-.PHONY: install install-dev run test bench lint lock dist clean
+.PHONY: install install-dev run test alerts-check bench lint lock dist clean
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -40,6 +40,9 @@ run: install  ## web + worker with embedded defaults (own Redis under ./var, ema
 
 test: install-dev  ## the whole suite; starts its own redis-server on a free port
 	$(PY) -m pytest -q
+
+alerts-check: install-dev  ## the alert rules: promtool check and unit tests, runbook sections, series /metrics exposes
+	$(PY) -m pytest -q tests/test_alerts.py
 
 bench: install-dev  ## receive-path and notice throughput, each as a ratio to a baseline in the same run
 	$(PY) bench/run.py

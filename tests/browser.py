@@ -3,7 +3,7 @@
 The developers' guide has pages and emails checked in Debian's `chromium` driven through its
 `chromium-driver`, and the screenshots opened by a person before a page is called done. A fresh
 machine (CI's) has neither, so `ensure_chromium()` installs both with apt-get when one is
-missing, under a file lock so parallel test sessions on one machine do not run apt at once.
+missing (tests/debian.py).
 
 `Browser` wraps a selenium driver with what the tests need: a viewport of a given CSS width
 (desktop 1280, phones 390 and 420), a full-page screenshot under var/screens/<name>.png
@@ -13,18 +13,14 @@ missing, under a file lock so parallel test sessions on one machine do not run a
 from __future__ import annotations
 
 import base64
-import fcntl
-import os
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from tests.debian import ensure_packages
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PACKAGES = ("chromium", "chromium-driver")
-INSTALL_LOCK = Path(tempfile.gettempdir()) / "ten99-receiver-chromium-install.lock"
 SCREENS = Path(__file__).resolve().parent.parent / "var" / "screens"
 
 DESKTOP = 1280
@@ -37,50 +33,9 @@ class BrowserUnavailable(RuntimeError):
     """Chromium or its driver is missing and could not be installed; the message says why."""
 
 
-def _installed() -> bool:
-    return CHROMIUM.exists() and CHROMEDRIVER.exists()
-
-
 def ensure_chromium() -> None:
     """Install Debian's chromium and chromium-driver when either binary is missing."""
-    if _installed():
-        return
-    with INSTALL_LOCK.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another session may be installing: wait for it
-        if _installed():
-            return
-        if shutil.which("apt-get") is None:
-            raise BrowserUnavailable(
-                f"{CHROMIUM} or {CHROMEDRIVER} is missing and there is no apt-get to install "
-                f"them; install the Debian packages {' '.join(PACKAGES)}"
-            )
-        if os.geteuid() != 0:
-            raise BrowserUnavailable(
-                f"{CHROMIUM} or {CHROMEDRIVER} is missing and installing them needs root: "
-                f"run `sudo apt-get install -y {' '.join(PACKAGES)}`"
-            )
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        # Wait for dpkg's own lock rather than fail when something else is running apt.
-        wait = ["-o", "DPkg::Lock::Timeout=600"]
-        steps = [
-            ["apt-get", *wait, "update"],
-            ["apt-get", *wait, "install", "-y", "--no-install-recommends", *PACKAGES],
-        ]
-        for step in steps:
-            proc = subprocess.run(
-                step, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
-            )
-            if proc.returncode != 0:
-                tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
-                raise BrowserUnavailable(
-                    f"`{' '.join(step)}` exited {proc.returncode}; the browser tests need "
-                    f"Debian's {' '.join(PACKAGES)}:\n" + "\n".join(tail)
-                )
-        if not _installed():
-            raise BrowserUnavailable(
-                f"apt-get installed {' '.join(PACKAGES)} but {CHROMIUM} or {CHROMEDRIVER} "
-                "is still missing"
-            )
+    ensure_packages((CHROMIUM, CHROMEDRIVER), PACKAGES, BrowserUnavailable)
 
 
 def start_driver() -> Any:

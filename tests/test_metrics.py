@@ -206,3 +206,109 @@ def test_webhook_to_email_latency_covers_notices_sent_at_once(send, client, rt, 
     assert value(families, "end_to_end_seconds", "_sum", notice="payment_confirmation") > 0
     # A reminder scheduled days ahead is not a webhook -> email latency.
     assert value(families, "end_to_end_seconds", "_count", notice="assignment_charge_reminder") == 0
+
+
+# What the alert rules (deploy/prometheus/alerts.yml) read besides the counters above.
+
+
+def test_workers_seen_counts_workers_by_their_last_heartbeat(client, redis, rt, clock):
+    from rq import SimpleWorker
+
+    from receiver.store.connection import WORKER_SEEN_SECONDS
+
+    assert value(scrape(client), "workers_seen") == 0
+    worker = SimpleWorker(rt.queues, connection=redis, serializer=rt.queue.serializer)
+    worker.register_birth()
+    try:
+        worker.heartbeat()
+        last = worker.last_heartbeat.timestamp()
+        clock.freeze(last + WORKER_SEEN_SECONDS - 1)
+        assert value(scrape(client), "workers_seen") == 1
+        clock.freeze(last + WORKER_SEEN_SECONDS + 1)  # silent too long: not counted
+        assert value(scrape(client), "workers_seen") == 0
+    finally:
+        worker.register_death()
+
+
+def test_an_unsent_notice_past_its_due_time_is_overdue(send, client, rt, drain, redis, clock):
+    from receiver.store import keys
+
+    later = int(clock()) + 10 * 86400
+    assert send.platform(assignment_created(charge_at=later), "msg_far").status_code == 202
+    drain()
+    [(_, due)] = redis.zrange(keys.NOTICES_PENDING, 0, -1, withscores=True)
+    assert due > clock()  # a reminder, due days from now
+    families = scrape(client)
+    assert value(families, "overdue_notices") == 0
+    assert PREFIX + "oldest_overdue_notice_age_seconds" not in families
+    clock.freeze(due + 900)  # nothing sent it (no worker ran)
+    families = scrape(client)
+    assert value(families, "overdue_notices") == 1
+    assert value(families, "oldest_overdue_notice_age_seconds") == pytest.approx(900)
+
+
+def test_redis_persistence_and_replicas_are_read_from_redis(client):
+    families = scrape(client)
+    assert value(families, "redis_aof_enabled") == 1  # the tests' Redis keeps an AOF
+    assert value(families, "redis_aof_last_write_ok") == 1
+    assert value(families, "redis_rdb_last_bgsave_ok") == 1
+    assert value(families, "redis_connected_replicas") == 0
+    assert value(families, "redis_min_replica_acks") == 0
+
+
+def test_a_failed_snapshot_and_an_aof_left_off_are_reported(config, tmp_path):
+    import shutil
+
+    from receiver.store.embedded import RedisServer
+    from tests.processes import wait_until
+
+    server = RedisServer(tmp_path / "lost", appendonly=False).start()
+    try:
+        on_server = server.client()
+        shutil.rmtree(server.directory)  # the disk Redis snapshots to is gone
+        on_server.bgsave()
+        assert wait_until(lambda: not on_server.info("persistence")["rdb_bgsave_in_progress"])
+        families = scrape(create_app({**config, "REDIS_URL": server.url}).test_client())
+    finally:
+        server.stop()
+    assert value(families, "redis_aof_enabled") == 0
+    assert value(families, "redis_rdb_last_bgsave_ok") == 0
+
+
+def test_missing_replicas_show_against_the_acks_asked_for(config, redis):
+    from tests.events import charge_succeeded as paid
+    from tests.signing import body_of, tv1_header
+
+    client = create_app({**config, "REDIS_MIN_REPLICA_ACKS": "1"}).test_client()
+    body = body_of(paid("in_lonely"))
+    headers = {"Ten99Policy-Signature": tv1_header(body)}
+    assert client.post("/webhooks/1099policy", data=body, headers=headers).status_code == 503
+    families = scrape(client)
+    assert value(families, "redis_min_replica_acks") == 1
+    assert value(families, "redis_connected_replicas") == 0
+    assert value(families, "webhook_requests", outcome="rejected", reason="unavailable") == 1
+    # Counted once, as a webhook refusal with its reason, not again as a server error.
+    assert value(families, "http_server_errors") == 0
+
+
+def test_server_errors_are_counted_by_status(config, redis):
+    app = create_app(config)  # not TESTING: an exception becomes a 500, as in production
+
+    def broken() -> str:
+        raise RuntimeError("a bug")
+
+    app.add_url_rule("/broken", view_func=broken)
+    client = app.test_client()
+    assert client.get("/broken").status_code == 500
+    assert client.get("/healthz").status_code == 200
+    assert client.post("/webhooks/sendgrid", data=b"[]").status_code == 503  # no public key
+    families = scrape(client)
+    assert value(families, "http_server_errors", status="500", area="none") == 1
+    assert value(families, "http_server_errors") == 1
+    assert value(families, "webhook_requests", source="sendgrid", reason="not_configured") == 1
+
+
+def test_the_reconcile_interval_is_zero_without_an_api_key(config, redis):
+    assert value(scrape(create_app(config).test_client()), "reconcile_interval_seconds") == 0
+    on = create_app({**config, "TEN99POLICY_API_KEY": "t9sk_test_key_0123456789"})
+    assert value(scrape(on.test_client()), "reconcile_interval_seconds") == 3600

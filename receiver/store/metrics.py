@@ -20,6 +20,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from . import keys
+from .connection import workers_seen
 from .scripts import DirectScript
 
 # Families (the hash of each is keys.metric(<family>)).
@@ -33,6 +34,7 @@ EVENT_LATENCY = "event_latency_seconds"  # histogram: type (received -> done)
 NOTICE_SECONDS = "notice_latency_seconds"  # histogram: notice (due -> accepted)
 END_TO_END = "end_to_end_seconds"  # histogram: notice (webhook received -> accepted)
 RECONCILE = "reconcile"  # last_success (unix time), recovered (count)
+SERVER_ERRORS = "http_server_errors"  # status|area: 5xx answers (counted while Redis answers)
 
 EVENT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
@@ -104,6 +106,11 @@ class Metrics:
         """A webhook answered with an error (a refusal because Redis is down is not counted)."""
         self.add(self.count(WEBHOOKS, (source, "rejected", reason)))
 
+    def server_error(self, status: int, area: str) -> None:
+        """A 5xx answer, by status and the blueprint that gave it (lost when Redis is down,
+        as the scrape then fails too)."""
+        self.add(self.count(SERVER_ERRORS, (str(status), area)))
+
     def reconciled(self, now: float, recovered: int) -> None:
         """A reconcile run completed at `now` and accepted `recovered` events."""
         try:
@@ -118,6 +125,7 @@ class Metrics:
         """Every family's hash as text, plus the pending events' count and oldest score."""
         families: tuple[str, ...] = (WEBHOOKS, LAST_RECEIVED, EVENTS, EVENT_SECONDS, NOTICES)
         families += (EVENT_LATENCY, SENDGRID, NOTICE_SECONDS, RECONCILE, END_TO_END)
+        families += (SERVER_ERRORS,)
         pipe = self.redis.pipeline(transaction=False)
         for family in families:
             pipe.hgetall(keys.metric(family))
@@ -131,4 +139,26 @@ class Metrics:
         out["events_pending"] = {"count": str(pending)}
         if oldest:
             out["events_pending"]["oldest"] = repr(float(oldest[0][1]))
+        return out
+
+    def present(self, now: float) -> dict[str, str]:
+        """What is true now rather than counted: workers seen, overdue notices, and what Redis
+        says of its persistence and replicas (left out when a managed Redis refuses INFO)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcount(keys.NOTICES_PENDING, "-inf", now)
+        pipe.zrange(keys.NOTICES_PENDING, 0, 0, withscores=True)
+        pipe.info("persistence")
+        pipe.info("replication")
+        overdue, oldest, persistence, replication = pipe.execute(raise_on_error=False)
+        out = {"workers_seen": str(workers_seen(self.redis, now))}
+        out["overdue_notices"] = str(overdue)
+        if overdue and oldest:
+            out["oldest_overdue_notice_age_seconds"] = repr(max(0.0, now - float(oldest[0][1])))
+        if isinstance(persistence, dict):
+            out["redis_aof_enabled"] = str(int(persistence.get("aof_enabled", 0)))
+            for status in ("aof_last_write", "rdb_last_bgsave"):
+                ok = persistence.get(f"{status}_status") == "ok"
+                out[f"redis_{status}_ok"] = "1" if ok else "0"
+        if isinstance(replication, dict):
+            out["redis_connected_replicas"] = str(int(replication.get("connected_slaves", 0)))
         return out

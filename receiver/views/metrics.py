@@ -12,7 +12,7 @@ import hmac
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
 from ..clock import Clock
+from ..config import Config
 from ..errors import Unauthorized, Unavailable
 from ..store import metrics as m
 
@@ -40,9 +41,21 @@ def refusal_counter(metrics: m.Metrics) -> Any:
     def refused(path: str, code: str) -> None:
         source = _SOURCES.get(path)
         if source is not None:
+            g.refusal_counted = True  # one count (one Redis call) per refusal, not two
             metrics.webhook_refused(source, code)
 
     return refused
+
+
+@bp.after_app_request
+def count_server_errors(response: Response) -> Response:
+    """Count the 5xx answers (ours, Flask's 500s) by status and blueprint; a webhook's are
+    counted by `refusal_counter` instead, with the reason."""
+    if response.status_code >= 500 and not g.get("refusal_counted"):
+        current_app.extensions["metrics"].server_error(
+            response.status_code, request.blueprint or "none"
+        )
+    return response
 
 
 def _split(raw: str, parts: int) -> list[str]:
@@ -83,16 +96,32 @@ def _histogram(
     return family
 
 
+_PRESENT = {
+    "workers_seen": "RQ workers whose heartbeat is recent enough to count them alive "
+    "(as /readyz counts them).",
+    "overdue_notices": "Unsent notices whose due time has passed (notices:pending).",
+    "oldest_overdue_notice_age_seconds": "How long ago the most overdue unsent notice was due; "
+    "absent when none is.",
+    "redis_aof_enabled": "1 when Redis has append-only persistence on (INFO persistence).",
+    "redis_aof_last_write_ok": "0 when Redis's last append-only write failed.",
+    "redis_rdb_last_bgsave_ok": "0 when Redis's last background snapshot (RDB) failed.",
+    "redis_connected_replicas": "Replicas connected to the Redis primary (INFO replication).",
+}
+
+
 class RedisCollector(Collector):
     """Builds every family from one read of the metric hashes."""
 
-    def __init__(self, metrics: m.Metrics, clock: Clock) -> None:
+    def __init__(self, metrics: m.Metrics, clock: Clock, cfg: Config) -> None:
         self.metrics = metrics
         self.clock = clock
+        self.cfg = cfg
 
     def collect(self) -> Iterator[Metric]:
         data = self.metrics.read()
         now = self.clock()
+        yield from self._present(now)
+        yield from self._settings()
 
         yield _family(
             CounterMetricFamily,
@@ -186,6 +215,38 @@ class RedisCollector(Collector):
             ["status_class"],
             data[m.SENDGRID],
         )
+        yield _family(
+            CounterMetricFamily,
+            "http_server_errors",
+            "5xx answers by status and the part of the app (blueprint) that gave them, but for "
+            "webhook refusals (webhook_requests, outcome rejected); those given while Redis is "
+            "unreachable are lost (the scrape fails then too).",
+            ["status", "area"],
+            data[m.SERVER_ERRORS],
+        )
+
+    def _present(self, now: float) -> Iterator[Metric]:
+        """Gauges of what is true at scrape time (store/metrics.py `present`)."""
+        state = self.metrics.present(now)
+        for key, doc in _PRESENT.items():
+            if key in state:
+                yield GaugeMetricFamily(PREFIX + key, doc, float(state[key]))
+
+    def _settings(self) -> Iterator[Metric]:
+        """The settings rules compare against, as this web process has them."""
+        cfg = self.cfg
+        yield GaugeMetricFamily(
+            PREFIX + "redis_min_replica_acks",
+            "REDIS_MIN_REPLICA_ACKS: replicas each accepted event must reach (0: not asked).",
+            value=float(cfg.REDIS_MIN_REPLICA_ACKS),
+        )
+        interval = cfg.RECONCILE_INTERVAL_MINUTES * 60 if cfg.TEN99POLICY_API_KEY else 0
+        yield GaugeMetricFamily(
+            PREFIX + "reconcile_interval_seconds",
+            "How often workers reconcile with 1099Policy's events list (0: off, or no "
+            "TEN99POLICY_API_KEY).",
+            value=float(interval),
+        )
 
 
 def _authorize(token: str | None) -> None:
@@ -204,7 +265,8 @@ def scrape() -> Response:
     _authorize(current_app.config["RECEIVER"].METRICS_TOKEN)
     registry = CollectorRegistry(auto_describe=False)
     extensions = current_app.extensions
-    registry.register(RedisCollector(extensions["metrics"], extensions["clock"]))
+    cfg = current_app.config["RECEIVER"]
+    registry.register(RedisCollector(extensions["metrics"], extensions["clock"], cfg))
     try:
         body = generate_latest(registry)
     except RedisError as exc:
