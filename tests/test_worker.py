@@ -22,10 +22,10 @@ from tests.events import charge_succeeded
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start(config, *args: str) -> subprocess.Popen[bytes]:
+def start(config, *args: str, script: str = "worker.py") -> subprocess.Popen[bytes]:
     env = {**os.environ, **{k: str(v) for k, v in config.items()}}
     return subprocess.Popen(
-        [sys.executable, "worker.py", *args],
+        [sys.executable, script, *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -52,6 +52,14 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+# A hang detector, not a speed bound; it must stay under RQ's pub/sub poll of 60 s, which is what
+# a worker whose teardown waited for that thread took to exit (issue 18, redis-py 8.2). One exits
+# in a few seconds here, its start-up included.
+EXIT_BOUND_SECONDS = 30
+# worker.py as is, and with the pub/sub race of RQ's teardown made certain (tests/racing_worker.py).
+WORKER_SCRIPTS = ["worker.py", "tests/racing_worker.py"]
 
 
 def test_processes_setting():
@@ -125,3 +133,44 @@ def test_a_killed_worker_leaves_nothing_that_takes_the_next_job(config, send, re
     finally:
         if first.poll() is None:
             first.kill()
+
+
+def exit_code(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """`proc`'s exit code, or None (and it is killed) if it is still running after `timeout`."""
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+        return None
+
+
+def stderr_of(proc: subprocess.Popen[bytes]) -> str:
+    return proc.stderr.read().decode()[-3000:] if proc.stderr else ""
+
+
+@pytest.mark.parametrize("script", WORKER_SCRIPTS)
+def test_a_burst_worker_with_nothing_to_do_exits(config, redis, script):
+    """`worker.py --burst` on empty queues takes no task and exits: RQ's teardown stops its
+    pub/sub thread, which must not wait out its 60 s poll (redis-py 8.2's stop() joins it)."""
+    t0 = time.monotonic()
+    proc = start(config, "--burst", "--processes", "1", script=script)
+    code = exit_code(proc, EXIT_BOUND_SECONDS)
+    assert code == 0, f"exit {code} after {time.monotonic() - t0:.1f}s\n{stderr_of(proc)}"
+
+
+@pytest.mark.parametrize("script", WORKER_SCRIPTS)
+def test_an_idle_worker_exits_on_sigterm(config, redis, script):
+    """A worker waiting for jobs (RQ's BLPOP) stops warm on SIGTERM and exits."""
+    proc = start(config, "--processes", "1", script=script)
+    try:
+        assert wait_for(lambda: pids(redis) == {proc.pid}), stderr_of(proc)
+        time.sleep(0.5)  # past its start-up: blocked in BLPOP on the queues
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = exit_code(proc, EXIT_BOUND_SECONDS)
+        assert code == 0, f"exit {code} after {time.monotonic() - t0:.1f}s\n{stderr_of(proc)}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

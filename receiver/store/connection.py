@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from redis import Redis
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.client import PubSub
 from redis.connection import SSLConnection
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
@@ -161,6 +162,41 @@ class PrimarySSLConnection(PrimaryConnection, SSLConnection):
     """The same over TLS (redis-py's SentinelManagedSSLConnection, with the fix above)."""
 
 
+# How long a pub/sub poll waits while nothing is subscribed (see PromptPubSub).
+PUBSUB_IDLE_WAIT = 0.2
+
+
+class PromptPubSub(PubSub):
+    """redis-py's PubSub, whose `get_message()` waits at most PUBSUB_IDLE_WAIT seconds, not its
+    whole timeout, while nothing is subscribed, so the thread polling it stops promptly.
+
+    Every RQ worker has a pub/sub thread (redis-py's `run_in_thread(sleep_time=60)`). RQ's
+    teardown sends UNSUBSCRIBE, then calls the thread's `stop()`. When the thread reads the
+    unsubscribe reply before `stop()` clears its running flag (often, on a loaded machine), it
+    calls `get_message(timeout=60)` once more, and with nothing subscribed that waits the whole
+    60 s for a subscription. Up to redis-py 8.1 `stop()` returned at once and nothing waited for
+    the thread; from 8.2 `stop()` joins it, so a worker took those 60 s to exit (issue 18).
+    Here the thread is back in its loop within PUBSUB_IDLE_WAIT, sees the flag and exits.
+    While subscribed, a poll waits its whole timeout on the socket, as before.
+    """
+
+    def get_message(
+        self, ignore_subscribe_messages: bool = False, timeout: float | None = 0.0
+    ) -> Any:
+        if not self.subscribed and (timeout is None or timeout > PUBSUB_IDLE_WAIT):
+            timeout = PUBSUB_IDLE_WAIT
+        return super().get_message(ignore_subscribe_messages, timeout)  # type: ignore[arg-type]
+
+    get_sharded_message = get_message
+
+
+class PromptRedis(Redis):
+    """redis-py's client, with PromptPubSub for its pub/sub objects (RQ's worker makes one)."""
+
+    def pubsub(self, **kwargs: Any) -> PubSub:
+        return PromptPubSub(self.connection_pool, event_dispatcher=self._event_dispatcher, **kwargs)
+
+
 def tls_options(cfg: Config) -> dict[str, Any]:
     """redis-py's TLS arguments from REDIS_TLS_*: the CA that signed the servers' (and the
     sentinels') certificates, else the system's trust store; a client certificate for
@@ -204,7 +240,7 @@ def build_redis(cfg: Config, patient: bool = False) -> Redis:
         # A rediss:// URL's own query arguments (ssl_ca_certs=..., which redis-py reads too)
         # win over the REDIS_TLS_* settings.
         tls = tls_options(cfg) if redis_tls(cfg) else {}
-        return Redis.from_url(cfg.REDIS_URL, **options, **tls)
+        return PromptRedis.from_url(cfg.REDIS_URL, **options, **tls)
     sentinel_kwargs: dict[str, Any] = {
         "password": cfg.REDIS_SENTINEL_PASSWORD,
         "socket_timeout": 2,
@@ -215,7 +251,7 @@ def build_redis(cfg: Config, patient: bool = False) -> Redis:
         sentinel_kwargs.update(ssl=True, **tls_options(cfg))
         options.update(connection_class=PrimarySSLConnection, **tls_options(cfg))
     sentinel = Sentinel(sentinel_addresses(cfg), sentinel_kwargs=sentinel_kwargs, **options)
-    master: Redis = sentinel.master_for(str(cfg.REDIS_SENTINEL_MASTER))
+    master: Redis = sentinel.master_for(str(cfg.REDIS_SENTINEL_MASTER), redis_class=PromptRedis)
     return master
 
 
