@@ -14,9 +14,7 @@ to let the pub/sub thread handle the unsubscribe reply first, so that order is c
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from redis.client import PubSubWorkerThread
@@ -35,8 +33,7 @@ def main() -> None:
         original(self, *args, **kwargs)
 
     PubSubWorkerThread.stop = stop_after_the_reply  # type: ignore[method-assign]
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    import worker
+    from receiver.processes import worker
 
     worker.main()
 
