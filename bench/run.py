@@ -27,7 +27,7 @@ ratios to a reference measured seconds apart, in the same run, on the same proce
 5. Acks (bench/acks.py): the receive path with a replica attached, REDIS_MIN_REPLICA_ACKS=1
    (a WAIT after every accept) against 0, alternating wrk runs; the ratio, and p50/p99 at a
    fixed 300/s on each.
-6. Scaling (bench/scaling.py; only with `--only scaling`, the README's Scaling figures): the
+6. Scaling (bench/scaling.py; only with `--only scaling`, docs/scaling.md's figures): the
    backlog drain with 1, 2 and 4 worker processes, the accept script alone pipelined (what
    one Redis primary sustains), and Redis CPU and memory per event and per contractor.
 
@@ -115,7 +115,7 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
         rate = thr["notices_per_s"]
         out[">= 200 notices/s"] = {"value": rate, "met": rate >= 200}
         ratio = statistics.median(thr["ratio_notices_over_noop"])
-        # Issue 13's target (issue 3 asked for 0.5); README, Speed, says why it is out of reach.
+        # Issue 13's target (issue 3 asked for 0.5); docs/performance.md: out of reach with RQ.
         out["notices/no-op >= 0.8"] = {"value": ratio, "met": ratio >= 0.8}
     e2e = result.get("end_to_end")
     if e2e:

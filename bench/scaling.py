@@ -1,4 +1,4 @@
-"""(e) Scaling: the figures behind the README's "Scaling" section (issue 12), `--only scaling`.
+"""(e) Scaling: the figures behind docs/scaling.md (issue 12), `--only scaling`.
 
 Three questions, each answered on this machine in one run:
 

@@ -12,7 +12,7 @@ addresses and names).
 and email as it happens: `15:04:05 notice sent  record_id=nt_1 notice=payment_confirmation`.
 
 The line per accepted webhook is at DEBUG: it costs about 30 us of a receive's ~370 us of CPU
-(README, Speed), and the worker's `event processed` line (INFO) names every accepted event
+(docs/observability.md), and the worker's `event processed` line (INFO) names every accepted event
 anyway. Refusals are WARNING, so they are always there.
 """
 

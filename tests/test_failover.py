@@ -12,7 +12,7 @@ afterwards, on the new primary:
   503 (never a 500, never a hang past the sender's 5 s).
 - REDIS_MIN_REPLICA_ACKS=0: the same, except that a 2xx'd delivery may be missing: what the
   primary acknowledged and had not yet sent to the replica when it died. The count is printed
-  (the README reports it); only "a handful, not a tenth" is asserted, as it depends on timing.
+  (docs/redis-ha.md reports it); only "a handful, not a tenth" is asserted, as it depends on timing.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def test_failover_under_load(cluster, config, sendgrid, tmp_path, acks, seconds)
         # Restarted, as a supervisor would, once every sentinel names the new primary; Sentinel
         # makes it a replica. Sooner, a sentinel that has not heard of the failover yet (they
         # learn it from each other within about 2 s) sees it answer again, as a primary with
-        # its old data, and names it to clients that connect: README, Redis high availability.
+        # its old data, and names it to clients that connect: docs/redis-ha.md.
         primary.start()
         for lane in lanes:
             lane.join(seconds + 60)

@@ -101,7 +101,7 @@ class SendGridMailer:
     - `client` (the official `SendGridAPIClient`): urllib, a new TCP/TLS connection per mail;
     - `session` (default): the same payload posted through a kept-alive urllib3 pool (what
       `requests` is built on, without its per-call hooks, cookies and environment lookups),
-      one connection reused across sends. See the README's Speed section for the measurement.
+      one connection reused across sends. docs/performance.md has the measurement.
     """
 
     def __init__(

@@ -298,7 +298,7 @@ class NoticeRecords:
         the caller (the event task) to send in the same task.
 
         One RQ task per event instead of one per event and email: RQ's own bookkeeping of a
-        task costs more worker CPU than the send (README, Speed). The record is created and
+        task costs more worker CPU than the send (docs/performance.md). The record is created and
         scored in notices:pending exactly as before, so a task that dies before sending is
         recovered by the sweeper, and the claim keeps it once-only.
         """

@@ -27,7 +27,7 @@ event would be harmless to the ranks anyway; de-duplication keeps the counts hon
 
 Each event is one Lua call (de-duplicate, suppress the address, move the record, all or
 nothing), and a batch is one pipelined round trip. That is fast enough to do inline in the
-request, even for SendGrid's largest batches (see the README's Speed section), so batches
+request, even for SendGrid's largest batches (docs/architecture.md, Delivery truth), so batches
 are not stored: a stored batch would keep every recipient's address, IP and user agent.
 Addresses are only hashed; reasons are kept with any email address in them masked.
 """

@@ -8,11 +8,11 @@ let it). WEB_CONCURRENCY sets the number of processes.
 gevent: every connection is a greenlet, not one of a few threads, so slow or silent clients
 (a byte a second of headers, a trickled body, a connection that never speaks) cost a little
 memory each and never hold back the deliveries behind them; gthread 2x4 was starved by 8 such
-connections (docs: Slow clients). It also measured 15-25% more receive throughput here.
+connections (docs/security.md, Slow clients). It also measured 15-25% more receive throughput here.
 `keepalive` bounds the wait for a request's line and headers, on a new connection as on a
 kept-alive one (gunicorn's async workers read them under a timeout of that many seconds; 0
 would disable it, so it is never 0). Behind a buffering proxy, which delivers whole requests,
-`GUNICORN_CMD_ARGS="-k sync -w 4"` measured well too (docs: Speed).
+`GUNICORN_CMD_ARGS="-k sync -w 4"` measured well too (docs/security.md).
 """
 
 import os

@@ -3,7 +3,7 @@
 `receiver-worker` (or the repository's `python -u worker.py`, a thin entry to `main`) reads
 every setting from the environment. It uses RQ's SimpleWorker,
 which runs tasks in-process instead of forking per task (3x the throughput here; see the
-docs: Speed), so templates and the HTTP client are built once.
+docs/performance.md), so templates and the HTTP client are built once.
 
 One SimpleWorker uses at most one core, and less: part of each task is spent waiting for Redis
 and SendGrid. The process runs WORKER_PROCESSES of them (default: two per CPU it may run on,

@@ -50,7 +50,7 @@ class DirectScript:
     layers.
 
     Called as `script(*keys, *args)` with `numkeys` keys first. The receive path and the
-    notice send job are bound by Python work per Redis call (see bench/ and the README):
+    notice send job are bound by Python work per Redis call (see bench/ and docs/performance.md):
     redis-py's pool checkout, retry wrapper, argument filtering and per-call health check cost
     as much again as packing the command. This keeps what matters of them: a script missing
     after a Redis restart is loaded again; a broken or stale connection is dropped and the
