@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 
 LINTED := receiver worker.py tests bench scripts
 
-.PHONY: install install-dev run test alerts-check bench lint lock dist clean
+.PHONY: install install-dev run test alerts-check bench lint lock dist docs clean
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -54,6 +54,9 @@ lint: install-dev  ## style, formatting, strict types, no import circles in rece
 	$(VENV)/bin/mypy --strict receiver worker.py
 	$(PY) scripts/import_cycles.py receiver
 
+docs: install-dev  ## the handbook (docs/, mkdocs.yml) built into site/; a broken link or anchor fails it
+	$(VENV)/bin/mkdocs build --strict
+
 # Upgrade on purpose: a new resolution, then the whole suite and the bench's notices part on
 # it. Commit uv.lock only when both pass, and say what moved in CHANGELOG.md.
 lock: | $(UV)
@@ -72,4 +75,4 @@ dist: | $(UV)
 	$(UV) export --frozen --no-dev --no-emit-project --no-header -o $(DIST)/requirements.txt >/dev/null
 
 clean:
-	rm -rf $(VENV) .uv var dist build .pytest_cache
+	rm -rf $(VENV) .uv var dist build site .pytest_cache
