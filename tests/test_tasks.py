@@ -1,11 +1,12 @@
-"""RQ entry points by dotted path: jobs the previous release queued still run, for one release.
+"""RQ entry points by dotted path: jobs a release before 0.2.0 queued still run.
 
 RQ stores a job's function as a dotted path in Redis and imports it when the job runs. Jobs
-queued or scheduled before `receiver/` was grouped by domain name the old paths, which are
-kept as shims re-exporting `receiver/pipeline/tasks.py`. Each test takes a job this release
-queued, puts it back as the previous release queued it (same id, arguments and options, JSON
-serializer; only the dotted path differs), lets a real SimpleWorker run it and checks what
-people see.
+queued or scheduled before `receiver/` was grouped by domain name old paths, whose modules
+0.2.0 removed; the data format upgrade 1 -> 2 (receiver/store/format.py), run by the first
+process of 0.2.0 to start, rewrites them. Each test takes a job this release queued, puts it
+back as the previous release queued it (same id, arguments and options, JSON serializer; only
+the dotted path differs) in data without a format number, runs the upgrade as a starting
+process does, lets a real SimpleWorker run the job and checks what people see.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rq.registry import ScheduledJobRegistry
 from receiver.delivery.suppressions import queue_alert
 from receiver.ingest.inbox import task_id_for
 from receiver.store import keys
+from receiver.store.format import FORMAT, ensure
 from tests.coverage_events import T0, parse, session
 from tests.events import charge_succeeded, invoice
 from tests.records import process_without_sending, records
@@ -29,6 +31,7 @@ OLD_PROCESS = "receiver.processing.process_event"
 OLD_SEND = "receiver.deliveries.send_notice_job"
 OLD_PUSH = "receiver.coverage_push.deliver"
 OLD_ALERT = "receiver.address_alerts.alert_job"
+NEW = "receiver.pipeline.tasks."
 
 
 def fetch(rt: Any, job_id: str) -> Job:
@@ -55,6 +58,8 @@ def queued_before(rt: Any, job_id: str, old_path: str, at: datetime | None = Non
     else:
         rt.queue.schedule_job(old, at)
     assert fetch(rt, job_id).func_name == old_path
+    rt.redis.delete(keys.DATA_FORMAT)  # as releases before 0.2.0 left Redis
+    assert ensure(rt.redis) == FORMAT  # what the first web or worker process of 0.2.0 does
 
 
 def ran_as(rt: Any, job_id: str, path: str) -> None:
@@ -68,7 +73,7 @@ def test_an_event_job_under_its_old_path_processes_the_event(send, rt, drain, se
     key = keys.event("1099policy", event["id"])
     queued_before(rt, task_id_for(key), OLD_PROCESS)
     drain()
-    ran_as(rt, task_id_for(key), OLD_PROCESS)
+    ran_as(rt, task_id_for(key), NEW + "process_event")
     assert redis.hget(key, "status") == b"done"
     [mail] = sendgrid.accepted
     assert mail["body"]["categories"] == ["payment_confirmation"]
@@ -85,7 +90,7 @@ def test_a_send_job_under_its_old_path_sends_the_notice(send, rt, drain, sendgri
     [job_id] = [j for j in rt.notice_queue.job_ids if j.startswith(rec["id"])]
     queued_before(rt, job_id, OLD_SEND)
     drain()
-    ran_as(rt, job_id, OLD_SEND)
+    ran_as(rt, job_id, NEW + "send_notice")
     assert records(redis, "payment_confirmation")[0]["state"] == "accepted"
     [mail] = sendgrid.accepted
     assert mail["body"]["custom_args"]["notice_record"] == rec["id"]
@@ -110,7 +115,7 @@ def test_a_send_job_scheduled_under_its_old_path_runs_when_due(
     queued_before(rt, job_id, OLD_SEND, at=due)
     clock.now = float(rec["send_at"]) + 1
     drain(scheduler=True)
-    ran_as(rt, job_id, OLD_SEND)
+    ran_as(rt, job_id, NEW + "send_notice")
     assert records(redis, "payment_reminder")[0]["state"] == "accepted"
     [mail] = sendgrid.accepted
     assert mail["body"]["categories"] == ["payment_reminder"]
@@ -122,7 +127,7 @@ def test_a_push_job_under_its_old_path_delivers_the_change(callback, rt, drain):
     job_id = f"push-{change.pushed}"
     queued_before(rt, job_id, OLD_PUSH)
     drain()
-    ran_as(rt, job_id, OLD_PUSH)
+    ran_as(rt, job_id, NEW + "push_coverage")
     [delivery] = callback.delivered
     assert delivery["id"] == change.pushed
     assert delivery["body"]["type"] == "coverage.updated"
@@ -145,7 +150,7 @@ def test_an_alert_job_under_its_old_path_alerts_the_rep(org_rep, send, rt, drain
     queue_alert(rt.notice_queue, rid)
     queued_before(rt, f"alert-{rid}", OLD_ALERT)
     drain()
-    ran_as(rt, f"alert-{rid}", OLD_ALERT)
+    ran_as(rt, f"alert-{rid}", NEW + "alert_rep")
     [alert] = sendgrid.accepted[1:]
     assert alert["body"]["categories"] == ["address_suppressed_rep"]
     assert alert["body"]["personalizations"][0]["to"][0]["email"] == org_rep
