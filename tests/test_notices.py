@@ -98,7 +98,13 @@ def test_charge_failed_warns_the_contractor():
 
 def test_failed_charge_plans_the_reps_lapse_alert_recovery_hours_later():
     now = 1_700_000_000
-    obj = {"id": "in_1", "job": "jb_1", "assignment": "an_1", "premium_due": 500}
+    obj = {
+        "id": "in_1",
+        "job": "jb_1",
+        "contractor": "cn_1",
+        "assignment": "an_1",
+        "premium_due": 500,
+    }
     d = decide(ev("invoice.charge_card_failed", obj, created=now), CARD, now=now)
     alert = d.plans[1]
     assert (alert.notice, alert.cause, alert.audience) == (
@@ -108,7 +114,15 @@ def test_failed_charge_plans_the_reps_lapse_alert_recovery_hours_later():
     )
     assert alert.remind_at == now + 2 * DAY  # CHARGE_RECOVERY_HOURS defaults to 48
     assert alert.deadline is None
-    assert alert.guard == {"invoice": "in_1", "assignment": "an_1", "job": "jb_1"}
+    # Settled by the assignment's cancellation, or by the contractor's on the job since the
+    # failure; never by the job's alone (other contractors share it).
+    assert alert.guard == {
+        "invoice": "in_1",
+        "assignment": "an_1",
+        "job": "jb_1",
+        "contractor": "cn_1",
+        "since": now,
+    }
     assert alert.fields == {
         "invoice_id": "in_1",
         "amount_cents": 500,
@@ -219,7 +233,7 @@ def test_first_invoice_without_history_remit_starts_ledger_and_schedules_rep_bil
     plan = d.plans[0]
     assert plan.fields["due_at"] == due and plan.deadline == due
     assert plan.remind_at == due - 7 * 86400
-    assert plan.guard == {"invoice": "in_1", "premium": 4325, "job": ""}
+    assert plan.guard == {"invoice": "in_1", "premium": 4325}
 
 
 def test_a_new_invoice_of_the_same_job_is_a_new_bill_not_a_change():
@@ -252,7 +266,7 @@ def test_reprice_before_the_charge_card_payer_gets_an_updated_reminder_not_a_cha
     }
     # Due when the burst ends (the charge is within the reminder lead), guarded by the burst.
     assert (reminder.remind_at, reminder.deadline) == (NOW + 300, CHARGE_AT)
-    assert reminder.guard == {"invoice": "in_1", "burst": "ev_1", "job": ""}
+    assert reminder.guard == {"invoice": "in_1", "burst": "ev_1"}
     rep = plan(d, "premium_increase_rep")
     assert rep.fields == {
         "invoice_id": "in_1",
@@ -532,7 +546,7 @@ def test_payment_reminder_scheduled_lead_hours_before_a_distant_charge():
     d = decide(ev("invoice.created", obj, created=now), CARD, now=now)
     [plan] = d.plans
     assert plan.remind_at == now + 2 * 86400 and plan.deadline == now + 3 * 86400
-    assert plan.guard == {"invoice": "in_1", "premium": 4325, "job": ""}
+    assert plan.guard == {"invoice": "in_1", "premium": 4325}
     later = decide(
         ev("invoice.created", obj, created=now), CARD, now=now, timing=Timing(lead=6 * 3600)
     )
@@ -546,12 +560,12 @@ def test_payment_reminder_for_a_charge_within_the_lead_goes_now():
     assert plan.remind_at is None and plan.deadline == now + 3600
 
 
-def test_assignment_reminder_guard_names_assignment_and_job():
+def test_assignment_reminder_guard_names_the_assignment_not_the_shared_job():
     now = 1_700_000_000
     obj = {"id": "an_1", "premium_due": 1200, "charge_at": now + 2 * 86400, "job": "jb_1"}
     [plan] = decide(ev("assignment.created", obj, created=now), CARD, now=now).plans
     assert plan.remind_at == now + 86400
-    assert plan.guard == {"assignment": "an_1", "job": "jb_1"}
+    assert plan.guard == {"assignment": "an_1"}
 
 
 def test_confirmations_are_not_reminders():
@@ -576,7 +590,7 @@ def test_assignment_with_a_start_plans_the_reps_coverage_alert_before_it():
     )
     assert plan.fields == {"assignment_id": "an_1", "starts_at": starts}
     assert (plan.remind_at, plan.deadline) == (starts - 3600, starts)
-    assert plan.guard == {"assignment": "an_1", "job": "jb_1", "uncovered": True}
+    assert plan.guard == {"assignment": "an_1", "uncovered": True}
 
 
 def test_coverage_alert_defaults_to_twelve_hours_and_is_due_now_when_that_has_passed():

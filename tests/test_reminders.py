@@ -563,10 +563,10 @@ def test_no_lapse_alert_when_the_charge_succeeds_within_the_recovery_window(
             "id": "ev_cancel",
             "type": "assignment.cancelled",
             "created": int(now),
-            "data": {"id": "an_1", "job": JOB["id"], "cancelled": True},
+            "data": {"id": "an_1", "contractor": MAYA["id"], "job": JOB["id"], "cancelled": True},
         },
     ],
-    ids=["invoice voided", "job's assignment cancelled"],
+    ids=["invoice voided", "the contractor's assignment on the job cancelled"],
 )
 def test_no_lapse_alert_when_the_bill_is_voided_or_the_work_cancelled(
     settling, send, rt, drain, sendgrid, redis, clock
@@ -584,3 +584,79 @@ def test_no_lapse_alert_when_the_bill_is_voided_or_the_work_cancelled(
     clock.now = float(rec["send_at"]) + 1
     assert send_notice(rec["id"]) == "cancelled"
     assert lapse_alerts(sendgrid) == []
+
+
+# --- what a cancellation settles: one contractor's assignment, never the shared job ----------
+
+LEO = {**MAYA, "id": "cn_2", "email": "leo@example.com", "first_name": "Leo", "last_name": "Park"}
+
+
+def cancelled(assignment_id: str, contractor: dict, created: float) -> dict:
+    """1099Policy's `assignment.cancelled`: the assignment object names its contractor."""
+    return {
+        "id": f"ev_cancel_{assignment_id}",
+        "type": "assignment.cancelled",
+        "created": int(created),
+        "data": {
+            "id": assignment_id,
+            "contractor": contractor["id"],
+            "job": JOB["id"],
+            "cancelled": True,
+        },
+    }
+
+
+def test_one_contractors_cancellation_settles_only_their_notices_on_a_shared_job(
+    send, rt, drain, sendgrid, redis, clock
+):
+    # Maya and Leo both work on the job: each has an assignment (its charge reminder and the
+    # reps' coverage alert) and a bill (its payment reminder). Leo's assignment is cancelled.
+    clock.now = at(2026, 3, 2, 12)
+    moment = int(at(2026, 3, 4, 12))
+    for who, aid, inv in ((MAYA, "an_1", "in_1"), (LEO, "an_2", "in_2")):
+        send.platform(starting_assignment(moment, id=aid, contractor=who), f"msg_{aid}")
+        bill = card_invoice(4325, int(clock.now), moment, invoice_id=inv, contractor=who)
+        send.platform(bill, f"msg_{inv}")
+    send.ten99(cancelled("an_2", LEO, clock.now + 60))
+    drain()
+    pending = [
+        rec
+        for notice in ("assignment_charge_reminder", "payment_reminder", "coverage_missing_rep")
+        for rec in records(redis, notice)
+    ]
+    assert len(pending) == 6
+    clock.now = max(float(rec["send_at"]) for rec in pending) + 1
+    outcome = {(rec["notice"], rec["cause"]): send_notice(rec["id"]) for rec in pending}
+    assert outcome == {
+        ("assignment_charge_reminder", "assignment:an_1"): "accepted",
+        ("payment_reminder", "invoice:in_1@4325"): "accepted",
+        ("coverage_missing_rep", "coverage_missing:an_1"): "accepted",
+        ("assignment_charge_reminder", "assignment:an_2"): "cancelled",
+        ("payment_reminder", "invoice:in_2@4325"): "cancelled",
+        ("coverage_missing_rep", "coverage_missing:an_2"): "cancelled",
+    }
+    [leos_bill] = [
+        r for r in records(redis, "payment_reminder") if r["cause"].startswith("invoice:in_2")
+    ]
+    assert (
+        leos_bill["last_error"] == "cancelled: the contractor's assignment on the job was cancelled"
+    )
+    to = {m["body"]["personalizations"][0]["to"][0]["email"] for m in sendgrid.accepted}
+    assert "leo@example.com" not in to and "maya@example.com" in to
+
+
+def test_a_bill_made_after_the_cancellation_is_reminded_of(send, rt, drain, sendgrid, redis, clock):
+    # Leo's assignment on the job is cancelled, then he is assigned to it again and billed:
+    # the earlier cancellation does not settle the new bill.
+    clock.now = at(2026, 3, 2, 12)
+    send.ten99(cancelled("an_2", LEO, clock.now))
+    drain()
+    clock.now += 3600
+    bill = card_invoice(4325, int(clock.now), at(2026, 3, 4, 12), invoice_id="in_3", contractor=LEO)
+    send.platform(bill, "msg_in_3")
+    drain()
+    [rec] = records(redis, "payment_reminder")
+    clock.now = float(rec["send_at"]) + 1
+    assert send_notice(rec["id"]) == "accepted"
+    [mail] = sendgrid.accepted
+    assert mail["body"]["personalizations"][0]["to"][0]["email"] == "leo@example.com"

@@ -31,6 +31,7 @@ from .plans import (
     invoice_paid,
     method,
     ref,
+    work_on_job,
 )
 
 
@@ -100,7 +101,7 @@ def _new_bill(
     new = entry.cents
     if new <= 0 or invoice_paid(obj):
         return []
-    guard = {"invoice": entry.invoice_id, "premium": new, "job": ref(obj.get("job"))}
+    guard = {"invoice": entry.invoice_id, "premium": new, **work_on_job(obj, created)}
     if withhold:
         due_at = created + REMIT_DUE_DAYS * DAY
         return [
@@ -189,7 +190,7 @@ def _repriced(
         "amount_cents": entry.cents,
         "previous_amount_cents": burst.start_cents,
     }
-    reminder_guard = {"invoice": entry.invoice_id, "burst": burst.id, "job": ref(obj.get("job"))}
+    reminder_guard = {"invoice": entry.invoice_id, "burst": burst.id, **work_on_job(obj, created)}
     if withhold:
         remind_at = moment - timing.remit_before
         if remind_at > burst.due:  # else the rep's change notice, naming the due date, is it

@@ -142,6 +142,15 @@ def invoice_paid(obj: dict[str, Any]) -> bool:
     return obj.get("paid") is True or obj.get("status") == "paid"
 
 
+def work_on_job(obj: dict[str, Any], since: int) -> dict[str, Any]:
+    """A guard's scope for a notice about one contractor's work on a job that names no
+    assignment (a bill): moot once that contractor's assignment on the job is cancelled at or
+    after `since` (when the bill was made). A job is shared by many contractors, so the job
+    alone never settles anything; with no contractor or no job the scope is empty."""
+    job, contractor = ref(obj.get("job")), ref(obj.get("contractor"))
+    return {"job": job, "contractor": contractor, "since": since} if job and contractor else {}
+
+
 VOID_STATUSES = frozenset({"void", "voided", "cancelled", "canceled"})
 
 

@@ -4,9 +4,10 @@
   in the recipient's quiet hours (21:00-08:00 local) waits until 08:00, unless waiting would
   take it past the thing it reminds about (a reminder after the charge is no reminder).
 - `Settlements` records what makes a scheduled reminder moot (an invoice paid or voided, an
-  assignment charged, active or cancelled); `Guards.moot_reason()` checks a reminder's guard
-  against them at send time, together with the ledger (an invoice re-priced since the reminder was
-  planned).
+  assignment charged, active or cancelled, a contractor's assignment on a job cancelled), each
+  scoped to what its event is about (docs/notifications.md, "What settles what");
+  `Guards.moot_reason()` checks a reminder's guard against them at send time, together with the
+  ledger (an invoice re-priced since the reminder was planned).
 - `Guards.check()` is what the send task asks: for a notice of a burst of re-prices it also
   closes the burst and works out, from the ledger, the amounts the notice states (see
   `rules.burst_outcome`).
@@ -82,13 +83,34 @@ class Settlements:
     def mark(self, kind: str, object_id: str) -> None:
         """Record that `object_id` is settled: kind is `invoice_paid`, `invoice_void`,
         `assignment_charged`, `assignment_active` (1099Policy reported it bound),
-        `assignment_cancelled`, `job_cancelled` or `creator_synced` (a contractor with a
-        CreatorIQ creator's email reached us; `object_id` is the email's digest)."""
+        `assignment_cancelled` or `creator_synced` (a contractor with a CreatorIQ creator's
+        email reached us; `object_id` is the email's digest)."""
         if object_id:
             self.redis.set(keys.settled(kind, object_id), 1, ex=self.ttl)
 
     def has(self, kind: str, object_id: str) -> bool:
         return bool(object_id) and bool(self.redis.exists(keys.settled(kind, object_id)))
+
+    def mark_work_cancelled(self, job: str, contractor: str, at: int) -> None:
+        """Record that `contractor`'s assignment on `job` was cancelled at `at` (the event's
+        `created`): the contractor's bills on that job made until then are moot, a later bill
+        (the contractor assigned again) is not, and nobody else's on the job is touched. The
+        latest cancellation is kept."""
+        if not (job and contractor):
+            return
+        key = keys.settled("work_cancelled", keys.job_contractor(job, contractor))
+        known = self.redis.get(key)
+        if known is None or int(known) < at:
+            self.redis.set(key, at, ex=self.ttl)
+        else:
+            self.redis.expire(key, self.ttl)
+
+    def work_cancelled(self, job: str, contractor: str, since: int) -> bool:
+        """Whether `contractor`'s assignment on `job` was cancelled at or after `since`."""
+        if not (job and contractor):
+            return False
+        known = self.redis.get(keys.settled("work_cancelled", keys.job_contractor(job, contractor)))
+        return known is not None and int(known) >= since
 
     def moot_reason(
         self, guard: dict[str, Any], current_premium: int | None, now: float
@@ -114,8 +136,13 @@ class Settlements:
             return "cancelled: the assignment was cancelled"
         if self.has("creator_synced", guard.get("creator", "")):
             return "synced: 1099Policy reported a contractor or application with the email"
-        if self.has("job_cancelled", guard.get("job", "")):
-            return "cancelled: the job's coverage was cancelled"
+        since = guard.get("since")
+        if self.work_cancelled(
+            str(guard.get("job", "")),
+            str(guard.get("contractor", "")),
+            int(since) if isinstance(since, (int, float)) else 0,
+        ):
+            return "cancelled: the contractor's assignment on the job was cancelled"
         return None
 
 

@@ -36,7 +36,17 @@ from typing import Any
 
 from ..ingest.events import Event
 from .bills import invoice_rule
-from .plans import CHARGE_DELAY_SECONDS, Decision, Facts, Plan, Timing, ahead, cents, ref
+from .plans import (
+    CHARGE_DELAY_SECONDS,
+    Decision,
+    Facts,
+    Plan,
+    Timing,
+    ahead,
+    cents,
+    ref,
+    work_on_job,
+)
 
 
 def _confirmation(invoice_id: str, amount: int, paid_at: int) -> Plan:
@@ -104,7 +114,8 @@ def _charge_unrecovered(
     """The reps' alert that a failed charge is still unpaid `CHARGE_RECOVERY_HOURS` later, so
     the contractor's coverage will lapse: one per invoice (a retried charge that fails again
     is the same unpaid bill). The guard names the invoice, so a success (`invoice_paid`), a
-    voided invoice or a cancelled assignment or job that arrives first cancels it."""
+    voided invoice, or a cancellation of the assignment it names (else of the contractor's
+    assignment on its job) that arrives first cancels it."""
     obj = event.object
     invoice = ref(obj)
     if not invoice:
@@ -120,7 +131,7 @@ def _charge_unrecovered(
             guard={
                 "invoice": invoice,
                 "assignment": ref(obj.get("assignment")),
-                "job": ref(obj.get("job")),
+                **work_on_job(obj, failed_at),
             },
         ),
     )
@@ -140,7 +151,7 @@ def _charge_reminder(event: Event, facts: Facts, now: int, timing: Timing) -> tu
             {"assignment_id": ref(obj), "amount_cents": premium, "charge_at": charge_at},
             remind_at=ahead(charge_at, timing.lead, now),
             deadline=charge_at,
-            guard={"assignment": ref(obj), "job": ref(obj.get("job"))},
+            guard={"assignment": ref(obj)},
         ),
     )
 
@@ -161,7 +172,7 @@ def _coverage_alert(event: Event, now: int, timing: Timing) -> tuple[Plan, ...]:
             {"assignment_id": ref(obj), "starts_at": starts_at},
             remind_at=ahead(starts_at, timing.coverage_alert, now),
             deadline=starts_at,
-            guard={"assignment": ref(obj), "job": ref(obj.get("job")), "uncovered": True},
+            guard={"assignment": ref(obj), "uncovered": True},
         ),
     )
 

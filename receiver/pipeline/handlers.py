@@ -142,7 +142,8 @@ def notify(event: Event, rt: Runtime) -> None:
 
 
 def _settle(event: Event, rt: Runtime) -> None:
-    """Record what this event settles, so scheduled reminders about it are not sent."""
+    """Record what this event settles, so scheduled reminders about it are not sent; each fact
+    is scoped to what the event is about (docs/notifications.md, "What settles what")."""
     obj, mark = event.object, rt.settlements.mark
     if event.type == "invoice.charge_card_succeeded" or (
         event.type in LEDGER_TYPES and invoice_paid(obj)
@@ -156,8 +157,11 @@ def _settle(event: Event, rt: Runtime) -> None:
             mark("assignment_charged", ref(obj))
             mark("assignment_active", ref(obj))  # bound: no coverage-gap alert for it
     elif event.type == "assignment.cancelled":
+        # One contractor's assignment: never the job, which many contractors share.
         mark("assignment_cancelled", ref(obj))
-        mark("job_cancelled", ref(obj.get("job")))
+        rt.settlements.mark_work_cancelled(
+            ref(obj.get("job")), ref(obj.get("contractor")), event.created or int(rt.clock())
+        )
 
 
 def _create(

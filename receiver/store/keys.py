@@ -81,6 +81,11 @@ def settled(kind: str, object_id: str) -> str:
     return f"settled:{kind}:{object_id}"
 
 
+def job_contractor(job: str, contractor: str) -> str:
+    """The id of one contractor's work on one job (a `settled:work_cancelled:` key's id)."""
+    return f"{job}/{contractor}"
+
+
 def suppressed(address_hash: str) -> str:
     """A suppressed address, by the SHA-256 of the address (hash)."""
     return f"suppressed:{address_hash}"
