@@ -301,10 +301,69 @@ def test_unknown_notice(renderer: EmailRenderer, notice: str) -> None:
 
 @pytest.mark.parametrize(
     ("cents", "dollars"),
-    [(0, "$0.00"), (5, "$0.05"), (4325, "$43.25"), (123450, "$1,234.50"), (-500, "-$5.00")],
+    [(0, "$0.00"), (5, "$0.05"), (4325, "$43.25"), (123450, "$1,234.50")],
 )
 def test_money(cents: int, dollars: str) -> None:
     assert money(cents) == dollars
+
+
+def test_money_refuses_an_impossible_negative_amount() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        money(-500)
+
+
+MONEY_FIELDS = ("amount_cents", "old_premium_cents", "new_premium_cents", "difference_cents")
+MONEY_NOTICES = [n for n in NOTICES if any(k in SAMPLE_CONTEXTS[n] for k in MONEY_FIELDS)]
+# A failed charge may not say how much: its notices are sent, the amount left out.
+OPTIONAL_AMOUNT = {"assignment_charge_failure", "charge_unrecovered_rep"}
+
+
+def test_the_notices_that_show_money_are_the_ones_expected() -> None:
+    assert set(MONEY_NOTICES) == {
+        "assignment_charge_reminder",
+        "payment_reminder",
+        "payment_confirmation",
+        "premium_increase_contractor",
+        "premium_increase_rep",
+        "premium_decrease_contractor",
+        "premium_decrease_rep",
+        "assignment_charge_failure",
+        "remit_bill_reminder_rep",
+        "charge_unrecovered_rep",
+    }
+
+
+@pytest.mark.parametrize("notice", MONEY_NOTICES)
+@pytest.mark.parametrize("amount", [None, -500, 0], ids=["unknown", "negative", "zero"])
+def test_no_made_up_amount_in_any_notice_that_shows_money(
+    renderer: EmailRenderer, notice: str, amount: int | None
+) -> None:
+    # Every amount of the notice replaced by one that is unknown or impossible: the email
+    # either leaves it out (a failed charge: the notice still matters) or is not rendered at
+    # all (the amount is the notice; the send fails where an operator sees it). Never
+    # "$0.00" for an unknown amount, never "-$5.00".
+    context = sample(notice)
+    for key in MONEY_FIELDS:
+        if key in context:
+            context[key] = amount
+    if notice in OPTIONAL_AMOUNT:
+        email = renderer.render(notice, context)
+        for part in (email.subject, email.text, html_lib.unescape(email.html)):
+            assert "$" not in part, part
+        assert "payment" in email.subject or "premium" in email.subject
+        return
+    if amount == 0:
+        return  # a bill re-priced to $0.00 is a real amount; the rules decide if it is told
+    with pytest.raises((TypeError, ValueError)):
+        renderer.render(notice, context)
+
+
+def test_a_failed_charge_of_unknown_amount_is_worded_without_one(renderer: EmailRenderer) -> None:
+    context = {**sample("assignment_charge_failure"), "amount_cents": None}
+    email = renderer.render("assignment_charge_failure", context)
+    assert email.subject == "Action needed: your insurance payment failed"
+    assert "We tried to charge your card on file" in email.text
+    assert "Amount due" not in email.text and "Amount due" not in email.html
 
 
 @pytest.mark.parametrize("value", [43.25, "4325", True, None])

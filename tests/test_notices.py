@@ -93,6 +93,25 @@ def test_charge_failed_warns_the_contractor():
     assert d.plans[0].fields["amount_cents"] == 500
 
 
+@pytest.mark.parametrize("premium", [None, -500, 0], ids=["unknown", "negative", "zero"])
+def test_a_failed_charge_of_unknown_or_impossible_amount_names_none(premium):
+    obj = {"id": "in_1", "failure_message": "card declined"}
+    if premium is not None:
+        obj["premium_due"] = premium
+    d = decide(ev("invoice.charge_card_failed", obj), CARD)
+    assert [p.fields["amount_cents"] for p in d.plans] == [None, None]
+
+
+def test_a_negative_premium_is_no_amount_to_remind_of_or_confirm():
+    now = 1_700_000_000
+    assignment = {"id": "an_1", "premium_due": -500, "charge_at": now + 2 * DAY}
+    assert decide(ev("assignment.created", assignment, created=now), CARD, now=now).plans == ()
+    bill = {"id": "in_1", "premium_due": -500, "charge_at": now + 2 * DAY}
+    assert decide(ev("invoice.created", bill, created=now), CARD, now=now) == Decision()
+    paid = {"id": "in_1", "premium_due": -500}
+    assert decide(ev("invoice.charge_card_succeeded", paid), CARD).plans == ()
+
+
 # --- charge_unrecovered_rep ------------------------------------------------------------------
 
 

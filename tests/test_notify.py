@@ -177,6 +177,22 @@ def test_charge_failure_warns_contractor(send, rt, drain, sendgrid):
     assert "card declined" in text_of(sendgrid.accepted[0])
 
 
+@pytest.mark.parametrize("amount", [None, -500], ids=["no premium_due", "negative"])
+def test_charge_failure_of_unknown_amount_states_none(amount, send, rt, drain, sendgrid):
+    # Not "your $0.00 insurance payment failed", not "-$5.00": the amount is left out.
+    data = {"id": "in_4", "contractor": MAYA, "failure_message": "card declined"}
+    if amount is not None:
+        data["premium_due"] = amount
+    send.ten99({"id": "ev_fail", "type": "invoice.charge_card_failed", "created": T0, "data": data})
+    drain()
+    [(notice, to, subject)] = received(sendgrid)
+    assert (notice, subject) == (
+        "assignment_charge_failure",
+        "Action needed: your insurance payment failed",
+    )
+    assert "$" not in text_of(sendgrid.accepted[0])
+
+
 def test_missing_contact_waits_then_contractor_updated_sends(send, rt, drain, sendgrid, redis):
     send.ten99(charge_succeeded("in_wait", contractor="cn_2"))
     drain()

@@ -11,11 +11,13 @@ A missing variable is an error at render time (``StrictUndefined``), never a bla
 (records stored by the previous release get the fields added since from delivery/sending.py's
 ``PREVIOUS_RELEASE_DEFAULTS``).
 Every template also sees ``brand_name`` and ``support_email``, the filters ``money`` (integer
-cents), ``datetime_words`` / ``date_words`` (Unix seconds, recipient zone; a time always
-names its zone), ``payment_method_words`` ("card" / "remit" in words; any other value is an
-error) and ``job_words`` (the job as people call it: its name, "for <entity>" when known, else
-the fallback given, "your job" unless said; never its id), and the function ``reference``,
-which builds the one small line where raw ids appear ("invoice in_… · job jb_…").
+cents, never negative), the test ``is amount`` (a known, positive amount: an optional amount is
+shown only when it holds, never as $0.00), ``datetime_words`` / ``date_words`` (Unix seconds,
+recipient zone; a time always names its zone), ``payment_method_words`` ("card" / "remit" in
+words; any other value is an error) and ``job_words`` (the job as people call it: its name, "for
+<entity>" when known, else the fallback given, "your job" unless said; never its id), and the
+function ``reference``, which builds the one small line where raw ids appear ("invoice in_… ·
+job jb_…").
 
 Context contract (keys are required unless marked "or None"; money is integer cents, times are
 integer Unix seconds):
@@ -52,7 +54,8 @@ premium_increase_rep, premium_decrease_rep  (rep)
     charge_at (int or None: the card charge, or the additional charge of an increase after
     it; for a remitted bill not yet paid, its due date; unused by a decrease after the charge)
 assignment_charge_failure  (contractor)
-    invoice_id, amount_cents, failed_at, failure_reason (str or None)
+    invoice_id, amount_cents (int or None; None, or 0 from records of 0.1.x: unknown, no amount
+    is stated), failed_at, failure_reason (str or None)
 remit_bill_reminder_rep  (rep, remitted bill)
     invoice_id, amount_cents, due_at, previous_amount_cents (int or None, as for
     payment_reminder: the bill was re-priced before it was paid)
@@ -61,7 +64,7 @@ coverage_missing_rep  (rep; an assignment starting within COVERAGE_ALERT_HOURS t
     assignment_id, starts_at (the assignment's effective_date: "Maya Thompson starts Deck
     repair on <starts_at> and is not covered yet")
 charge_unrecovered_rep  (rep; a failed card charge still unpaid CHARGE_RECOVERY_HOURS later)
-    invoice_id, amount_cents (0 when unknown: no amount is stated), failed_at (the first
+    invoice_id, amount_cents (as for assignment_charge_failure), failed_at (the first
     failed attempt), failure_reason (str or None): "<first last>'s coverage on <job> will
     lapse: the premium of <amount> is still unpaid"
 creatoriq_sync_blocked_rep, creatoriq_sync_missing_rep  (rep; creatoriq/sync.py). The
@@ -155,10 +158,22 @@ def _integer(value: Any, what: str) -> int:
 
 
 def money(cents: Any) -> str:
-    """Format integer cents as US dollars: 4325 -> "$43.25", -500 -> "-$5.00"."""
+    """Format integer cents as US dollars: 4325 -> "$43.25". A negative amount is impossible
+    (differences are stated as positive amounts with words saying which way): it is an error,
+    so the notice fails where an operator sees it instead of telling someone "-$5.00"."""
     cents = _integer(cents, "amount in cents")
-    dollars, rest = divmod(abs(cents), 100)
-    return f"{'-' if cents < 0 else ''}${dollars:,}.{rest:02d}"
+    if cents < 0:
+        raise ValueError("an amount in cents must not be negative")
+    dollars, rest = divmod(cents, 100)
+    return f"${dollars:,}.{rest:02d}"
+
+
+def is_amount(value: Any) -> bool:
+    """The template test `is amount`: a known amount owed or charged (positive integer cents).
+    Notices whose amount may be unknown (a failed charge) state it only when this holds."""
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _zone(name: Any) -> ZoneInfo:
@@ -265,6 +280,7 @@ class EmailRenderer:
             payment_method_words=payment_method_words,
             job_words=job_words,
         )
+        self._env.tests["amount"] = is_amount
         self._env.globals.update(
             brand_name=brand_name, support_email=support_email, reference=reference
         )

@@ -121,9 +121,11 @@ def ref(value: Any) -> str:
 
 
 def cents(*values: Any) -> int | None:
-    """The first value that is an integer amount of cents (bools are not amounts)."""
+    """The first value that is a possible integer amount of cents (or Unix seconds): bools are
+    not amounts, and a negative one is impossible, so it is passed over as if not given (a
+    notice leaves out an amount it does not know rather than state one that is made up)."""
     for value in values:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             return value
     return None
 

@@ -96,7 +96,9 @@ def _charge_failed(event: Event, facts: Facts, now: int, timing: Timing) -> Deci
     reason = obj.get("failure_message") or obj.get("failure_reason")
     fields = {
         "invoice_id": ref(obj),
-        "amount_cents": cents(obj.get("premium_due"), obj.get("amount"), facts.charge_amount) or 0,
+        # None when unknown (a failed charge of nothing is no charge): the emails leave it out.
+        "amount_cents": cents(obj.get("premium_due"), obj.get("amount"), facts.charge_amount)
+        or None,
         "failed_at": event.created or now,
         "failure_reason": str(reason) if reason else None,
     }
