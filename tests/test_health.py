@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 from rq import Worker
 
 from receiver import create_app
-from receiver.store.connection import RQ_WORKER_TTL
 from receiver.store.embedded import RedisServer
+from receiver.store.workers import RQ_WORKER_TTL
+from tests.console_users import basic, enable
+from tests.processes import start_worker, stop, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,6 +34,12 @@ def test_readyz_reports_persistence_and_workers(client, redis, drain):
     assert r.json["workers_seen"] == 0
     drain()  # a burst worker registers and leaves
     assert client.get("/readyz").json["ready"] is True
+
+
+def test_readyz_refuses_an_unknown_requirement(client):
+    r = client.get("/readyz?require=everything")
+    assert r.status_code == 400 and r.json["error"] == "bad_request"
+    assert "require" in r.json["detail"]
 
 
 def test_readyz_reports_role_and_replicas_and_the_acks_it_cannot_get(client, config, redis):
@@ -83,3 +93,47 @@ def test_an_idle_worker_is_not_reported_missing(config, client, redis, test_cloc
     finally:
         worker.terminate()
         worker.wait(15)
+
+
+@pytest.fixture
+def console_on(config):
+    enable(config)
+
+
+def test_workers_that_stalled_past_their_ttl_are_counted_again_when_they_resume(
+    console_on, config, client, redis, tmp_path
+):
+    """A worker stopped (SIGSTOP) longer than its TTL, then resumed: RQ's registry has
+    dropped it for good, its own heartbeat record counts it again. Meanwhile Health shows the
+    alarm and /readyz says processing stopped. The TTL is 2 s here (heartbeats every 1 s,
+    counted 4 s after each) instead of sleeping out the default 60."""
+    worker = start_worker(config, tmp_path / "worker.log", "--worker-ttl", "2")
+    try:
+        assert wait_until(lambda: client.get("/readyz").json["workers_seen"] == 1)
+        assert client.get("/readyz").json["processing"] == "running"
+        [rq_worker] = Worker.all(connection=redis)
+        os.kill(worker.pid, signal.SIGSTOP)
+        # What Redis does TTL + 60 s after the stalled worker's last heartbeat: its key
+        # expires, and RQ's next listing drops it from its registry.
+        redis.pexpire(rq_worker.key, 1)
+        assert wait_until(lambda: Worker.all(connection=redis) == [])
+        assert wait_until(lambda: client.get("/readyz").json["workers_seen"] == 0)
+        ready = client.get("/readyz")
+        # The web still accepts and stores deliveries: ready; the body says nothing runs.
+        assert ready.status_code == 200 and ready.json["processing"] == "stopped"
+        required = client.get("/readyz?require=workers")
+        assert required.status_code == 503 and required.json["ready"] is False
+        page = client.get("/admin/health", headers=basic("vic")).get_data(as_text=True)
+        assert 'role="alert"' in page and "No worker is running" in page
+
+        os.kill(worker.pid, signal.SIGCONT)
+        assert wait_until(lambda: client.get("/readyz").json["workers_seen"] == 1)
+        assert Worker.all(connection=redis) == []  # RQ's own count would still say 0
+        assert client.get("/readyz?require=workers").status_code == 200
+        page = client.get("/admin/health", headers=basic("vic")).get_data(as_text=True)
+        assert "No worker is running" not in page
+    finally:
+        os.kill(worker.pid, signal.SIGCONT)
+        stop(worker)
+    # A worker that stops cleanly leaves the count at once.
+    assert client.get("/readyz").json["workers_seen"] == 0

@@ -9,8 +9,9 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from ..pipeline.runtime import Runtime
 from ..store import keys
-from ..store.connection import text, workers_seen
+from ..store.connection import text
 from ..store.metrics import RECONCILE
+from ..store.workers import workers_seen
 
 _PERSISTENCE = (
     "aof_enabled",

@@ -98,7 +98,7 @@ class Settlements:
         latest cancellation is kept."""
         if not (job and contractor):
             return
-        key = keys.settled("work_cancelled", keys.job_contractor(job, contractor))
+        key = keys.work_cancelled(job, contractor)
         known = self.redis.get(key)
         if known is None or int(known) < at:
             self.redis.set(key, at, ex=self.ttl)
@@ -109,7 +109,7 @@ class Settlements:
         """Whether `contractor`'s assignment on `job` was cancelled at or after `since`."""
         if not (job and contractor):
             return False
-        known = self.redis.get(keys.settled("work_cancelled", keys.job_contractor(job, contractor)))
+        known = self.redis.get(keys.work_cancelled(job, contractor))
         return known is not None and int(known) >= since
 
     def moot_reason(

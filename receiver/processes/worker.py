@@ -38,8 +38,6 @@ import time
 from multiprocessing import get_context
 from multiprocessing.process import BaseProcess
 
-from rq import SimpleWorker
-
 from receiver.config import Config, load_config
 from receiver.logs import configure as configure_logs
 from receiver.logs import record
@@ -49,8 +47,9 @@ from receiver.pipeline.runtime import Runtime, build
 from receiver.pipeline.scheduler import DueJobMover, schedule_forever
 from receiver.pipeline.sweeper import sweep
 from receiver.store import format as data_format
-from receiver.store.connection import RQ_WORKER_TTL, build_redis
+from receiver.store.connection import build_redis
 from receiver.store.format import DataFormatError
+from receiver.store.workers import RQ_WORKER_TTL, HeartbeatWorker
 
 SWEEP_INTERVAL_SECONDS = 30.0
 RECONCILE_TICK_SECONDS = 60.0  # how often a worker asks whether a reconcile run is due
@@ -96,6 +95,13 @@ def _processes(value: str) -> int:
     return n
 
 
+def _ttl(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError("a whole number of seconds, 1 or more")
+    return n
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
@@ -105,6 +111,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         type=_queue_kinds,
         default=list(QUEUE_KINDS),
         help="queues to work, in priority order (default: notices,events)",
+    )
+    parser.add_argument(
+        "--worker-ttl",
+        type=_ttl,
+        default=RQ_WORKER_TTL,
+        help=f"RQ's worker TTL in seconds (default {RQ_WORKER_TTL}): an idle worker heartbeats"
+        " every TTL - 15 s (at least every 1 s) and counts as alive for twice the TTL after",
     )
     parser.add_argument(
         "--processes",
@@ -168,11 +181,11 @@ def _work(cfg: Config, args: argparse.Namespace) -> None:
         mover.tick()  # what is due now, once, as RQ's scheduler did for a burst
     else:
         threading.Thread(target=schedule_forever, args=(mover, stop), daemon=True).start()
-    worker = SimpleWorker(
+    worker = HeartbeatWorker(
         queues,
         connection=rt.redis,
         serializer=rt.queue.serializer,
-        worker_ttl=RQ_WORKER_TTL,
+        worker_ttl=args.worker_ttl,
     )
     try:
         worker.work(burst=args.burst, logging_level="WARNING")

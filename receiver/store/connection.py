@@ -15,29 +15,13 @@ from redis.connection import SSLConnection
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelManagedConnection
-from rq import Queue, Worker
+from rq import Queue
 from rq.serializers import JSONSerializer
 
 from ..config import Config, redis_tls, sentinel_addresses
 from ..logs import record
 
 T = TypeVar("T")
-
-# RQ's worker TTL for our workers. An idle RQ worker heartbeats when its blocking dequeue times
-# out, every TTL - 15 s (RQ's default TTL of 420 s means every 405 s), and its key expires
-# TTL + 60 s after the last heartbeat. 60 s: an idle worker heartbeats every 45 s and a dead
-# one is gone from Redis within 2 minutes, which is what /readyz reads.
-RQ_WORKER_TTL = 60
-# A worker counts as seen while RQ would still keep its key: the TTL plus RQ's 60 s of grace
-# after its last heartbeat. Our workers heartbeat every 45 s when idle.
-WORKER_SEEN_SECONDS = RQ_WORKER_TTL + 60
-
-
-def workers_seen(redis: Redis, now: float) -> int:
-    """RQ workers whose heartbeat is recent enough to count them alive (/readyz, console)."""
-    cutoff = now - WORKER_SEEN_SECONDS
-    workers = Worker.all(connection=redis)
-    return sum(1 for w in workers if w.last_heartbeat and w.last_heartbeat.timestamp() >= cutoff)
 
 
 def text(value: Any) -> str:

@@ -21,6 +21,7 @@ NOTICES_INDEX = "notices:index"  # every notice record key, by creation time
 AUDIT_LOG = "audit:log"  # the console's actions, JSON members scored by when
 # The format of everything below, as a release wrote it (string: an integer; store/format.py).
 DATA_FORMAT = "data:format"
+WORKERS_SEEN = "workers:seen"  # worker name -> until when its latest heartbeat counts it alive
 # A suppression key no address hashes to: what the send claim checks when there is no address.
 NO_ADDRESS = "suppressed:none"
 
@@ -81,9 +82,9 @@ def settled(kind: str, object_id: str) -> str:
     return f"settled:{kind}:{object_id}"
 
 
-def job_contractor(job: str, contractor: str) -> str:
-    """The id of one contractor's work on one job (a `settled:work_cancelled:` key's id)."""
-    return f"{job}/{contractor}"
+def work_cancelled(job: str, contractor: str) -> str:
+    """When one contractor's assignment on one job was last cancelled (a settlement)."""
+    return settled("work_cancelled", f"{job}/{contractor}")
 
 
 def suppressed(address_hash: str) -> str:
