@@ -173,3 +173,10 @@ def test_the_rq_dashboard_opens_from_the_console(
     _click(browser.driver, By.LINK_TEXT, "RQ")
     WebDriverWait(browser.driver, 60).until(lambda d: "events" in browser.text())
     browser.screenshot("console-rq")
+
+
+def test_health_shows_no_worker_as_an_alarm(browser: Any, live_server: str, stored: None) -> None:
+    # The test's workers are burst ones run in-process: none keeps a heartbeat record.
+    browser.open(_signed_in(live_server, "vic") + "/admin/health")
+    assert "No worker is running" in browser.text()
+    _both_widths(browser, "health-no-worker")
