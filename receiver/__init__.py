@@ -8,15 +8,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import click
 from flask import Flask
+from flask.cli import NoAppException
 from redis.exceptions import RedisError
 
+from .cli import local_environ
 from .clock import Clock, system_clock
-from .config import console_users, load_config
+from .config import Config, console_users, load_config
 from .console.audit import AuditLog
 from .console.users import ConsoleUsers
 from .delivery.sendgrid_events import SendGridEvents
-from .errors import register_error_handlers
+from .errors import ConfigError, register_error_handlers
 from .ingest.inbox import Inbox
 from .ingest.verify import SendGridEventVerifier, StandardWebhooksVerifier, TV1Verifier
 from .pipeline.runtime import build as build_runtime
@@ -37,10 +40,27 @@ from .views import (
 )
 
 
+def _cli_config() -> Config:
+    """The settings when the Flask CLI builds the app (`flask --app receiver routes`, `--help`):
+    beside `make run` its Redis and secrets (receiver/cli.py), and a missing setting said in
+    one line (Flask prints a NoAppException's message) instead of a ConfigError traceback."""
+    try:
+        return load_config(environ=local_environ())
+    except (ConfigError, click.UsageError) as exc:
+        problem = exc.format_message() if isinstance(exc, click.UsageError) else str(exc)
+        raise NoAppException(
+            f"{problem}\nThe app's own commands (routes, shell) need its settings: beside a "
+            "running `make run` they are read from var/; elsewhere set them in the environment."
+        ) from None
+
+
 def create_app(test_config: Mapping[str, Any] | None = None, clock: Clock = system_clock) -> Flask:
     """Build the Flask app: config from the environment (then `test_config`), Redis, routes;
     every view reads the time from `clock`."""
-    cfg = load_config(test_config)
+    if test_config is None and click.get_current_context(silent=True) is not None:
+        cfg = _cli_config()
+    else:
+        cfg = load_config(test_config)
     app = Flask(__name__)
     app.config["RECEIVER"] = cfg
     app.config["MAX_CONTENT_LENGTH"] = cfg.WEBHOOK_MAX_BYTES

@@ -14,6 +14,7 @@ import copy
 import json
 import os
 import secrets
+import textwrap
 from pathlib import Path
 
 import click
@@ -26,17 +27,26 @@ from .delivery.emails import EMAIL_TEMPLATES, NOTICES, EmailRenderer
 from .delivery.samples import SAMPLE_CONTEXTS
 from .errors import ConfigError, PayloadError
 from .ingest.events import KNOWN_TYPES, to_unix
-from .ingest.examples import example, source_of, with_overrides
+from .ingest.examples import DEFAULT_CONTRACTOR, example, source_of, with_overrides
 from .ingest.signing import standard_webhooks_headers, tv1_header
 from .pipeline.erasure import forget_contractor
 from .pipeline.processing import replay
 from .pipeline.reconcile import ReconcileFailed, reconcile
 from .pipeline.retention import purge
 from .pipeline.runtime import Runtime, build
+from .store import keys
 
 # Written by `make run`: its development secrets, and the Redis and port it runs on now.
-LOCAL_FILES = (Path("var") / "dev-secrets.env", Path("var") / "run.env")
+DEV_SECRETS = Path("var") / "dev-secrets.env"
+RUN_ENV = Path("var") / "run.env"
+LOCAL_FILES = (DEV_SECRETS, RUN_ENV)
+CHECKOUT_MARK = Path("scripts") / "run_local.py"  # this folder is a clone, where `make run` runs
 ALL_TYPES = sorted(t for types in KNOWN_TYPES.values() for t in types)
+NO_RUN = (
+    "var/run.env is missing: no `make run` is running in this folder (it writes the file while "
+    "it runs, with the Redis it started). Start `make run` in another terminal, or set "
+    "REDIS_URL to the Redis to use."
+)
 
 
 @click.command("preview")
@@ -84,11 +94,20 @@ def _environ() -> dict[str, str]:
     return {**found, **os.environ}
 
 
+def local_environ() -> dict[str, str]:
+    """`_environ()`, refusing to fall back on the default Redis (redis://127.0.0.1:6379, some
+    other Redis) in a clone where `make run` is not running: UsageError saying so."""
+    environ = _environ()
+    if "REDIS_URL" not in environ and CHECKOUT_MARK.exists() and not RUN_ENV.exists():
+        raise click.UsageError(NO_RUN)
+    return environ
+
+
 def _runtime() -> Runtime:
     """The worker-side runtime, for commands that act on stored state; a bad setting is a
     usage error naming it."""
     try:
-        return build(load_config(environ=_environ()))
+        return build(load_config(environ=local_environ()))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -101,7 +120,16 @@ def _secret(name: str) -> str:
     return first
 
 
-@click.command("send-test-event")
+def _types_help() -> str:
+    """The types send-test-event knows, by sender, for its --help."""
+    lines = ["\b", "TYPE is one of:"]
+    for source in sorted(KNOWN_TYPES):
+        listed = ", ".join(sorted(KNOWN_TYPES[source]))
+        lines += textwrap.wrap(listed, 76, initial_indent=f"  {source}: ", subsequent_indent="    ")
+    return "\n".join(lines)
+
+
+@click.command("send-test-event", epilog=_types_help())
 @click.argument("event_type", metavar="TYPE", type=click.Choice(ALL_TYPES))
 @click.option(
     "--url",
@@ -109,7 +137,13 @@ def _secret(name: str) -> str:
     show_default="http://127.0.0.1:$PORT (8000)",
     help="Base URL of the running service.",
 )
-@click.option("--contractor", default="cn_example", show_default=True, help="Contractor id.")
+@click.option(
+    "--contractor",
+    default=DEFAULT_CONTRACTOR,
+    show_default=True,
+    help="Contractor id. Another id than the default is a person of its own: a name and the "
+    "address <id>@example.com.",
+)
 @click.option(
     "--set",
     "overrides",
@@ -151,18 +185,37 @@ def send_test_event(
         raise SystemExit(1)
 
 
+def _stored_source(rt: Runtime, event_id: str) -> str:
+    """The sender under which `event_id` is stored: platform ids (`webhook-id`) are `msg_…`,
+    1099Policy's `ev_…`; whichever it is, the one that has it stored. Usage error when both
+    have it (say --source) or neither (say so, naming both)."""
+    found = [s for s in sorted(KNOWN_TYPES) if rt.redis.exists(keys.event(s, event_id))]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise click.UsageError(
+            f"{event_id} is stored from both {' and '.join(found)}: say which with --source"
+        )
+    raise click.UsageError(
+        f"no event {event_id} is stored from {' or '.join(sorted(KNOWN_TYPES))} (or it is "
+        "past EVENT_RETENTION_DAYS); the console's Events page finds events by id"
+    )
+
+
 @click.command("replay")
 @click.argument("event_id")
 @click.option(
     "--source",
     type=click.Choice(sorted(KNOWN_TYPES)),
-    default="1099policy",
-    show_default=True,
-    help="Who sent the event.",
+    default=None,
+    help="Who sent the event; default: the sender it is stored under (1099Policy's ids are "
+    "ev_…, the platform's msg_…).",
 )
-def replay_command(event_id: str, source: str) -> None:
+def replay_command(event_id: str, source: str | None) -> None:
     """Process a stored event again. Safe: no email already sent goes out twice."""
-    outcome = replay(_runtime(), source, event_id)
+    rt = _runtime()
+    source = source or _stored_source(rt, event_id)
+    outcome = replay(rt, source, event_id)
     messages = {
         "queued": "queued: a worker processes it again",
         "missing": "no such event is stored (or it is past EVENT_RETENTION_DAYS)",

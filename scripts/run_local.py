@@ -6,12 +6,15 @@
 - No webhook secrets: generates development secrets once, kept in ./var/dev-secrets.env.
 - No CONSOLE_USERS: the operator's console at /admin has one operator, `dev`, whose password
   is made once and kept in ./var/dev-secrets.env as CONSOLE_PASSWORD.
-Stops everything on Ctrl-C.
+One `make run` per clone: ./var/run.lock is held while it runs, and a second one says so and
+exits 1 before touching anything. Stops everything on Ctrl-C; when the web process or the
+worker dies by itself, it says which, stops the other and exits 1.
 """
 
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
 import secrets
 import signal
@@ -23,16 +26,43 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 RUN_ENV = VAR / "run.env"
+RUN_LOCK = VAR / "run.lock"
 sys.path.insert(0, str(ROOT))
 
 from receiver.console.users import user_line  # noqa: E402
 from receiver.store.embedded import RedisServer  # noqa: E402  (shared with the test suite)
 
 
+def one_run_per_clone() -> int:
+    """Hold var/run.lock for the life of this process (the kernel lets go when it ends, however
+    it ends); if another `make run` of this clone holds it, say so and exit 1. Returns the
+    lock's file descriptor, kept open."""
+    VAR.mkdir(exist_ok=True)
+    fd = os.open(RUN_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        other = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        sys.exit(
+            f"make run: another `make run` is already running in this clone (pid {other}); "
+            "stop it first (Ctrl-C in its terminal), or use it: its URLs are in var/run.env"
+        )
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
 def dev_secrets() -> dict[str, str]:
     """Development webhook secrets, made once and reused so senders keep working."""
     path = VAR / "dev-secrets.env"
     if not path.exists():
+        print(
+            f"make run: made new development secrets in {path} (webhook secrets, SECRET_KEY, "
+            "API_TOKENS, the console password). If this clone ran before and var/ was deleted, "
+            "what used the old ones stops working: senders' signatures are refused, the old "
+            "console password gets 401 and coverage links sent earlier are 404.",
+            flush=True,
+        )
         VAR.mkdir(exist_ok=True)
         key = base64.b64encode(secrets.token_bytes(32)).decode()
         path.write_text(
@@ -62,6 +92,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
+    lock = one_run_per_clone()
     env = dict(os.environ)
     redis_server = None
     if not env.get("REDIS_URL"):
@@ -81,6 +112,7 @@ def main() -> None:
     # For the CLI in a second terminal (send-test-event, replay): where this run listens.
     RUN_ENV.write_text(f"REDIS_URL={env['REDIS_URL']}\nPORT={port}\n")
     bin_dir = Path(sys.executable).parent
+    names = ("the web process (receiver-web)", "the worker (receiver-worker)")
     procs = [
         # The Procfile's two lines, as the installed package's console scripts.
         subprocess.Popen(
@@ -110,9 +142,13 @@ def main() -> None:
         f"  emails    {mail}\n  Ctrl-C stops everything.\n",
         flush=True,
     )
+    died = ""
     try:
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
+        name, proc = next((n, p) for n, p in zip(names, procs, strict=True) if p.poll() is not None)
+        died = f"{name} exited with code {proc.returncode}"
+        print(f"\nmake run: {died}; stopping the rest (its output is above)", flush=True)
     except KeyboardInterrupt:
         pass
     finally:
@@ -131,6 +167,9 @@ def main() -> None:
         RUN_ENV.unlink(missing_ok=True)
         if redis_server:
             redis_server.stop()
+        os.close(lock)
+    if died:
+        sys.exit(f"make run: stopped because {died}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,7 +13,7 @@ from click.testing import CliRunner
 
 from receiver.cli import ALL_TYPES, replay_command, send_test_event
 from receiver.store.keys import event as event_key
-from tests.events import charge_succeeded
+from tests.events import MAYA, charge_succeeded, platform_event
 from tests.signing import PLATFORM_SECRET, TEN99_SECRET
 
 
@@ -37,11 +41,35 @@ def test_every_supported_type_is_accepted_and_processed(cli, rt, drain, redis):
 
 
 def test_a_sample_charge_becomes_one_confirmation_email(cli, rt, drain, sendgrid):
-    assert cli("invoice.charge_card_succeeded", "--contractor", "cn_tour").exit_code == 0
+    assert cli("invoice.charge_card_succeeded").exit_code == 0
     drain()
     [mail] = sendgrid.accepted
     assert mail["body"]["categories"] == ["payment_confirmation"]
     assert mail["body"]["personalizations"][0]["to"][0]["email"] == "maya.thompson@example.com"
+
+
+def test_each_test_contractor_has_an_inbox_and_a_name_of_its_own(cli, rt, drain, sendgrid):
+    for contractor in ("cn_example", "cn_tour", "cn_other"):
+        result = cli("invoice.charge_card_succeeded", "--contractor", contractor)
+        assert result.exit_code == 0, result.output
+    drain()
+    to = {m["body"]["personalizations"][0]["to"][0]["email"] for m in sendgrid.accepted}
+    assert to == {"maya.thompson@example.com", "cn_tour@example.com", "cn_other@example.com"}
+    greeting = {
+        m["body"]["personalizations"][0]["to"][0]["email"]: m["body"]["content"][0]["value"]
+        for m in sendgrid.accepted
+    }
+    assert "Hi Maya," in greeting["maya.thompson@example.com"]
+    assert "Hi Maya," not in greeting["cn_tour@example.com"]
+    assert "Hi Maya," not in greeting["cn_other@example.com"]
+
+
+def test_help_lists_the_types_by_sender() -> None:
+    result = CliRunner().invoke(send_test_event, ["--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "1099policy: application.complete," in text and "platform: assignment.created," in text
+    assert all(t in text for t in ALL_TYPES)
 
 
 def test_set_changes_the_event_data(cli, rt, drain, sendgrid):
@@ -116,12 +144,74 @@ def test_replay_processes_an_event_again_and_sends_nothing_twice(
     assert len(sendgrid.accepted) == 1  # the confirmation's identity was already sent
 
 
+def test_replay_finds_the_sender_from_the_stored_event(send, rt, drain, replay_cli):
+    send.platform(platform_event("contractor.updated", MAYA), "msg_contact")
+    drain()
+    result = replay_cli("msg_contact")  # no --source: the platform's is the one stored
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("platform msg_contact: queued")
+
+
 def test_replay_says_why_it_cannot(send, rt, drain, replay_cli):
     missing = replay_cli("ev_never_seen")
-    assert missing.exit_code == 1 and "no such event" in missing.output
+    assert missing.exit_code == 2
+    assert "no event ev_never_seen is stored from 1099policy or platform" in missing.output
     unknown = {"id": "ev_odd", "type": "thing.happened", "created": 1700000000, "data": {}}
     assert send.ten99(unknown).status_code == 202
     ignored = replay_cli("ev_odd")
     assert ignored.exit_code == 1 and "no handler" in ignored.output
     wrong_source = replay_cli("ev_odd", "--source", "platform")
     assert wrong_source.exit_code == 1 and "no such event" in wrong_source.output
+
+
+def a_clone(path: Any) -> None:
+    """A folder that looks like a clone where `make run` was used (not running now)."""
+    (path / "scripts").mkdir()
+    (path / "scripts" / "run_local.py").write_text("")
+    (path / "var").mkdir()
+    (path / "var" / "dev-secrets.env").write_text(
+        f"TEN99POLICY_WEBHOOK_SECRETS={TEN99_SECRET}\nPLATFORM_WEBHOOK_SECRETS={PLATFORM_SECRET}\n"
+    )
+
+
+def test_beside_a_clone_without_make_run_no_default_redis_is_used(
+    config, send, rt, drain, replay_cli, monkeypatch, tmp_path
+):
+    send.ten99(charge_succeeded("in_clone"))
+    drain()
+    a_clone(tmp_path)
+    monkeypatch.delenv("REDIS_URL")  # the CLI would fall back to redis://127.0.0.1:6379
+    result = replay_cli("ev_paid_in_clone")
+    assert result.exit_code == 2
+    assert "var/run.env is missing: no `make run` is running in this folder" in result.output
+    # With `make run` running (it writes var/run.env), its Redis is the one used.
+    (tmp_path / "var" / "run.env").write_text(f"REDIS_URL={config['REDIS_URL']}\nPORT=1\n")
+    result = replay_cli("ev_paid_in_clone")
+    assert result.exit_code == 0 and "queued" in result.output, result.output
+
+
+def flask_cli(cwd: Any, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    keep = {k: v for k, v in os.environ.items() if not k.endswith("_SECRETS")}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "flask"), "--app", "receiver", *args],
+        cwd=cwd,
+        env={**keep, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_flask_cli_says_a_missing_setting_in_a_line_not_a_traceback(config, tmp_path):
+    helped = flask_cli(tmp_path, "--help")
+    assert helped.returncode == 0 and "send-test-event" in helped.stdout
+    assert "Traceback" not in helped.stdout + helped.stderr
+    assert "TEN99POLICY_WEBHOOK_SECRETS is required" in helped.stderr
+    routes = flask_cli(tmp_path, "routes")
+    assert routes.returncode == 2 and "Traceback" not in routes.stderr
+    assert "TEN99POLICY_WEBHOOK_SECRETS is required" in routes.stderr
+    # Beside a running `make run`, its settings are found.
+    a_clone(tmp_path)
+    (tmp_path / "var" / "run.env").write_text(f"REDIS_URL={config['REDIS_URL']}\nPORT=1\n")
+    routes = flask_cli(tmp_path, "routes")
+    assert routes.returncode == 0 and "/readyz" in routes.stdout, routes.stderr

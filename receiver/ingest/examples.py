@@ -10,6 +10,7 @@ top-level `id` and the object in `data`; platform events carry no id (the Standa
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import secrets
 from typing import Any
@@ -23,6 +24,18 @@ CONTACT = {
     "last_name": "Thompson",
     "timezone": "America/Chicago",
 }
+DEFAULT_CONTRACTOR = "cn_example"  # Maya Thompson; any other id is a person of its own
+# Names for the other ids, picked by the id, so each test contractor has its own inbox and name.
+OTHER_NAMES = (
+    ("Sam", "Lee"),
+    ("Ana", "Ruiz"),
+    ("Kofi", "Mensah"),
+    ("Priya", "Shah"),
+    ("Jonas", "Berg"),
+    ("Lena", "Novak"),
+    ("Omar", "Haddad"),
+    ("Grace", "Okafor"),
+)
 REP = "rep@platform.example"
 JOB = {
     "id": "jb_example",
@@ -39,15 +52,28 @@ def source_of(event_type: str) -> str:
     raise KeyError(event_type)
 
 
+def contact_of(contractor: str) -> dict[str, str]:
+    """The sample contact of `contractor`: Maya Thompson for the default id; for another id a
+    name of its own and the address `<id>@example.com`, so two test contractors never share an
+    inbox or a name (the job stays the same: many contractors work one job)."""
+    if contractor == DEFAULT_CONTRACTOR:
+        return dict(CONTACT)
+    first, last = OTHER_NAMES[hashlib.sha256(contractor.encode()).digest()[0] % len(OTHER_NAMES)]
+    local = "".join(c if c.isalnum() or c in "._-" else "-" for c in contractor.lower())
+    email = f"{local or 'contractor'}@example.com"
+    return {**CONTACT, "email": email, "first_name": first, "last_name": last}
+
+
 def _creator(contractor: str, now: int) -> dict[str, Any]:
     """A CreatorIQ creator accepted an hour ago whose profile then changed (the sync trigger),
     for a campaign starting in a week: a creator the sync check finds nothing wrong with."""
+    contact = contact_of(contractor)
     return {
         "creator": {
             "id": f"ciq_{contractor}",
-            "email": CONTACT["email"],
-            "first_name": CONTACT["first_name"],
-            "last_name": CONTACT["last_name"],
+            "email": contact["email"],
+            "first_name": contact["first_name"],
+            "last_name": contact["last_name"],
             "home_address": {
                 "line1": "14 Elm St",
                 "city": "Austin",
@@ -74,7 +100,7 @@ def _creator(contractor: str, now: int) -> dict[str, Any]:
 
 def _object(event_type: str, contractor: str, now: int) -> dict[str, Any]:
     family, _, action = event_type.partition(".")
-    person = {"id": contractor, **CONTACT}
+    person = {"id": contractor, **contact_of(contractor)}
     invoice = {
         "id": f"in_{contractor}",
         "object": "invoice",
