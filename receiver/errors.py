@@ -35,10 +35,22 @@ class ReceiverError(Exception):
 
 
 class SignatureError(ReceiverError):
-    """Missing, malformed or wrong signature, or a timestamp outside the tolerance."""
+    """Missing, malformed or wrong signature, or a timestamp outside the tolerance; `problem`
+    says which, for the log (the client sees only the detail): one of SIGNATURE_PROBLEMS."""
 
     status_code = 401
     code = "invalid_signature"
+
+    def __init__(self, detail: str | None = None, problem: str = "malformed") -> None:
+        if problem not in SIGNATURE_PROBLEMS:
+            raise ValueError(f"unknown signature problem {problem!r}")
+        super().__init__(detail, problem=problem)
+        self.problem = problem
+
+
+# no signature header; one that cannot be read; none of the secrets signed the body; signed
+# outside WEBHOOK_TOLERANCE_SECONDS (a replay, or a clock that is off)
+SIGNATURE_PROBLEMS = ("no_header", "malformed", "no_matching_secret", "timestamp_outside_tolerance")
 
 
 class PayloadError(ReceiverError):
@@ -130,6 +142,9 @@ class ConfigError(Exception):
         self.name = name
 
 
+WEBHOOK_PATH = "/webhooks/"  # /webhooks/<source>: 1099policy, platform, sendgrid
+
+
 def register_error_handlers(app: Any, on_refusal: Callable[[str, str], None] | None = None) -> None:
     """Answer every error, ours or Flask's (404, 405, 413), with a JSON body; `on_refusal`
     hears (path, error code) of each of ours (the metrics)."""
@@ -137,15 +152,21 @@ def register_error_handlers(app: Any, on_refusal: Callable[[str, str], None] | N
     from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
     def _ours(exc: ReceiverError) -> Any:
-        # The code and status only: details may name a header, never hold data; the path
-        # says which endpoint refused (webhooks, API), ids of the sender are not known yet.
+        # The code and status only: details may name a header, never hold data. A webhook's
+        # refusal names its sender (`source=1099policy`) and, for a signature, which problem;
+        # another endpoint's names its path. Ids of the sender are not known yet.
+        where: dict[str, str] = {"path": request.path}
+        if request.path.startswith(WEBHOOK_PATH):
+            where = {"source": request.path.removeprefix(WEBHOOK_PATH)}
+        if isinstance(exc, SignatureError):
+            where["problem"] = exc.problem
         record(
             log,
             "refused",
             logging.WARNING,
             reason=exc.code,
             http_status=exc.status_code,
-            source=request.path,
+            **where,
         )
         if on_refusal is not None:
             on_refusal(request.path, exc.code)

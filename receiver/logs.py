@@ -21,7 +21,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 # The only fields a log line may carry: ids, kinds, outcomes, counts and durations.
@@ -47,6 +49,11 @@ FIELDS = frozenset(
         "exit_code",
         "data_format",
         "jobs",
+        "at",  # where a failure was raised: `receiver/notices/rules.py:97`, never a message
+        "next_try_in",  # seconds until RQ runs a failed task again
+        "task",
+        "problem",  # which signature problem a refusal had (errors.SIGNATURE_PROBLEMS)
+        "path",  # the endpoint of a refusal that is not a webhook's
     }
 )
 _KEY = "receiver_fields"
@@ -60,6 +67,23 @@ def record(logger: logging.Logger, what: str, level: int = logging.INFO, /, **fi
     if unknown:
         raise ValueError(f"not a log field: {', '.join(sorted(unknown))}")
     logger.log(level, what, extra={_KEY: fields})
+
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def where(exc: BaseException) -> str:
+    """Where `exc` was raised, as `path:line`: the innermost frame of this package (the code of
+    ours that failed, relative to the package's folder), else the innermost frame at all
+    (`file.py:line` of a library). Names a place, never a value."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    for frame in reversed(frames):
+        path = Path(frame.filename).resolve()
+        if path.is_relative_to(_PACKAGE):
+            return f"{path.relative_to(_PACKAGE.parent)}:{frame.lineno}"
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}"
 
 
 class JsonFormatter(logging.Formatter):

@@ -84,3 +84,89 @@ def test_a_worker_process_writes_json_lines(config, send):
     messages = [line["msg"] for line in lines]
     assert "event processed" in messages and "notice sent" in messages, messages
     assert "maya@example.com" not in done.stderr and "Thompson" not in done.stderr
+
+
+def refusals(caplog) -> list[dict]:
+    formatter = JsonFormatter()
+    lines = [json.loads(formatter.format(e)) for e in caplog.records]
+    return [line for line in lines if line["msg"] == "refused"]
+
+
+def test_a_refused_signature_says_which_problem_and_which_sender(send, client, clock, caplog):
+    caplog.set_level(logging.WARNING)
+    event = charge_succeeded("in_1")
+    body = json.dumps(event).encode()
+    tries = {
+        "no_header": lambda: client.post("/webhooks/1099policy", data=body),
+        "malformed": lambda: client.post(
+            "/webhooks/1099policy", data=body, headers={"Ten99Policy-Signature": "garbage"}
+        ),
+        "no_matching_secret": lambda: send.ten99(event, secret="not-the-secret"),
+        "timestamp_outside_tolerance": lambda: send.ten99(event, t=int(clock()) - 3600),
+    }
+    for problem, attempt in tries.items():
+        caplog.clear()
+        assert attempt().status_code == 401
+        [line] = refusals(caplog)
+        assert (line["source"], line["reason"], line["problem"]) == (
+            "1099policy",
+            "invalid_signature",
+            problem,
+        )
+        assert "path" not in line
+    caplog.clear()
+    assert (
+        send.platform(
+            platform_event("contractor.updated", MAYA), "msg_1", secret="whsec_" + "A" * 43 + "="
+        ).status_code
+        == 401
+    )
+    [line] = refusals(caplog)
+    assert (line["source"], line["problem"]) == ("platform", "no_matching_secret")
+
+
+def test_a_failed_try_of_an_event_is_one_line_not_a_traceback(send, rt, caplog):
+    from receiver.store.workers import ReceiverWorker
+
+    event = charge_succeeded("in_broken")
+    assert send.ten99(event).status_code == 202
+    rt.redis.hset(f"event:1099policy:{event['id']}", "body", b"{broken")
+    caplog.set_level(logging.DEBUG)
+    worker = ReceiverWorker(rt.queues, connection=rt.redis, serializer=rt.queue.serializer)
+    worker.work(burst=True, logging_level="WARNING")
+    formatter = JsonFormatter()
+    lines = [formatter.format(e) for e in caplog.records if e.levelno >= logging.WARNING]
+    assert not any("Traceback" in line for line in lines), lines
+    [failed] = [json.loads(line) for line in lines]
+    assert failed["msg"] == "event processed" and failed["event_id"] == event["id"]
+    assert (failed["outcome"], failed["error"], failed["next_try_in"]) == (
+        "retrying",
+        "PayloadError",
+        5,  # ingest/inbox.py's TASK_RETRY: 5 s, 30 s, 2 min, 10 min, 30 min
+    )
+    assert failed["at"].startswith("receiver/ingest/") and failed["at"].split(":")[1].isdigit()
+    stored = rt.redis.hgetall(f"event:1099policy:{event['id']}")
+    assert stored[b"status"] == b"received" and stored[b"last_error"] == b"PayloadError"
+    assert float(stored[b"retry_at"]) > 0
+
+
+def test_a_failed_task_other_than_an_event_is_one_line(rt, caplog):
+    from rq import Retry
+
+    from receiver.store.workers import ReceiverWorker
+
+    rt.notice_queue.enqueue("receiver.pipeline.tasks.no_such_task", retry=Retry(max=1, interval=7))
+    caplog.set_level(logging.DEBUG)
+    worker = ReceiverWorker([rt.notice_queue], connection=rt.redis, serializer=rt.queue.serializer)
+    worker.work(burst=True, logging_level="WARNING")
+    formatter = JsonFormatter()
+    lines = [formatter.format(e) for e in caplog.records if e.levelno >= logging.WARNING]
+    assert not any("Traceback" in line for line in lines), lines
+    [failed] = [json.loads(line) for line in lines]
+    assert (failed["msg"], failed["task"], failed["outcome"], failed["next_try_in"]) == (
+        "task failed",
+        "no_such_task",
+        "retrying",
+        7,
+    )
+    assert failed["error"] in ("AttributeError", "ValueError") and failed["at"]

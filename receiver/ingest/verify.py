@@ -41,7 +41,7 @@ _MSG_ID = re.compile(r"[!-~]{1,255}")
 
 def _ascii(value: str | None, name: str) -> str:
     if not value:
-        raise SignatureError(f"missing {name} header")
+        raise SignatureError(f"missing {name} header", problem="no_header")
     try:
         value.encode("ascii")
     except UnicodeEncodeError:
@@ -55,7 +55,9 @@ def _check_time(raw: str, now: float, tolerance: int) -> int:
         raise SignatureError("timestamp is not an integer number of seconds")
     ts = int(raw)
     if abs(now - ts) > tolerance:
-        raise SignatureError("timestamp outside the tolerance")
+        raise SignatureError(
+            "timestamp outside the tolerance", problem="timestamp_outside_tolerance"
+        )
     return ts
 
 
@@ -97,7 +99,7 @@ class TV1Verifier:
             digest = hmac.new(secret_key, signed, hashlib.sha256).hexdigest().encode("ascii")
             if any(hmac.compare_digest(digest, c) for c in candidates):
                 return None
-        raise SignatureError("no matching signature")
+        raise SignatureError("no matching signature", problem="no_matching_secret")
 
 
 class StandardWebhooksVerifier:
@@ -138,7 +140,7 @@ class StandardWebhooksVerifier:
             expected = hook.sign(msg_id, when, text).partition(",")[2].encode("ascii")
             if any(hmac.compare_digest(expected, c) for c in candidates):
                 return msg_id
-        raise SignatureError("no matching signature")
+        raise SignatureError("no matching signature", problem="no_matching_secret")
 
 
 # A DER ECDSA P-256 signature is at most 72 bytes: at most 96 base64 characters, padded.
@@ -205,4 +207,4 @@ class SendGridEventVerifier:
         except (ValueError, TypeError):  # binascii.Error is a ValueError
             valid = False
         if not valid:
-            raise SignatureError("no matching signature")
+            raise SignatureError("no matching signature", problem="no_matching_secret")

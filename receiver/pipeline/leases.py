@@ -100,8 +100,15 @@ class EventLeases:
             pipe.expire(keys.events_of_contractor(contractor), self.retention)
         pipe.execute()
 
-    def wait_for_retry(self, key: str, error: str) -> None:
-        """Back to `received`: RQ will run the task again (the sweeper also still sees it)."""
+    def wait_for_retry(self, key: str, error: str, retry_at: float | None = None) -> None:
+        """Back to `received`: RQ will run the task again (the sweeper also still sees it), at
+        `retry_at` when known (kept as `retry_at` for the console; "" when not)."""
         self.redis.hset(
-            key, mapping={"status": "received", "last_error": error, "updated_at": self.clock()}
+            key,
+            mapping={
+                "status": "received",
+                "last_error": error,
+                "updated_at": self.clock(),
+                "retry_at": "" if retry_at is None else retry_at,
+            },
         )

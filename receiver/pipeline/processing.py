@@ -18,7 +18,7 @@ from ..coverage.document import attribute
 from ..ingest import events
 from ..ingest.events import Event
 from ..ingest.inbox import TASK_TIMEOUT
-from ..logs import record
+from ..logs import record, where
 from ..notices.plans import ref
 from ..store import keys
 from ..store.connection import text
@@ -29,11 +29,13 @@ from .runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-def process(rt: Runtime, key: str, retries_left: bool) -> str:
+def process(rt: Runtime, key: str, retries_left: bool, next_try_in: int | None = None) -> str:
     """Process the event stored at `key`; return its final status.
 
     `retries_left`: whether RQ will run the task again if this attempt raises; the record
-    then waits as `received` instead of ending `failed`.
+    then waits as `received` instead of ending `failed`, `next_try_in` seconds from now (its
+    `retry_at`, for the console). A failed attempt is one log line: the error's class, where
+    it was raised and when the next try is (the worker logs no traceback: store/workers.py).
     """
     started = time.perf_counter()  # a duration for the log, not a time of day
     claimed = rt.leases.claim(key)
@@ -63,8 +65,10 @@ def process(rt: Runtime, key: str, retries_left: bool) -> str:
         # The error names the failure, never the payload: messages can quote personal data.
         error = type(exc).__name__
         outcome = "retrying" if retries_left else "failed"
+        retry = {"next_try_in": next_try_in} if retries_left and next_try_in is not None else {}
         if retries_left:
-            rt.leases.wait_for_retry(key, error)
+            retry_at = rt.clock() + next_try_in if next_try_in is not None else None
+            rt.leases.wait_for_retry(key, error, retry_at)
         else:
             about = _contractor(rt, event) if event is not None else ""
             rt.leases.finish(key, "failed", arrived, about, last_error=error)
@@ -75,6 +79,8 @@ def process(rt: Runtime, key: str, retries_left: bool) -> str:
             **facts,
             outcome=outcome,
             error=error,
+            at=where(exc),
+            **retry,
             duration_ms=_ms(started),
         )
         _count(rt, facts["type"], outcome, started)

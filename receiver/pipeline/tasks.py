@@ -47,7 +47,8 @@ def process_event(key: str | None = None) -> str:
             raise RuntimeError("process_event needs a key outside an RQ job")
         key = key_for_task(job.id)
     retries_left = job is not None and (job.retries_left or 0) > 0
-    return process(current(), key, retries_left)
+    next_try = job.get_retry_interval() if job is not None and retries_left else None
+    return process(current(), key, retries_left, next_try_in=next_try)
 
 
 def send_notice(rid: str) -> str:

@@ -49,7 +49,7 @@ from receiver.pipeline.sweeper import sweep
 from receiver.store import format as data_format
 from receiver.store.connection import build_redis
 from receiver.store.format import DataFormatError
-from receiver.store.workers import RQ_WORKER_TTL, HeartbeatWorker
+from receiver.store.workers import RQ_WORKER_TTL, ReceiverWorker
 
 SWEEP_INTERVAL_SECONDS = 30.0
 RECONCILE_TICK_SECONDS = 60.0  # how often a worker asks whether a reconcile run is due
@@ -181,7 +181,7 @@ def _work(cfg: Config, args: argparse.Namespace) -> None:
         mover.tick()  # what is due now, once, as RQ's scheduler did for a burst
     else:
         threading.Thread(target=schedule_forever, args=(mover, stop), daemon=True).start()
-    worker = HeartbeatWorker(
+    worker = ReceiverWorker(
         queues,
         connection=rt.redis,
         serializer=rt.queue.serializer,
