@@ -103,6 +103,7 @@ def test_replay_from_the_event_page(
     assert answer.status_code == 303
     shown = client.get(answer.location, headers=basic("olga")).get_data(as_text=True)
     assert "Replay queued" in shown
+
     drain()
     assert rt.redis.hget(f"event:1099policy:{charged['id']}", "replays") == b"1"
     audit = client.get("/admin/audit", headers=basic("vic")).get_data(as_text=True)
@@ -177,3 +178,11 @@ def test_the_rq_dashboard_is_behind_the_console_users(client: Any, charged: dict
     assert client.post(empty, headers=basic("olga")).status_code == 403
     assert client.get("/admin/rq/requeue/events", headers=basic("olga")).status_code == 403
     assert client.post(empty, headers={**basic("olga"), **ajax}).status_code == 200
+
+
+def test_the_done_banner_shows_only_the_apps_own_messages(client: Any) -> None:
+    made_up = client.get("/admin/health?done=Call+0800+123+now", headers=basic("vic"))
+    page = made_up.get_data(as_text=True)
+    assert made_up.status_code == 200 and "0800" not in page and 'role="status"' not in page
+    ours = client.get("/admin/health?done=cancelled", headers=basic("vic")).get_data(as_text=True)
+    assert '<p class="message" role="status">Cancelled: it will not be sent.</p>' in ours

@@ -395,3 +395,17 @@ def test_recipient_zone_reaches_the_email(renderer: EmailRenderer) -> None:
     email = renderer.render("payment_confirmation", context)
     assert "Tuesday, March 5, 2024 at 11:30 AM PST" in email.text
     assert "Tuesday, March 5, 2024 at 11:30 AM PST" in email.html
+
+
+def test_a_job_without_a_name_is_not_shown_in_bold_as_if_named(renderer: EmailRenderer) -> None:
+    named = renderer.render("payment_confirmation", sample("payment_confirmation"))
+    assert "<strong>Deck repair for Smith &amp; Sons Builders</strong>" in named.html
+    context = sample("payment_confirmation")
+    context["job"] = {**context["job"], "name": None, "entity": None}
+    unnamed = renderer.render("payment_confirmation", context)
+    assert "for your insurance on your job" in html_lib.unescape(unnamed.html)
+    assert "<strong>your job</strong>" not in unnamed.html
+    rep = sample("charge_unrecovered_rep")
+    rep["job"] = {**rep["job"], "name": None, "entity": None}
+    html = renderer.render("charge_unrecovered_rep", rep).html
+    assert "on the job" in html and "<strong>the job</strong>" not in html

@@ -14,10 +14,10 @@ Every template also sees ``brand_name`` and ``support_email``, the filters ``mon
 cents, never negative), the test ``is amount`` (a known, positive amount: an optional amount is
 shown only when it holds, never as $0.00), ``datetime_words`` / ``date_words`` (Unix seconds,
 recipient zone; a time always names its zone), ``payment_method_words`` ("card" / "remit" in
-words; any other value is an error) and ``job_words`` (the job as people call it: its name, "for
-<entity>" when known, else the fallback given, "your job" unless said; never its id), and the
-function ``reference``, which builds the one small line where raw ids appear ("invoice in_… ·
-job jb_…").
+words; any other value is an error), ``job_strong`` (the same in HTML, bold only when it is the
+job's name) and ``job_words`` (the job as people call it: its name, "for <entity>" when known,
+else the fallback given, "your job" unless said; never its id), and the function ``reference``,
+which builds the one small line where raw ids appear ("invoice in_… · job jb_…").
 
 Context contract (keys are required unless marked "or None"; money is integer cents, times are
 integer Unix seconds):
@@ -95,6 +95,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Undefined, select_autoescape
+from markupsafe import Markup
 
 from ..resources import templates
 
@@ -232,6 +233,14 @@ def job_words(job: Any, fallback: str = "your job") -> str:
     return words
 
 
+def job_strong(job: Any, fallback: str = "your job") -> Markup:
+    """`job_words` for HTML, in bold only when it is the job's name: a fallback ("your job",
+    "the job") is words about a job, not its name, and reads as plain text."""
+    words = job_words(job, fallback)
+    named = isinstance(job, Mapping) and isinstance(job.get("name"), str) and job["name"].strip()
+    return Markup("<strong>%s</strong>") % words if named else Markup("%s") % words
+
+
 _REFERENCE_LABELS = ("invoice", "assignment", "job", "contractor", "creator", "campaign")
 
 
@@ -279,6 +288,7 @@ class EmailRenderer:
             datetime_words=datetime_words,
             payment_method_words=payment_method_words,
             job_words=job_words,
+            job_strong=job_strong,
         )
         self._env.tests["amount"] = is_amount
         self._env.globals.update(

@@ -100,7 +100,9 @@ def _common() -> dict[str, Any]:
         "user": user,
         "csrf_field": CSRF_FIELD,
         "csrf": csrf_token() if user is not None else "",
-        "message": request.args.get("done", ""),
+        # Only a message of ours: `?done=` names one by its code, so a link someone else made
+        # cannot put words of theirs on the console's page.
+        "message": DONE.get(request.args.get("done", ""), ""),
     }
 
 
@@ -108,7 +110,17 @@ def _page(render: str, **context: Any) -> str:
     return render_template(f"console/{render}.html", **context)
 
 
+# What an action did, by the code its redirect carries in `?done=`.
+DONE = {
+    "replayed": "Replay queued: a worker processes the event again; no email goes out twice.",
+    "bulk-replay": "Bulk replay queued.",
+    "retried": "Queued to be sent again.",
+    "cancelled": "Cancelled: it will not be sent.",
+}
+
+
 def _back(endpoint: str, done: str, **values: Any) -> BaseResponse:
+    """Back to `endpoint` with the banner of `done` (a key of DONE)."""
     return redirect(url_for(endpoint, **values) + "?" + urlencode({"done": done}), code=303)
 
 
@@ -158,8 +170,7 @@ def replay_event(source: str, event_id: str) -> BaseResponse:
         raise NotFound("no such source")
     reason = actions.reason_of(request.form.get("reason"), required=False)
     actions.replay_event(runtime(), audit_log(), current_user().name, source, event_id, reason)
-    done = "Replay queued: a worker processes the event again; no email goes out twice."
-    return _back("console.event_page", done, source=source, event_id=event_id)
+    return _back("console.event_page", "replayed", source=source, event_id=event_id)
 
 
 _FILTER_FIELDS = ("source", "type", "status", "contractor", "since", "until")
@@ -189,7 +200,7 @@ def start_replay() -> BaseResponse:
     f = events.parse_filter(args)
     reason = actions.reason_of(request.form.get("reason"), required=True)
     started = actions.bulk_replay(runtime(), audit_log(), current_user().name, f, False, reason)
-    return _back("console.replay_page", "Bulk replay queued.", replay_id=started["id"])
+    return _back("console.replay_page", "bulk-replay", replay_id=started["id"])
 
 
 @bp.get("/replays/<replay_id>")
@@ -234,8 +245,7 @@ def notice_action(rid: str, action: str) -> BaseResponse:
     reason = actions.reason_of(request.form.get("reason"), required=action == "retry")
     act = actions.retry_notice if action == "retry" else actions.cancel_notice
     act(runtime(), audit_log(), current_user().name, rid, reason)
-    done = "Queued to be sent again." if action == "retry" else "Cancelled: it will not be sent."
-    return _back("console.notice_page", done, rid=rid)
+    return _back("console.notice_page", "retried" if action == "retry" else "cancelled", rid=rid)
 
 
 @bp.get("/contractors")
