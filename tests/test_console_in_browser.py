@@ -180,3 +180,41 @@ def test_health_shows_no_worker_as_an_alarm(browser: Any, live_server: str, stor
     browser.open(_signed_in(live_server, "vic") + "/admin/health")
     assert "No worker is running" in browser.text()
     _both_widths(browser, "health-no-worker")
+
+
+def test_the_rq_dashboard_at_phone_width_and_its_way_back(
+    browser: Any, live_server: str, stored: None
+) -> None:
+    browser.open(_signed_in(live_server, "vic") + "/admin/rq/")
+    WebDriverWait(browser.driver, 60).until(lambda d: "events" in browser.text())
+    browser.viewport(PHONE)
+    browser.driver.refresh()
+    WebDriverWait(browser.driver, 60).until(lambda d: "events" in browser.text())
+    _shot(browser, PHONE, "console-rq-phone")
+    assert browser.overflow() <= 0, browser.wide_elements()
+    # The intro no longer runs into the table below it.
+    intro = browser.driver.find_element(By.CSS_SELECTOR, "p.intro").rect
+    table = browser.driver.find_element(By.CSS_SELECTOR, "table#queues").rect
+    assert intro["y"] + intro["height"] <= table["y"]
+    browser.viewport(DESKTOP)
+    _shot(browser, DESKTOP, "console-rq-desktop")
+    _click(browser.driver, By.LINK_TEXT, "← Operator's console")
+    assert "/admin/events" in browser.driver.current_url
+
+
+def test_headings_break_ids_not_words(browser: Any, live_server: str, stored: None) -> None:
+    browser.open(_signed_in(live_server, "vic") + "/admin/previews")
+    _both_widths(browser, "previews")
+    browser.viewport(PHONE)
+    browser.driver.refresh()
+    heading = browser.driver.find_element(By.TAG_NAME, "h1")
+    # Every word of the heading lies on one line (break-all split "sample" as "sam|ple").
+    split = browser.js(
+        "const t = arguments[0].firstChild, words = [], re = /\\S+/g; let m;"
+        " while ((m = re.exec(t.data))) { const r = document.createRange();"
+        " r.setStart(t, m.index); r.setEnd(t, m.index + m[0].length);"
+        " const tops = new Set([...r.getClientRects()].map(x => Math.round(x.top)));"
+        " if (tops.size > 1) words.push(m[0]); } return words;",
+        heading,
+    )
+    assert split == [], split

@@ -6,13 +6,18 @@ them, requeue-all, even answers GET) need the operator role and the `X-Requested
 its own jQuery calls send: the dashboard has no CSRF token, and no cross-site form or image
 can send that header. Its JavaScript is its own; the console's pages need none. It reads
 through the app's own Redis client, never a URL of its own (`mount`).
+
+Its pages get a bar back to the console at the top, and its queue list's intro paragraph (a
+fixed 5em high, overlapping the table below it at phone width) its natural height
+(`_way_back`: the dashboard's templates themselves are not changed).
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, request
+from flask import Flask, Response, abort, request, url_for
+from markupsafe import escape
 from redis import Redis
 from rq.serializers import JSONSerializer
 
@@ -38,6 +43,29 @@ def _guard() -> None:
         require_operator()
         if request.headers.get("X-Requested-With") != "XMLHttpRequest":
             raise Forbidden("the RQ dashboard's actions are sent by its own page only")
+
+
+_BAR = (
+    "<style>p.fixed.intro{{height:auto}}"
+    ".console-back{{background:#243b53;padding:8px 16px;font:15px -apple-system,'Segoe UI',"
+    "Helvetica,Arial,sans-serif}}.console-back a{{color:#fff;margin-right:14px}}</style>"
+    '<nav class="console-back"><a href="{events}">&larr; Operator\'s console</a>'
+    '<a href="{health}">Health</a></nav>'
+)
+
+
+def _way_back(response: Response) -> Response:
+    """The dashboard's HTML pages, with the console's bar at the top of the body."""
+    if response.mimetype != "text/html" or response.direct_passthrough:
+        return response
+    page = response.get_data(as_text=True)
+    if "<body>" in page:
+        bar = _BAR.format(
+            events=escape(url_for("console.events_page")),
+            health=escape(url_for("console.health_page")),
+        )
+        response.set_data(page.replace("<body>", "<body>" + bar, 1))
+    return response
 
 
 def label(cfg: Config) -> str:
@@ -69,6 +97,7 @@ def mount(app: Flask, redis: Redis, cfg: Config) -> None:
     # and before the dashboard's own hooks, which registering the blueprint appends after it.
     app.before_request_funcs.setdefault(rq_dashboard.blueprint.name, []).insert(0, _guard)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=PREFIX)
+    app.after_request_funcs.setdefault(rq_dashboard.blueprint.name, []).append(_way_back)
     hooks = app.before_request_funcs[rq_dashboard.blueprint.name]
     if push_rq_connection not in hooks:  # a new rq-dashboard: see how it connects now
         raise RuntimeError("rq-dashboard's push_rq_connection hook is gone; see rq_view.py")
