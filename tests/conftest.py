@@ -200,3 +200,18 @@ def browser(chromium: Any) -> Any:
     from tests.browser import DESKTOP, Browser
 
     return Browser(chromium).viewport(DESKTOP).color_scheme("light")
+
+
+@pytest.fixture
+def retrying(rt: Any, send: Any) -> dict[str, Any]:
+    """An event whose first try failed (its body unreadable): RQ will try it again."""
+    from receiver.store.workers import ReceiverWorker
+    from tests.events import charge_succeeded
+
+    event = charge_succeeded("in_retry")
+    send.ten99(event)
+    rt.redis.hset(f"event:1099policy:{event['id']}", "body", b"{broken")
+    ReceiverWorker(rt.queues, connection=rt.redis, serializer=rt.queue.serializer).work(
+        burst=True, logging_level="WARNING"
+    )
+    return event

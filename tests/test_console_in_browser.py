@@ -218,3 +218,16 @@ def test_headings_break_ids_not_words(browser: Any, live_server: str, stored: No
         heading,
     )
     assert split == [], split
+
+
+def test_a_retrying_event_and_health_in_the_browser(
+    browser: Any, live_server: str, retrying: dict[str, Any]
+) -> None:
+    browser.open(_signed_in(live_server, "vic") + f"/admin/events/1099policy/{retrying['id']}")
+    assert "Try 1 failed with PayloadError" in browser.text()
+    _both_widths(browser, "event-retrying")
+    browser.open(_signed_in(live_server, "vic") + "/admin/health")
+    assert "failed a try and waits for the next" in browser.text()
+    _both_widths(browser, "health-retrying")
+    browser.open(_signed_in(live_server, "vic") + "/admin/events")
+    _both_widths(browser, "events-retrying")

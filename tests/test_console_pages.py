@@ -4,6 +4,7 @@ with a CSRF token, and personal data masked in lists but whole in detail views."
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -186,3 +187,28 @@ def test_the_done_banner_shows_only_the_apps_own_messages(client: Any) -> None:
     assert made_up.status_code == 200 and "0800" not in page and 'role="status"' not in page
     ours = client.get("/admin/health?done=cancelled", headers=basic("vic")).get_data(as_text=True)
     assert '<p class="message" role="status">Cancelled: it will not be sent.</p>' in ours
+
+
+def test_an_event_being_retried_says_so_with_its_error_and_next_try(
+    client: Any, retrying: dict[str, Any], rt: Any
+) -> None:
+    page = client.get(f"/admin/events/1099policy/{retrying['id']}", headers=basic("vic"))
+    html = page.get_data(as_text=True)
+    assert '<span class="state state-retrying">retrying</span>' in html
+    assert "Try 1 failed with <strong>PayloadError</strong>" in html
+    retry_at = float(rt.redis.hget(f"event:1099policy:{retrying['id']}", "retry_at"))
+    shown = datetime.fromtimestamp(retry_at, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert f"<dt>Next try</dt><dd>{shown}</dd>" in html
+    listed = client.get("/admin/events", headers=basic("vic")).get_data(as_text=True)
+    assert "retrying</span>" in listed and f"next try {shown}" in listed
+    api = client.get("/api/ops/events", headers=basic("vic"))
+    [item] = api.json["items"]
+    assert item["status"] == "received" and item["retry_at"] == retry_at
+
+
+def test_health_counts_retrying_events_apart_from_the_backlog(
+    client: Any, retrying: dict[str, Any]
+) -> None:
+    html = client.get("/admin/health", headers=basic("vic")).get_data(as_text=True)
+    assert "0 waiting to be processed" in html
+    assert "1 event</a> failed a try and waits for the next" in html

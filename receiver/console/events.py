@@ -26,7 +26,16 @@ from .paging import Page, newest_first
 
 STATUSES = ("received", "processing", "done", "failed", "ignored")
 REPLAYABLE = ("received", "done", "failed")  # pipeline/leases.py's reopen accepts these
-_FIELDS = ("source", "event_id", "type", "status", "received_at", "attempts", "last_error")
+_FIELDS = (
+    "source",
+    "event_id",
+    "type",
+    "status",
+    "received_at",
+    "attempts",
+    "last_error",
+    "retry_at",
+)
 _TYPE = re.compile(r"[a-z_]{1,40}(\.[a-z_]{1,40}){0,3}(\.\*)?|\*")
 ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
@@ -123,7 +132,17 @@ def summary(row: Mapping[str, str]) -> dict[str, Any]:
         "attempts": int(row["attempts"] or 0),
         "last_error": row["last_error"] or None,
         "contractor": row["contractor"] or None,
+        # `received` after a failed try: RQ runs it again at `retry_at` (pipeline/leases.py).
+        "retry_at": retry_at(row),
     }
+
+
+def retry_at(row: Mapping[str, str]) -> float | None:
+    """When an event waiting for a retry is tried again; None when it is not waiting for one
+    (or waits from a release that did not keep the time: its last error says it failed)."""
+    if row["status"] != "received" or not row["last_error"] or not row.get("retry_at"):
+        return None
+    return float(row["retry_at"])
 
 
 def page(

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
+from markupsafe import Markup, escape
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..console import actions, events, notices, replays
@@ -91,6 +92,13 @@ def _when(value: float | None) -> str:
     if not value:
         return "—"
     return datetime.fromtimestamp(float(value), tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@bp.app_template_filter("breakable")
+def _breakable(value: str) -> Markup:
+    """An event type or id that may wrap after its dots and underscores (a phone's narrow
+    column), not mid-word."""
+    return Markup(str(escape(value)).replace(".", ".<wbr>").replace("_", "_<wbr>"))
 
 
 @bp.context_processor

@@ -37,6 +37,10 @@ SCHEMAS: dict[str, Any] = {
             "attempts": _INT,
             "last_error": _NSTR,
             "contractor": _NSTR,
+            "retry_at": {
+                **_NNUM,
+                "description": "A `received` event after a failed try: when it is tried again",
+            },
         }
     ),
     "OpsNotice": _closed(
@@ -172,6 +176,7 @@ SCHEMAS["OpsHealth"] = {
         "queues",
         "workers_seen",
         "oldest_unprocessed_event_seconds",
+        "events_retrying",
         "oldest_overdue_notice_seconds",
         "failed_last_hour",
         "redis_persistence",
@@ -180,7 +185,15 @@ SCHEMAS["OpsHealth"] = {
     "properties": {
         "queues": {"type": "object"},
         "workers_seen": _INT,
-        "oldest_unprocessed_event_seconds": _NNUM,
+        "oldest_unprocessed_event_seconds": {
+            **_NNUM,
+            "description": "Age of the oldest unprocessed event not waiting for a retry",
+        },
+        "events_retrying": {
+            **_INT,
+            "description": "Unprocessed events waiting for a retry after a failed try "
+            "(of the oldest 2000 unprocessed)",
+        },
         "oldest_overdue_notice_seconds": _NNUM,
         "failed_last_hour": _closed({"events": _INT, "notices": _INT}),
         "redis_persistence": _OPEN,
