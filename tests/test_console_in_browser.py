@@ -231,3 +231,14 @@ def test_a_retrying_event_and_health_in_the_browser(
     _both_widths(browser, "health-retrying")
     browser.open(_signed_in(live_server, "vic") + "/admin/events")
     _both_widths(browser, "events-retrying")
+
+
+def test_an_awaiting_notice_in_the_browser(
+    browser: Any, live_server: str, rt: Any, send: Any, drain: Any
+) -> None:
+    send.ten99(charge_succeeded("in_wait", contractor="cn_unknown"))
+    drain()
+    [key] = [k.decode() for k in rt.redis.keys("notice:nt_*")]
+    browser.open(_signed_in(live_server, "vic") + "/admin/notices/" + key.removeprefix("notice:"))
+    assert "Waiting for an email address" in browser.text()
+    _both_widths(browser, "notice-awaiting")

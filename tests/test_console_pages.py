@@ -212,3 +212,29 @@ def test_health_counts_retrying_events_apart_from_the_backlog(
     html = client.get("/admin/health", headers=basic("vic")).get_data(as_text=True)
     assert "0 waiting to be processed" in html
     assert "1 event</a> failed a try and waits for the next" in html
+
+
+@pytest.fixture
+def awaiting(rt: Any, send: Any, drain: Any) -> str:
+    """A confirmation for a contractor nobody has told us the email of."""
+    send.ten99(charge_succeeded("in_wait", contractor="cn_unknown"))
+    drain()
+    [key] = [k.decode() for k in rt.redis.keys("notice:nt_*")]
+    assert rt.redis.hget(key, "state") == b"awaiting_contact"
+    return key.removeprefix("notice:")
+
+
+def test_an_awaiting_notice_says_what_it_waits_for_and_how_to_unblock_it(
+    client: Any, awaiting: str
+) -> None:
+    html = client.get(f"/admin/notices/{awaiting}", headers=basic("vic")).get_data(as_text=True)
+    assert "Waiting for an email address</strong> for contractor" in html
+    assert 'href="/admin/contractors/cn_unknown"' in html
+    assert "<code>contractor.updated</code> for cn_unknown with an email" in html
+    assert "only with <code>TEN99POLICY_API_KEY</code> set (it is not set here)" in html
+    # The email as it would go: no row for the unknown name.
+    email = html.split("<h2>The email</h2>")[1]
+    assert "Payment received" in email and "Insured" not in email
+    assert "This email was sent about the insurance" in email  # no blank where the address is
+    api = client.get(f"/api/ops/notices/{awaiting}", headers=basic("vic")).json
+    assert api["waiting"]["contractor"] == "cn_unknown" and api["waiting"]["lookups"] is False

@@ -155,7 +155,12 @@ def summaries(redis: Redis, rids: Sequence[str], now: float) -> list[dict[str, A
 
 
 def detail(
-    redis: Redis, sender: Sender, suppressions: Suppressions, rid: str, now: float
+    redis: Redis,
+    sender: Sender,
+    suppressions: Suppressions,
+    rid: str,
+    now: float,
+    lookups: bool = False,
 ) -> dict[str, Any] | None:
     """One record in full: state, attempts, SendGrid's message id and errors, what SendGrid
     reported, whether its address is suppressed, and its email rendered (subject, HTML,
@@ -180,6 +185,9 @@ def detail(
             "log": _delivery_log(rec.get("delivery_log", "")),
         },
     )
+    out["waiting"] = (
+        _waiting(redis, rec, lookups) if rec.get("state") == "awaiting_contact" else None
+    )
     listed = suppressions.get(rec.get("to_email", "")) if rec.get("to_email") else None
     out["suppression"] = None if listed is None else {"reason": listed.reason, "at": listed.at}
     try:
@@ -190,6 +198,15 @@ def detail(
         out["email"] = None
         out["render_error"] = type(exc).__name__
     return out
+
+
+def _waiting(redis: Redis, rec: Mapping[str, str], lookups: bool) -> dict[str, Any]:
+    """What an `awaiting_contact` record waits for: the contractor whose email is unknown,
+    whether the workers look it up in 1099Policy's API (`lookups`: an API key is set) and
+    when they next do."""
+    contractor = rec.get("waiting_for", "")
+    at = redis.zscore(keys.NOTICES_AWAITING, contractor) if contractor else None
+    return {"contractor": contractor, "lookups": lookups, "next_lookup": at}
 
 
 def _delivery_log(raw: str) -> list[dict[str, Any]]:
@@ -208,7 +225,12 @@ def _delivery_log(raw: str) -> list[dict[str, Any]]:
 
 def record_or_404(rt: Runtime, rid: str) -> dict[str, Any]:
     """A record's detail (see `detail`), or NotFound."""
-    found = detail(rt.redis, rt.sender, rt.suppressions, rid, rt.clock()) if valid_id(rid) else None
+    lookups = bool(rt.cfg.TEN99POLICY_API_KEY)
+    found = (
+        detail(rt.redis, rt.sender, rt.suppressions, rid, rt.clock(), lookups)
+        if valid_id(rid)
+        else None
+    )
     if found is None:
         raise NotFound("no such notice record")
     return found

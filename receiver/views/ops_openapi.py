@@ -156,6 +156,14 @@ SCHEMAS["OpsNoticeDetail"] = {
             "description": "Rendered now, as a send now would render it",
         },
         "render_error": _NSTR,
+        "waiting": {
+            "oneOf": [
+                _closed({"contractor": _STR, "lookups": {"type": "boolean"}, "next_lookup": _NNUM}),
+                {"type": "null"},
+            ],
+            "description": "An awaiting_contact record: the contractor whose email it waits "
+            "for, whether 1099Policy's API is asked (an API key is set), and when next",
+        },
     },
     "required": [*SCHEMAS["OpsNotice"]["required"], "email", "delivery_events", "suppression"],
 }
