@@ -13,12 +13,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from receiver.errors import PayloadError
-from receiver.pipeline.processing import process
 from tests.browser import DESKTOP, PHONE
 from tests.console_users import PASSWORDS, enable
 from tests.coverage_events import assignment, session
 from tests.events import MAYA, assignment_created, charge_succeeded, platform_event
+from tests.failures import failed_event
 
 
 @pytest.fixture(autouse=True)
@@ -35,15 +34,7 @@ def stored(rt: Any, send: Any, drain: Any) -> None:
     send.platform(assignment_created(), "msg_assign")
     send.ten99(charge_succeeded("in_1"))
     drain()
-    broken = charge_succeeded("in_2")
-    send.ten99(broken)
-    key = f"event:1099policy:{broken['id']}"
-    body = rt.redis.hget(key, "body")
-    rt.redis.hset(key, "body", b"{broken")
-    with pytest.raises(PayloadError):
-        process(rt, key, retries_left=False)
-    rt.redis.hset(key, "body", body)
-    rt.queue.empty()
+    failed_event(rt, send, "in_2")
 
 
 def _click(driver: Any, by: str, what: str) -> None:
@@ -242,3 +233,9 @@ def test_an_awaiting_notice_in_the_browser(
     browser.open(_signed_in(live_server, "vic") + "/admin/notices/" + key.removeprefix("notice:"))
     assert "Waiting for an email address" in browser.text()
     _both_widths(browser, "notice-awaiting")
+
+
+def test_bulk_replay_preview_in_the_browser(browser: Any, live_server: str, stored: None) -> None:
+    browser.open(_signed_in(live_server) + "/admin/replays?preview=1&status=failed")
+    assert "PayloadError" in browser.text()
+    _both_widths(browser, "replay-preview")

@@ -11,6 +11,7 @@ import pytest
 
 from tests.console_users import basic, enable
 from tests.events import charge_succeeded
+from tests.failures import failed_event
 
 
 @pytest.fixture(autouse=True)
@@ -238,3 +239,23 @@ def test_an_awaiting_notice_says_what_it_waits_for_and_how_to_unblock_it(
     assert "This email was sent about the insurance" in email  # no blank where the address is
     api = client.get(f"/api/ops/notices/{awaiting}", headers=basic("vic")).json
     assert api["waiting"]["contractor"] == "cn_unknown" and api["waiting"]["lookups"] is False
+
+
+def test_bulk_replay_preview_lists_each_event_and_warns_of_one_shared_error(
+    client: Any, rt: Any, send: Any
+) -> None:
+    ids = [failed_event(rt, send, f"in_f{n}") for n in range(3)]
+    page = client.get("/admin/replays?preview=1&status=failed", headers=basic("vic"))
+    html = page.get_data(as_text=True)
+    assert "All 3 failed the same way: PayloadError." in html
+    for event_id in ids:
+        assert f">{event_id}</a>" in html
+    assert html.count('<td data-label="Last error">PayloadError</td>') == 3
+    assert "invoice.<wbr>charge_<wbr>card_<wbr>succeeded" in html
+    assert "CONSOLE_REPLAY_CAP" not in client.get("/admin/replays", headers=basic("vic")).get_data(
+        as_text=True
+    )
+    # Events that failed in different ways (or did not fail) raise no warning.
+    send.ten99(charge_succeeded("in_fine"))
+    mixed = client.get("/admin/replays?preview=1", headers=basic("vic")).get_data(as_text=True)
+    assert "failed the same way" not in mixed

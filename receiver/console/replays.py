@@ -33,8 +33,18 @@ def dry_run(rt: Runtime, f: EventFilter) -> dict[str, Any]:
         "count": len(found),
         "capped": len(found) >= rt.cfg.CONSOLE_REPLAY_CAP,
         "cap": rt.cfg.CONSOLE_REPLAY_CAP,
-        "sample": [{"source": e["source"], "id": e["id"]} for e in found[:SAMPLE]],
+        "sample": [
+            {k: e[k] for k in ("source", "id", "type", "status", "last_error")}
+            for e in found[:SAMPLE]
+        ],
+        "same_error": same_error(found),
     }
+
+
+def same_error(found: list[dict[str, Any]]) -> str | None:
+    """The error all of `found` (two or more) last failed with, if it is one and the same."""
+    errors = {e["last_error"] for e in found}
+    return errors.pop() if len(found) > 1 and len(errors) == 1 and None not in errors else None
 
 
 def start(rt: Runtime, f: EventFilter, user: str, reason: str) -> dict[str, Any]:

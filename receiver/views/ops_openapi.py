@@ -81,7 +81,20 @@ SCHEMAS: dict[str, Any] = {
             "cap": _INT,
             "sample": {
                 "type": "array",
-                "items": _closed({"source": _STR, "id": _STR}),
+                "items": _closed(
+                    {
+                        "source": _STR,
+                        "id": _STR,
+                        "type": _STR,
+                        "status": {"enum": list(STATUSES)},
+                        "last_error": _NSTR,
+                    }
+                ),
+            },
+            "same_error": {
+                **_NSTR,
+                "description": "The error every chosen event last failed with, when they all "
+                "failed the same way: a replay is likely to fail again until its cause is fixed",
             },
         }
     ),
