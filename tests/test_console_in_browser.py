@@ -239,3 +239,14 @@ def test_bulk_replay_preview_in_the_browser(browser: Any, live_server: str, stor
     browser.open(_signed_in(live_server) + "/admin/replays?preview=1&status=failed")
     assert "PayloadError" in browser.text()
     _both_widths(browser, "replay-preview")
+
+
+def test_the_contractor_summary_and_name_search_in_the_browser(
+    browser: Any, live_server: str, stored: None
+) -> None:
+    browser.open(_signed_in(live_server, "vic") + "/admin/contractors?q=maya+thompson")
+    assert "(Maya T.)" in browser.text()
+    _both_widths(browser, "contractor-search")
+    browser.open(_signed_in(live_server, "vic") + "/admin/contractors/cn_1")
+    assert "Covered now" in browser.text() and "Open bills" in browser.text()
+    _both_widths(browser, "contractor-summary")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.console_users import basic, enable
-from tests.events import charge_succeeded
+from tests.events import MAYA, charge_succeeded, platform_event
 from tests.failures import failed_event
 
 
@@ -259,3 +259,51 @@ def test_bulk_replay_preview_lists_each_event_and_warns_of_one_shared_error(
     send.ten99(charge_succeeded("in_fine"))
     mixed = client.get("/admin/replays?preview=1", headers=basic("vic")).get_data(as_text=True)
     assert "failed the same way" not in mixed
+
+
+def test_the_contractor_page_starts_with_a_summary(
+    client: Any, send: Any, drain: Any, clock: Any
+) -> None:
+    from tests.coverage_events import DAY, T0, assignment
+
+    clock.now = T0 + 3 * DAY  # within the assignment's term
+    send.ten99(assignment("assignment.active", T0 + DAY))
+    failed = {
+        "id": "ev_failed_in_9",
+        "type": "invoice.charge_card_failed",
+        "created": T0 + 2 * DAY,
+        "data": {
+            "id": "in_9",
+            "contractor": "cn_1",
+            "premium_due": 4325,
+            "failure_message": "Your card was declined.",
+        },
+    }
+    send.ten99(failed)
+    drain()
+    html = client.get("/admin/contractors/cn_1", headers=basic("vic")).get_data(as_text=True)
+    top = html.split("<table")[0]  # above the timeline
+    until = datetime.fromtimestamp(T0 + 12 * DAY, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert '<dt>Covered now</dt><dd><span class="state state-done">yes</span>' in top
+    assert f"by assignment an_1 (job jb_2), general, workers-comp, until {until}" in top
+    assert 'invoice in_9: <span class="state state-failed">failed</span> $43.25' in top
+    assert "Your card was declined." in top
+    assert '>assignment_charge_failure</a> <span class="state state-awaiting_contact">' in top
+    clock.now = T0 + 13 * DAY  # the term is over
+    later = client.get("/admin/contractors/cn_1", headers=basic("vic")).get_data(as_text=True)
+    assert '<dt>Covered now</dt><dd><span class="state state-failed">no</span>' in later
+
+
+def test_search_finds_a_contractor_by_name(client: Any, send: Any, drain: Any) -> None:
+    send.platform(platform_event("contractor.updated", MAYA), "msg_maya")
+    drain()
+    for query in ("Maya Thompson", "maya thom", "THOMPSON"):
+        page = client.get(f"/admin/contractors?q={query}", headers=basic("vic"))
+        html = page.get_data(as_text=True)
+        assert (
+            page.status_code == 200 and 'href="/admin/contractors/cn_1">cn_1</a> (Maya T.)' in html
+        )
+    none = client.get("/admin/contractors?q=Nobody+Here", headers=basic("vic")).get_data(
+        as_text=True
+    )
+    assert "No contractor we know of has that name." in none

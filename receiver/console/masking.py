@@ -18,3 +18,10 @@ def mask_recipient(recipient: str) -> str:
     """A record's recipient identity: `contractor:<id>` stays (an id), `rep:<email>` masked."""
     kind, _, who = recipient.partition(":")
     return f"{kind}:{mask_email(who)}" if kind == "rep" and "@" in who else recipient
+
+
+def mask_name(first: str, last: str) -> str:
+    """`Maya`, `Thompson` -> `Maya T.`: the first name and the last name's initial."""
+    return " ".join(
+        part for part in (first.strip(), f"{last.strip()[:1]}." if last.strip() else "") if part
+    )

@@ -1,5 +1,6 @@
 """A contractor's timeline: their events, coverage transitions, notices and what SendGrid
-reported of each, joined in one time-ordered list (newest first)."""
+reported of each, joined in one time-ordered list (newest first); and the summary above it
+(covered now, by what, until when; open bills; notices waiting or failed)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,37 @@ from typing import Any
 
 from redis import Redis
 
+from ..coverage.document import covered_now
+from ..coverage.payments import Payments, charges
 from ..coverage.store import load
 from ..store import keys
 from ..store.connection import text
 from . import events, notices
-from .masking import mask_email
+from .masking import mask_email, mask_name
 
 LIMIT = 200
+OPEN_BILLS = ("upcoming", "processing", "failed")
+WAITING = ("pending", "scheduled", "awaiting_contact")
+
+
+def summary(
+    redis: Redis, payments: Payments, contractor: str, items: list[dict[str, Any]], now: float
+) -> dict[str, Any]:
+    """What a support question asks first: is the contractor covered now, by what and until
+    when; which bills are open (due, being charged, or failed); which of their notices (among
+    the timeline's) wait or failed."""
+    doc = load(redis, contractor)
+    coverage = covered_now(doc, int(now)) if doc else {"covered": False, "by": []}
+    bills = [c for c in charges(payments.entries(contractor), int(now)) if c.state in OPEN_BILLS]
+    listed = [item["notice"] for item in items if item["kind"] == "notice"]
+    return {
+        "known": bool(doc or items),
+        "covered": coverage["covered"],
+        "by": coverage["by"],
+        "bills": bills,
+        "waiting": [n for n in listed if n["state"] in WAITING],
+        "failed": [n for n in listed if n["state"] == "failed"],
+    }
 
 
 def timeline(redis: Redis, contractor: str, now: float) -> list[dict[str, Any]]:
@@ -61,3 +86,35 @@ def find_by_email(redis: Redis, email: str, budget: int = 20_000) -> list[dict[s
             if who.startswith("contractor:") and text(to_email or b"").lower() == wanted:
                 found[who.removeprefix("contractor:")] = mask_email(text(to_email))
     return [{"contractor": cid, "email": masked} for cid, masked in sorted(found.items())]
+
+
+def find_by_name(redis: Redis, name: str, budget: int = 20_000) -> list[dict[str, str]]:
+    """Contractors whose stored contact's name holds every word of `name` (case-insensitive;
+    "maya thom" finds Maya Thompson), the first `budget` contacts looked at: the console's
+    search by name. Answers ids and masked names (first name, last initial) only."""
+    words = name.lower().split()
+    found: dict[str, str] = {}
+    seen = 0
+    batch: list[str] = []
+
+    def check(members: list[str]) -> None:
+        pipe = redis.pipeline(transaction=False)
+        for member in members:
+            pipe.hmget(member, "first_name", "last_name")
+        for member, (first, last) in zip(members, pipe.execute(), strict=True):
+            full = f"{text(first or b'')} {text(last or b'')}"
+            if words and all(word in full.lower() for word in words):
+                cid = member.removeprefix(keys.contractor(""))
+                found[cid] = mask_name(text(first or b""), text(last or b""))
+
+    for member in redis.scan_iter(match=keys.contractor("*"), count=500):
+        batch.append(text(member))
+        seen += 1
+        if len(batch) == 500:
+            check(batch)
+            batch = []
+        if seen >= budget:
+            break
+    if batch:
+        check(batch)
+    return [{"contractor": cid, "name": masked} for cid, masked in sorted(found.items())]

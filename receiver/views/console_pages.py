@@ -22,7 +22,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from ..console import actions, events, notices, replays
 from ..console.health import health
 from ..console.paging import parse_limit
-from ..console.timeline import find_by_email, timeline
+from ..console.timeline import find_by_email, find_by_name, summary, timeline
 from ..delivery.emails import NOTICES
 from ..delivery.samples import SAMPLE_CONTEXTS
 from ..errors import BadRequest, NotFound, ReceiverError, Unauthorized
@@ -263,9 +263,14 @@ def contractors_page() -> BaseResponse | str:
         return _page("contractors", query="", found=None)
     if "@" in query:
         return _page("contractors", query=query, found=find_by_email(runtime().redis, query))
-    if not events.ID.fullmatch(query):
-        raise BadRequest("search by a contractor id (cn_...) or an email address")
-    return redirect(url_for("console.timeline_page", contractor_id=query))
+    if events.ID.fullmatch(query) and "_" in query:
+        return redirect(url_for("console.timeline_page", contractor_id=query))
+    if len(query) > 100:
+        raise BadRequest("search by a contractor id (cn_...), a name or an email address")
+    found = find_by_name(runtime().redis, query)
+    if not found and events.ID.fullmatch(query):  # an id of another shape: open it
+        return redirect(url_for("console.timeline_page", contractor_id=query))
+    return _page("contractors", query=query, found=found)
 
 
 @bp.get("/contractors/<contractor_id>")
@@ -273,9 +278,10 @@ def timeline_page(contractor_id: str) -> str:
     if not events.ID.fullmatch(contractor_id):
         raise BadRequest("contractor id is malformed")
     rt = runtime()
-    return _page(
-        "timeline", contractor=contractor_id, items=timeline(rt.redis, contractor_id, rt.clock())
-    )
+    now = rt.clock()
+    items = timeline(rt.redis, contractor_id, now)
+    about = summary(rt.redis, rt.payments, contractor_id, items, now)
+    return _page("timeline", contractor=contractor_id, items=items, summary=about)
 
 
 @bp.get("/health")
