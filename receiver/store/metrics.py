@@ -20,8 +20,8 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from . import keys
-from .connection import workers_seen
 from .scripts import DirectScript
+from .workers import workers_seen
 
 # Families (the hash of each is keys.metric(<family>)).
 WEBHOOKS = "webhook_requests"  # source|outcome|reason

@@ -97,7 +97,7 @@ def _histogram(
 
 
 _PRESENT = {
-    "workers_seen": "RQ workers whose heartbeat is recent enough to count them alive "
+    "workers_seen": "Workers whose own heartbeat record is recent enough to count them alive "
     "(as /readyz counts them).",
     "overdue_notices": "Unsent notices whose due time has passed (notices:pending).",
     "oldest_overdue_notice_age_seconds": "How long ago the most overdue unsent notice was due; "
