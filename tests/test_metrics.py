@@ -212,22 +212,23 @@ def test_webhook_to_email_latency_covers_notices_sent_at_once(send, client, rt, 
 
 
 def test_workers_seen_counts_workers_by_their_last_heartbeat(client, redis, rt, clock):
-    from rq import SimpleWorker
-
-    from receiver.store.connection import WORKER_SEEN_SECONDS
+    from receiver.store.workers import SEEN_TTLS, ReceiverWorker
 
     assert value(scrape(client), "workers_seen") == 0
-    worker = SimpleWorker(rt.queues, connection=redis, serializer=rt.queue.serializer)
+    worker = ReceiverWorker(rt.queues, connection=redis, serializer=rt.queue.serializer)
     worker.register_birth()
     try:
         worker.heartbeat()
         last = worker.last_heartbeat.timestamp()
-        clock.freeze(last + WORKER_SEEN_SECONDS - 1)
+        seen_for = SEEN_TTLS * worker.worker_ttl
+        clock.freeze(last + seen_for - 1)
         assert value(scrape(client), "workers_seen") == 1
-        clock.freeze(last + WORKER_SEEN_SECONDS + 1)  # silent too long: not counted
+        clock.freeze(last + seen_for + 1)  # silent too long: not counted
         assert value(scrape(client), "workers_seen") == 0
     finally:
         worker.register_death()
+    clock.freeze(last)
+    assert value(scrape(client), "workers_seen") == 0  # a worker that stopped leaves at once
 
 
 def test_an_unsent_notice_past_its_due_time_is_overdue(send, client, rt, drain, redis, clock):
