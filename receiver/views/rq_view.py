@@ -6,18 +6,29 @@ them, requeue-all, even answers GET) need the operator role and the `X-Requested
 its own jQuery calls send: the dashboard has no CSRF token, and no cross-site form or image
 can send that header. Its JavaScript is its own; the console's pages need none. It reads
 through the app's own Redis client, never a URL of its own (`mount`).
+
+Its pages get the console's headers (`_secure`): its templates insert job descriptions and
+tracebacks into the page unescaped, so the Content-Security-Policy allows its own script
+files and, by hash, the inline script blocks its templates rendered for this very page, and
+nothing else (no inline event handler, no script from elsewhere; `eval` of strings, which its
+template library needs). A job it cannot find is a
+404, not a 500.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, request
+from flask import Flask, Response, abort, jsonify, request
 from redis import Redis
+from rq.exceptions import NoSuchJobError
 from rq.serializers import JSONSerializer
 
 from ..config import Config
-from ..errors import Forbidden
+from ..errors import Forbidden, NotFound
 from .console_auth import authenticate, require_operator
 
 PREFIX = "/admin/rq"
@@ -38,6 +49,41 @@ def _guard() -> None:
         require_operator()
         if request.headers.get("X-Requested-With") != "XMLHttpRequest":
             raise Forbidden("the RQ dashboard's actions are sent by its own page only")
+
+
+_INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex",
+    "X-Frame-Options": "DENY",
+}
+# 'unsafe-eval': underscore compiles the dashboard's own <script type="text/template"> blocks
+# with `new Function`; the data it fills them with is interpolated, never evaluated.
+_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-eval'{hashes}; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
+    "font-src 'self'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def _secure(response: Response) -> Response:
+    """The console's headers on every dashboard answer (see the module docstring)."""
+    response.headers.update(HEADERS)
+    hashes = ""
+    if response.mimetype == "text/html" and not response.direct_passthrough:
+        page = response.get_data(as_text=True)
+        for block in _INLINE_SCRIPT.findall(page):
+            digest = base64.b64encode(hashlib.sha256(block.encode()).digest()).decode()
+            hashes += f" 'sha256-{digest}'"
+    response.headers["Content-Security-Policy"] = _CSP.format(hashes=hashes)
+    return response
+
+
+def _no_such_job(exc: NoSuchJobError) -> tuple[Response, int]:
+    missing = NotFound("no such job")
+    return jsonify(missing.body()), missing.status_code
 
 
 def label(cfg: Config) -> str:
@@ -69,6 +115,10 @@ def mount(app: Flask, redis: Redis, cfg: Config) -> None:
     # and before the dashboard's own hooks, which registering the blueprint appends after it.
     app.before_request_funcs.setdefault(rq_dashboard.blueprint.name, []).insert(0, _guard)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=PREFIX)
+    app.after_request_funcs.setdefault(rq_dashboard.blueprint.name, []).append(_secure)
+    app.error_handler_spec.setdefault(rq_dashboard.blueprint.name, {}).setdefault(None, {})[
+        NoSuchJobError
+    ] = _no_such_job
     hooks = app.before_request_funcs[rq_dashboard.blueprint.name]
     if push_rq_connection not in hooks:  # a new rq-dashboard: see how it connects now
         raise RuntimeError("rq-dashboard's push_rq_connection hook is gone; see rq_view.py")
