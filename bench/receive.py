@@ -59,7 +59,7 @@ def start_gunicorn(
     ]
     settings = {"BENCH_REDIS_URL": redis_url, "BENCH_QUEUE_NAME": queue}
     proc = group.start(name, argv, env={**settings, **{k: str(v) for k, v in (env or {}).items()}})
-    wait_http(f"http://127.0.0.1:{port}/healthz", proc)
+    wait_http(f"http://127.0.0.1:{port}/healthz", proc, timeout=60)  # a busy shared machine
     return proc, port
 
 

@@ -27,7 +27,10 @@ ratios to a reference measured seconds apart, in the same run, on the same proce
 5. Acks (bench/acks.py): the receive path with a replica attached, REDIS_MIN_REPLICA_ACKS=1
    (a WAIT after every accept) against 0, alternating wrk runs; the ratio, and p50/p99 at a
    fixed 300/s on each.
-6. Scaling (bench/scaling.py; only with `--only scaling`, docs/scaling.md's figures): the
+6. Console sign-in (bench/console_auth.py; only with `--only console-auth`): webhook p99 at a
+   paced 40/s alone and beside 200 wrong console passwords 4 at a time (issue 19: within
+   1.5x), with the sign-in limits on and set out of reach.
+7. Scaling (bench/scaling.py; only with `--only scaling`, docs/scaling.md's figures): the
    backlog drain with 1, 2 and 4 worker processes, the accept script alone pipelined (what
    one Redis primary sustains), and Redis CPU and memory per event and per contractor.
 
@@ -60,7 +63,15 @@ if str(ROOT) not in sys.path:
 
 import redis as redis_lib  # noqa: E402
 
-from bench import acks, backlog, console_index, notices, receive, scaling  # noqa: E402
+from bench import (  # noqa: E402
+    acks,
+    backlog,
+    console_auth,
+    console_index,
+    notices,
+    receive,
+    scaling,
+)
 from bench.load import ensure_wrk  # noqa: E402
 from bench.procs import Group  # noqa: E402
 from receiver.store.embedded import RedisServer  # noqa: E402
@@ -121,6 +132,10 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     if e2e:
         p99 = e2e["p99_ms"]
         out["webhook -> SendGrid p99 < 500 ms at 100/s"] = {"value": p99, "met": p99 < 500}
+    ca = result.get("console_auth")
+    if ca:
+        ratio = ca["runs"]["attack"]["p99_ratio_to_alone"]
+        out["webhook p99 under sign-in attack <= 1.5x"] = {"value": ratio, "met": ratio <= 1.5}
     bl = result.get("backlog")
     if bl:
         first = bl["first_email_s"]
@@ -152,6 +167,7 @@ def verified(result: dict[str, Any]) -> list[str]:
         ("console", "console"),
         ("acks", "acks"),
         ("scaling", "scaling"),
+        ("console_auth", "console sign-in"),
     ):
         ran = result.get(part)
         if ran and not ran["verified"]:
@@ -299,6 +315,24 @@ def report(result: dict[str, Any]) -> None:
                     f"  {name:<18}{case['median_ms']:>9} ms  {case['items']:>3} items, "
                     f"{case['scanned']} members looked at"
                 )
+    ca = result.get("console_auth")
+    if ca:
+        cf = ca["config"]
+        p(
+            f"\nConsole sign-in attack  (webhooks paced at {cf['rate']:.0f}/s for "
+            f"{cf['seconds']} s; {cf['tries']} wrong passwords, {cf['parallel']} at a time, "
+            "from one client)"
+        )
+        for name, row in ca["runs"].items():
+            w, a = row["webhooks"], row["attack"]
+            guessed = f"; tries answered {a['answers']} in {a['seconds']} s" if a else ""
+            ratio = ""
+            if "p99_ratio_to_alone" in row:
+                ratio = f", p99 {row['p99_ratio_to_alone']}x alone (mean of both)"
+            p(
+                f"  {name:<17} webhook p50 {w['p50_ms']} ms, p99 {w['p99_ms']} ms{ratio} "
+                f"(non-2xx {w['non_2xx']}){guessed}"
+            )
     if rec and rec.get("profile"):
         p(f"\nReceive profile (py-spy --gil, extra run; full: {PROFILE.relative_to(ROOT)})")
         for line in rec["profile"].splitlines()[:26]:
@@ -317,8 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("receive", "acks", "notices", "backlog", "console", "scaling"),
-        help="run one part (scaling runs only when asked for)",
+        choices=("receive", "acks", "notices", "backlog", "console", "scaling", "console-auth"),
+        help="run one part (scaling and console-auth run only when asked for)",
     )
     parser.add_argument(
         "--rounds", type=int, default=3, help="bare/receive/receive-without-index wrk rounds"
@@ -400,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
             result["console"] = console_index.run(r, args.console_events)
         if args.only == "scaling":
             result["scaling"] = scaling.run(group, r, server.url, args.backlog_events)
+        if args.only == "console-auth":
+            print("bench: webhooks beside a console password-guessing client ...", flush=True)
+            result["console_auth"] = console_auth.run(group, r, server.url)
         r.flushall()
     except KeyboardInterrupt:
         print("\nbench: interrupted; stopping everything it started", file=sys.stderr)

@@ -70,7 +70,7 @@ def _accept_args(sha: str, i: int, body: bytes, headers: str, stamp: str) -> tup
 def accept_alone(r: redis_lib.Redis, calls: int = ACCEPT_CALLS) -> dict[str, Any]:
     """The accept script, pipelined: Redis's own capacity for the receive path."""
     r.flushall()
-    inbox = Inbox(r, build_queue(r, "bench-scaling"), 30, "Ten99Policy-Signature")
+    inbox = Inbox(r, build_queue(r, "bench-scaling"), 30)
     source = inbox._accept_script().source  # the very script the web process runs
     sha = r.script_load(source)
     body = json.dumps({"pad": "x" * (BODY_BYTES - 12)}).encode()

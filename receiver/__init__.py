@@ -17,6 +17,7 @@ from .cli import local_environ
 from .clock import Clock, system_clock
 from .config import Config, console_users, load_config
 from .console.audit import AuditLog
+from .console.signin_limits import SigninLimits
 from .console.users import ConsoleUsers
 from .delivery.sendgrid_events import SendGridEvents
 from .errors import ConfigError, register_error_handlers
@@ -27,13 +28,16 @@ from .store import format as data_format
 from .store.connection import build_queue, build_redis, notice_queue_name
 from .store.metrics import Metrics
 from .views import (
+    console_auth,
     console_pages,
     coverage_api,
     coverage_page,
     creatoriq_api,
+    headers,
     health,
     metrics,
     ops_api,
+    proxies,
     rq_view,
     sendgrid_events,
     webhooks,
@@ -94,6 +98,9 @@ def create_app(test_config: Mapping[str, Any] | None = None, clock: Clock = syst
     app.extensions["console_users"] = ConsoleUsers(console_users(cfg), cfg.CONSOLE_TRUSTED_HEADER)
     app.extensions["audit"] = AuditLog(redis, cfg.EVENT_RETENTION_DAYS, clock)
     if cfg.CONSOLE_USERS:  # the console replays, retries and renders as a worker would
+        app.extensions["signin_limits"] = SigninLimits(
+            redis, cfg.CONSOLE_SIGNIN_LIMIT_PER_ADDRESS, cfg.CONSOLE_SIGNIN_LIMIT_PER_USER
+        )
         app.extensions["runtime"] = build_runtime(cfg, clock)
         rq_view.mount(app, redis, cfg)
     views = (
@@ -110,4 +117,10 @@ def create_app(test_config: Mapping[str, Any] | None = None, clock: Clock = syst
     for view in views:
         app.register_blueprint(view.bp)
     register_error_handlers(app, metrics.refusal_counter(app.extensions["metrics"]))
+    headers.install(app, cfg)
+    app.extensions["trusted_proxies"] = proxies.networks(cfg.CONSOLE_TRUSTED_PROXIES)
+    app.extensions["csrf_key"] = console_auth.csrf_key(cfg.SECRET_KEY, cfg.CONSOLE_USERS)
+    app.wsgi_app = proxies.TrustedProxies(  # type: ignore[method-assign]
+        app.wsgi_app, app.extensions["trusted_proxies"]
+    )
     return app

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from .console.signin_limits import parse_limits
 from .errors import ConfigError
 from .ingest.verify import sendgrid_public_key
 
@@ -81,6 +83,10 @@ class Config:
     CONSOLE_USERS: tuple[str, ...] = ()
     CONSOLE_TRUSTED_HEADER: str | None = None
     CONSOLE_REPLAY_CAP: int = 10_000
+    CONSOLE_SIGNIN_LIMIT_PER_ADDRESS: str = "10 per minute; 100 per day"
+    CONSOLE_SIGNIN_LIMIT_PER_USER: str = "10 per minute; 100 per day"
+    HSTS_SECONDS: int = 0
+    CONSOLE_TRUSTED_PROXIES: tuple[str, ...] = ()
 
 
 _INT = {
@@ -103,6 +109,7 @@ _INT = {
     "NOTICE_COALESCE_SECONDS",
     "CONSOLE_REPLAY_CAP",
     "WORKER_PROCESSES",
+    "HSTS_SECONDS",
 }
 _FLOAT = {
     "SENDGRID_TIMEOUT_SECONDS",
@@ -116,6 +123,7 @@ _LISTS = {
     "ORG_REP_EMAILS",
     "API_TOKENS",
     "CONSOLE_USERS",
+    "CONSOLE_TRUSTED_PROXIES",
 }
 _OPTIONAL = {
     "REDIS_SENTINEL_MASTER",
@@ -209,6 +217,7 @@ def _validate(cfg: Config) -> None:
         "REMIT_REMINDER_DAYS",
         "NOTICE_COALESCE_SECONDS",
         "WORKER_PROCESSES",
+        "HSTS_SECONDS",
     ):
         if getattr(cfg, name) < 0:
             raise ConfigError(name, "must not be negative")
@@ -324,8 +333,24 @@ def _validate_console(cfg: Config) -> None:
         names.add(name)
     if cfg.CONSOLE_TRUSTED_HEADER is not None and not cfg.CONSOLE_USERS:
         raise ConfigError("CONSOLE_TRUSTED_HEADER", "needs CONSOLE_USERS (the roles come from it)")
+    if cfg.CONSOLE_TRUSTED_HEADER is not None and not cfg.CONSOLE_TRUSTED_PROXIES:
+        raise ConfigError(
+            "CONSOLE_TRUSTED_HEADER", "needs CONSOLE_TRUSTED_PROXIES (the proxy's addresses)"
+        )
+    for cidr in cfg.CONSOLE_TRUSTED_PROXIES:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(
+                "CONSOLE_TRUSTED_PROXIES", f"{cidr!r} is not an address or CIDR"
+            ) from None
     if cfg.CONSOLE_REPLAY_CAP <= 0:
         raise ConfigError("CONSOLE_REPLAY_CAP", "must be positive")
+    for name in ("CONSOLE_SIGNIN_LIMIT_PER_ADDRESS", "CONSOLE_SIGNIN_LIMIT_PER_USER"):
+        try:
+            parse_limits(getattr(cfg, name))
+        except ValueError:
+            raise ConfigError(name, "must be limits such as `10 per minute; 100 per day`") from None
 
 
 def _validate_coverage(cfg: Config) -> None:

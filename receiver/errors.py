@@ -118,6 +118,18 @@ class PayloadTooLarge(ReceiverError):
     code = "payload_too_large"
 
 
+class TooManyRequests(ReceiverError):
+    """Too many failed console sign-ins from this address or for this name; refused before
+    any password hash is computed, with the seconds to wait in Retry-After."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, detail: str | None = None, retry_after: int = 60) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class Unavailable(ReceiverError):
     """Storage (Redis) unreachable: the sender should retry later."""
 
@@ -172,7 +184,7 @@ def register_error_handlers(app: Any, on_refusal: Callable[[str, str], None] | N
             on_refusal(request.path, exc.code)
         response = jsonify(exc.body())
         response.status_code = exc.status_code
-        if isinstance(exc, Unavailable):
+        if isinstance(exc, Unavailable | TooManyRequests):
             response.headers["Retry-After"] = str(exc.retry_after)
         if isinstance(exc, Unauthorized):  # a 401 names the scheme it wants
             response.headers["WWW-Authenticate"] = exc.challenge

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import traceback
 from datetime import UTC, datetime
@@ -54,9 +55,21 @@ FIELDS = frozenset(
         "task",
         "problem",  # which signature problem a refusal had (errors.SIGNATURE_PROBLEMS)
         "path",  # the endpoint of a refusal that is not a webhook's
+        "job_id",
+        "location",
     }
 )
 _KEY = "receiver_fields"
+# What a text line must not carry raw: control characters (a newline in an id would forge a
+# line of its own) and the Unicode line breaks some terminals and viewers honour.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_TRACEBACK = "Traceback (most recent call last)"
+_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+_RQ_JOB = re.compile(r"job (\S+): exception raised")
+
+
+def _escape(value: Any) -> str:
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(value))
 
 
 def record(logger: logging.Logger, what: str, level: int = logging.INFO, /, **fields: Any) -> None:
@@ -108,11 +121,39 @@ class TextFormatter(logging.Formatter):
 
     def format(self, entry: logging.LogRecord) -> str:
         when = datetime.fromtimestamp(entry.created).strftime("%H:%M:%S")
-        fields = " ".join(f"{k}={v}" for k, v in getattr(entry, _KEY, {}).items())
-        line = f"{when} {entry.getMessage():<16} {fields}".rstrip()
+        fields = " ".join(f"{k}={_escape(v)}" for k, v in getattr(entry, _KEY, {}).items())
+        line = f"{when} {_escape(entry.getMessage()):<16} {fields}".rstrip()
         if entry.exc_info and entry.exc_info[0] is not None:
             line += f" exception={entry.exc_info[0].__name__}"
         return line
+
+
+class RQFailureSummary(logging.Filter):
+    """RQ's own line for a failed job holds the whole traceback, exception message included
+    (which may quote a payload, an address, a name). Such a line from RQ's loggers is
+    rewritten as `job failed` with the job id, the exception's class and where it was raised
+    (file:line in function), and written by our formatter like any other line."""
+
+    def filter(self, entry: logging.LogRecord) -> bool:
+        if not entry.name.startswith("rq"):
+            return True
+        message = entry.getMessage()
+        if _TRACEBACK not in message:
+            return True
+        last = message.rstrip().splitlines()[-1]
+        error = last.split(":", 1)[0].strip() if last and not last[0].isspace() else ""
+        frames = _FRAME.findall(message)
+        fields: dict[str, Any] = {"error": error.rsplit(".", 1)[-1] or "unknown"}
+        if frames:
+            path, line, function = frames[-1]
+            where = path[path.rfind("receiver/") :] if "receiver/" in path else path.rsplit("/")[-1]
+            fields["location"] = f"{where}:{line} in {function}"
+        job = _RQ_JOB.search(message)
+        if job:
+            fields["job_id"] = job.group(1)
+        entry.msg, entry.args = "job failed", ()
+        setattr(entry, _KEY, fields)
+        return True
 
 
 def configure(fmt: str, level: str = "info") -> None:
@@ -120,6 +161,7 @@ def configure(fmt: str, level: str = "info") -> None:
     ("json" or "text"), replacing other handlers."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(RQFailureSummary())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -46,11 +46,24 @@ def test_viewer_and_operator_read(console: Any) -> None:
 def test_the_sso_header_names_the_user_and_only_a_configured_one(
     config: dict[str, Any], redis: Any, test_clock: Any
 ) -> None:
-    enable(config, CONSOLE_TRUSTED_HEADER="X-Auth-Request-Email")
+    enable(
+        config,
+        CONSOLE_TRUSTED_HEADER="X-Auth-Request-Email",
+        CONSOLE_TRUSTED_PROXIES="10.0.0.0/8,::1",
+    )
     client = create_app(config, clock=test_clock).test_client()
-    assert client.get("/api/ops/audit", headers={"X-Auth-Request-Email": "vic"}).status_code == 200
-    refused = client.get("/api/ops/audit", headers={"X-Auth-Request-Email": "eve@example.com"})
+    proxy = {"REMOTE_ADDR": "10.1.2.3"}
+    sso = {"X-Auth-Request-Email": "vic"}
+    assert client.get("/api/ops/audit", headers=sso, environ_base=proxy).status_code == 200
+    refused = client.get(
+        "/api/ops/audit", headers={"X-Auth-Request-Email": "eve@example.com"}, environ_base=proxy
+    )
     assert refused.status_code == 401
+    # The same header from anyone but the proxy (a client that reached the service directly,
+    # whatever X-Forwarded-For it claims) names nobody.
+    direct = {"REMOTE_ADDR": "203.0.113.9"}
+    claimed = {**sso, "X-Forwarded-For": "10.1.2.3"}
+    assert client.get("/api/ops/audit", headers=claimed, environ_base=direct).status_code == 401
     # Without the header (a request that did not come through the proxy), Basic still works.
     assert client.get("/api/ops/audit", headers=basic("olga")).status_code == 200
 

@@ -160,18 +160,27 @@ def page(
     )
 
 
-def replayable(redis: Redis, f: EventFilter, cap: int) -> list[dict[str, Any]]:
+def replayable(
+    redis: Redis, f: EventFilter, cap: int, budget: int | None = None
+) -> tuple[list[dict[str, Any]], bool]:
     """The events a bulk replay of `f` acts on, newest first, at most `cap`: those matching
-    that a replay would reopen (see REPLAYABLE). A dry run counts this very list."""
+    that a replay would reopen (see REPLAYABLE). A dry run counts this very list, looking at
+    no more than `budget` stored events; the flag says it stopped there with more to look at
+    (the count is then a lower bound)."""
     found: list[dict[str, Any]] = []
     cursor: str | None = None
+    scanned = 0
     while len(found) < cap:
-        got = page(redis, f, min(200, cap - len(found)), cursor)
+        left = None if budget is None else budget - scanned
+        if left is not None and left <= 0:
+            return found[:cap], True
+        got = page(redis, f, min(200, cap - len(found)), cursor, left)
+        scanned += got.scanned
         found += [item for item in got.items if item["status"] in REPLAYABLE]
         cursor = got.next_cursor
         if cursor is None:
             break
-    return found[:cap]
+    return found[:cap], False
 
 
 def _decoded(raw: bytes | str) -> Any:

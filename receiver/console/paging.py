@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -45,7 +46,8 @@ def decode_cursor(raw: str) -> tuple[float, str]:
     try:
         padded = raw + "=" * (-len(raw) % 4)
         score, member = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(member, str):
+        # json reads NaN and Infinity, which Redis refuses as a score bound
+        if not isinstance(member, str) or isinstance(score, bool) or not math.isfinite(score):
             raise ValueError
         return float(score), member
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
@@ -55,7 +57,8 @@ def decode_cursor(raw: str) -> tuple[float, str]:
 def parse_limit(raw: str | None, default: int = 50) -> int:
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    # isascii: "²" passes isdigit() but is no number int() reads
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}")
     return int(raw)
 

@@ -24,13 +24,17 @@ from .events import EventFilter, parse_filter, replayable
 
 RUN_TASK = "receiver.console.replays.run_task"  # its dotted path is stored in RQ
 SAMPLE = 20
+# Stored events a preview looks at, at most (like a page of the event list): a filter that
+# matches few of a million events answers "more than N" rather than scanning them all.
+PREVIEW_BUDGET = 20_000
 
 
 def dry_run(rt: Runtime, f: EventFilter) -> dict[str, Any]:
-    found = replayable(rt.redis, f, rt.cfg.CONSOLE_REPLAY_CAP)
+    found, more = replayable(rt.redis, f, rt.cfg.CONSOLE_REPLAY_CAP, PREVIEW_BUDGET)
     return {
         "dry_run": True,
         "count": len(found),
+        "more": more,  # stopped at PREVIEW_BUDGET: at least `count`, maybe more
         "capped": len(found) >= rt.cfg.CONSOLE_REPLAY_CAP,
         "cap": rt.cfg.CONSOLE_REPLAY_CAP,
         "sample": [
@@ -84,7 +88,7 @@ def run(rt: Runtime, replay_id: str) -> dict[str, Any] | None:
     if raw is None or text(rt.redis.hget(key, "state")) != "queued":
         return progress(rt, replay_id)  # unknown, or a repeated task: run once
     rt.redis.hset(key, "state", "running")
-    found = replayable(rt.redis, parse_filter(json.loads(text(raw))), rt.cfg.CONSOLE_REPLAY_CAP)
+    found, _ = replayable(rt.redis, parse_filter(json.loads(text(raw))), rt.cfg.CONSOLE_REPLAY_CAP)
     rt.redis.hset(key, "matched", len(found))
     for event in found:
         outcome = replay(rt, event["source"], event["id"])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -55,15 +55,32 @@ class ConsoleUsers:
         found = self.users.get(value.strip())
         return ConsoleUser(value.strip(), found[0]) if found else None
 
-    def from_password(self, name: str, password: str) -> ConsoleUser | None:
-        """The user whose name and password these are, or None."""
+    def _digest(self, name: str, password: str) -> tuple[bytes, str, str]:
         role, password_hash = self.users.get(name, ("", _DECOY))
-        digest = hmac.new(
-            self._salt, f"{name}\0{password}\0{password_hash}".encode(), hashlib.sha256
-        ).digest()
+        text = f"{name}\0{password}\0{password_hash}".encode("utf-8", "surrogatepass")
+        return hmac.new(self._salt, text, hashlib.sha256).digest(), role, password_hash
+
+    def remembered(self, name: str, password: str) -> ConsoleUser | None:
+        """The user, if these credentials passed the hash check in this process already (no
+        hash is computed), else None."""
+        digest, _, _ = self._digest(name, password)
+        role = self._passed.get(digest)
+        return ConsoleUser(name, role) if role else None
+
+    def from_password(
+        self,
+        name: str,
+        password: str,
+        run: Callable[[Callable[[str, str], bool], str, str], bool] | None = None,
+    ) -> ConsoleUser | None:
+        """The user whose name and password these are, or None. `run(check, hash, password)`
+        runs the hash check (the web process passes one that runs it off the gevent hub)."""
+        digest, role, password_hash = self._digest(name, password)
         if digest in self._passed:
             return ConsoleUser(name, self._passed[digest])
-        if not check_password_hash(password_hash, password) or not role:
+        check = check_password_hash
+        matched = run(check, password_hash, password) if run else check(password_hash, password)
+        if not matched or not role:
             return None
         if len(self._passed) >= _REMEMBERED:
             self._passed.clear()

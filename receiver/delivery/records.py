@@ -39,7 +39,7 @@ from redis.client import Pipeline
 from rq import Queue
 
 from ..clock import Clock
-from ..notices.contacts import Contact
+from ..notices.contacts import Contact, address_problem
 from ..notices.reminders import send_time
 from ..store import keys
 from ..store.connection import text
@@ -230,7 +230,10 @@ class NoticeRecords:
         now = self.clock() if now is None else now
         rid = record_id(notice, cause, recipient)
         key = keys.notice(rid)
-        if contact.email:
+        problem = address_problem(contact.email) if contact.email else None
+        if problem:  # an operator sees why; nothing would ever make it sendable
+            state, error = "failed", problem
+        elif contact.email:
             state, error = "pending", ""
         elif waiting_for:
             state, error = "awaiting_contact", ""

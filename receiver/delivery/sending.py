@@ -27,7 +27,7 @@ from typing import Any
 
 from ..clock import Clock
 from ..logs import record
-from ..notices.contacts import Contact, Contacts
+from ..notices.contacts import Contact, Contacts, address_problem
 from ..notices.reminders import Guards
 from ..store.metrics import (
     END_TO_END,
@@ -203,6 +203,10 @@ class Sender:
             if rec.get("send_at"):
                 self._readdress(rid, rec, current)
             self._rezone(rid, rec, current)
+        problem = address_problem(rec.get("to_email", ""))
+        if problem:  # learned later (a contact released or re-addressed): never sendable
+            self.records.finish_pending(rid, "failed", last_error=problem)
+            return "failed"
         try:
             email = self.renderer.render(rec["notice"], self._context(rec, now))
         except Exception as exc:

@@ -54,6 +54,9 @@ PLATFORM_TYPES = frozenset(
 KNOWN_TYPES = {"1099policy": TEN99POLICY_TYPES, "platform": PLATFORM_TYPES}
 MAX_UNIX = 253402300799  # 9999-12-31T23:59:59Z
 _DIGITS = re.compile(r"[0-9]{1,15}")
+# A 1099Policy event id: the shapes its senders use (ev_..., derived_..., a:b.c), nothing that
+# could read as a path (`/`, `..`) or break a log line (control characters).
+EVENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,255}")
 
 
 @dataclass(frozen=True)
@@ -131,8 +134,8 @@ def parse(body: bytes, source: str, message_id: str | None = None) -> Event:
     event_id = doc.get("id")
     if event_id is None:
         event_id = derived_id(etype, obj.get("id"), created)
-    elif not isinstance(event_id, str) or not event_id or len(event_id) > 255:
-        raise PayloadError("id is not a string")
+    elif not isinstance(event_id, str) or not EVENT_ID.fullmatch(event_id) or ".." in event_id:
+        raise PayloadError("id must be 1-255 letters, digits, _ - . or : (and no ..)")
     return Event(source, event_id, etype, created, obj)
 
 

@@ -41,8 +41,12 @@ PROCESS_TASK = "receiver.pipeline.tasks.process_event"
 TASK_TIMEOUT = 60
 TASK_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 
-# Headers that carry signatures are not kept: they are credentials-adjacent and useless later.
-_DROP_HEADERS = {"webhook-signature", "authorization", "cookie"}
+# The request headers kept with an event (shown to console viewers): what says how and by whom
+# it was sent, never credentials or signatures. A list of what to keep, not of what to drop: a
+# proxy's or a client's own credential header (X-Api-Key, Proxy-Authorization) is never kept.
+KEPT_HEADERS = frozenset(
+    {"content-type", "content-length", "user-agent", "webhook-id", "webhook-timestamp"}
+)
 
 
 def task_id_for(key: str) -> str:
@@ -114,7 +118,6 @@ class Inbox:
         redis: Redis,
         queue: Queue,
         retention_days: int,
-        signature_header: str,
         replicas: int = 0,
         replica_timeout_ms: int = 500,
     ) -> None:
@@ -123,7 +126,6 @@ class Inbox:
         self.redis = redis
         self.queue = queue
         self.retention = retention_days * 86400
-        self._drop = _DROP_HEADERS | {signature_header.lower()}
         self._replicas = (replicas, replica_timeout_ms)
         self._script: Any = None  # built on first use: making it asks Redis its version
         self._second: tuple[int, str] = (-1, "")  # RQ timestamps' last whole second, formatted
@@ -135,7 +137,6 @@ class Inbox:
             redis,
             queue,
             cfg.EVENT_RETENTION_DAYS,
-            cfg.TEN99POLICY_SIGNATURE_HEADER,
             cfg.REDIS_MIN_REPLICA_ACKS,
             cfg.REDIS_REPLICA_ACK_TIMEOUT_MS,
         )
@@ -173,7 +174,7 @@ class Inbox:
         """Store `event` once and queue it; a repeat of its id is reported as a duplicate."""
         key = keys.event(event.source, event.id)
         job_id = task_id_for(key) if event.known else ""
-        kept = {k: v for k, v in headers.items() if k.lower() not in self._drop}
+        kept = {k: v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
         created = "" if event.created is None else event.created
         # RQ's own timestamp format (utcformat), built without a datetime; its whole-second
         # part is formatted once a second (a tuple swap: safe for threads and greenlets).

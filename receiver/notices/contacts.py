@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import ten99policy
+from email_validator import EmailNotValidError, validate_email
 from redis import Redis
 
 from ..store import keys
@@ -94,6 +95,16 @@ class Contact:
     @property
     def name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+
+def address_problem(email: str) -> str | None:
+    """Why `email` cannot be a recipient (email-validator, syntax only, no DNS), or None.
+    A comma would make a second recipient of the To: header, a CR or LF a header of its own."""
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return f"invalid email address: {exc}"
+    return None
 
 
 def _text(value: Any) -> str:

@@ -37,6 +37,7 @@ import threading
 import time
 from multiprocessing import get_context
 from multiprocessing.process import BaseProcess
+from typing import Any
 
 from receiver.config import Config, load_config
 from receiver.logs import configure as configure_logs
@@ -47,7 +48,7 @@ from receiver.pipeline.runtime import Runtime, build
 from receiver.pipeline.scheduler import DueJobMover, schedule_forever
 from receiver.pipeline.sweeper import sweep
 from receiver.store import format as data_format
-from receiver.store.connection import build_redis
+from receiver.store.connection import Stopping, build_redis, stop_waiting
 from receiver.store.format import DataFormatError
 from receiver.store.workers import RQ_WORKER_TTL, ReceiverWorker
 
@@ -86,6 +87,20 @@ def _reconcile_forever(rt: Runtime, stop: threading.Event) -> None:
             run_scheduled(rt)
         except Exception as exc:  # the API or Redis: the next tick after the lock tries again
             record(log, "reconcile", logging.WARNING, outcome="failed", error=type(exc).__name__)
+
+
+class StoppableWorker(ReceiverWorker):
+    """RQ's SimpleWorker whose stop signals also end the patient Redis client's waiting
+    (store/connection.py `stop_waiting`): asked to stop while Redis is unreachable, RQ's own
+    clean-up (its worker key, its registries) would otherwise retry until Redis came back."""
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        stop_waiting()
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+    def request_force_stop(self, signum: int, frame: Any) -> None:
+        stop_waiting()
+        super().request_force_stop(signum, frame)
 
 
 def _processes(value: str) -> int:
@@ -181,7 +196,7 @@ def _work(cfg: Config, args: argparse.Namespace) -> None:
         mover.tick()  # what is due now, once, as RQ's scheduler did for a burst
     else:
         threading.Thread(target=schedule_forever, args=(mover, stop), daemon=True).start()
-    worker = ReceiverWorker(
+    worker = StoppableWorker(
         queues,
         connection=rt.redis,
         serializer=rt.queue.serializer,
@@ -189,9 +204,14 @@ def _work(cfg: Config, args: argparse.Namespace) -> None:
     )
     try:
         worker.work(burst=args.burst, logging_level="WARNING")
+    except Stopping:  # what RQ's clean-up left undone, the sweeper and RQ's TTLs redo
+        record(logging.getLogger("receiver.worker"), "stopped with redis unreachable")
     finally:
         stop.set()
-        mover.release()
+        try:
+            mover.release()
+        except Stopping:
+            pass
 
 
 def _child(cfg: Config, args: argparse.Namespace, parent: int) -> None:

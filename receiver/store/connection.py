@@ -12,7 +12,7 @@ from redis import Redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.client import PubSub
 from redis.connection import SSLConnection
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.exceptions import ConnectionError, RedisError, TimeoutError
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelManagedConnection
 from rq import Queue
@@ -74,6 +74,20 @@ class Outage:
 
 OUTAGE = Outage()
 PATIENT_BACKOFF_CAP = 1.0  # seconds between attempts at most: back within a second of Redis
+# Set when this process is asked to stop (the worker's SIGTERM): a patient client stops
+# waiting out an outage, so the stop is not held up by a Redis that may never come back.
+STOPPING = threading.Event()
+
+
+class Stopping(RedisError):
+    """Redis is unreachable and this process is stopping: the command is given up."""
+
+
+def stop_waiting() -> None:
+    """This process is stopping: every patient command fails at its next failed attempt (or
+    at once, if it is between attempts) instead of retrying; work it left half-way is the
+    sweeper's, as after a crash."""
+    STOPPING.set()
 
 
 class PatientRetry(Retry):
@@ -94,10 +108,14 @@ class PatientRetry(Retry):
 
     def pause(self, error: Exception, failures: int) -> None:
         """What a retry does between attempts, for callers with a loop of their own
-        (store/scripts.py): report the outage, wait the backoff."""
+        (store/scripts.py): report the outage, wait the backoff; `Stopping` once the process
+        is stopping."""
+        if STOPPING.is_set():
+            raise Stopping("redis unreachable while stopping") from error
         if failures > 1:
             OUTAGE.failed(error)
-        time.sleep(self._backoff.compute(failures))
+        if STOPPING.wait(self._backoff.compute(failures)):
+            raise Stopping("redis unreachable while stopping") from error
 
     def call_with_retry(
         self,
@@ -113,6 +131,8 @@ class PatientRetry(Retry):
             try:
                 result = do()
             except self._supported_errors as exc:
+                if STOPPING.is_set():  # not retried: the stop must not wait for Redis
+                    raise Stopping("redis unreachable while stopping") from exc
                 failures += 1
                 if failures > 1:  # one failure is a stale connection, replaced at once
                     OUTAGE.failed(exc)

@@ -19,6 +19,10 @@ EVENTS_INDEX = "events:index"  # every stored event key, by received time (the a
 EVENTS_FAILED = "events:failed"  # event keys now `failed`, by received time
 NOTICES_INDEX = "notices:index"  # every notice record key, by creation time
 AUDIT_LOG = "audit:log"  # the console's actions, JSON members scored by when
+# Prefix of the failed console sign-in counters (console/signin_limits.py): the `limits`
+# library appends `:LIMITER/<address|user>/<digest>/<amount>/<multiples>/<unit>` (a list of
+# try times, expiring with its window).
+CONSOLE_SIGNIN = "console:signin"
 # The format of everything below, as a release wrote it (string: an integer; store/format.py).
 DATA_FORMAT = "data:format"
 WORKERS_SEEN = "workers:seen"  # worker name -> until when its latest heartbeat counts it alive

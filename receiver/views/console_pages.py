@@ -25,7 +25,14 @@ from ..console.paging import parse_limit
 from ..console.timeline import find_by_email, find_by_name, summary, timeline
 from ..delivery.emails import NOTICES
 from ..delivery.samples import SAMPLE_CONTEXTS
-from ..errors import BadRequest, NotFound, ReceiverError, Unauthorized
+from ..errors import (
+    BadRequest,
+    NotFound,
+    ReceiverError,
+    TooManyRequests,
+    Unauthorized,
+    Unavailable,
+)
 from ..ingest.events import SOURCES
 from ..resources import template_root
 from .console_auth import (
@@ -81,6 +88,8 @@ def _secure(response: Response) -> Response:
 @bp.errorhandler(ReceiverError)
 def _error(exc: ReceiverError) -> tuple[str, int, dict[str, str]]:
     headers = {"WWW-Authenticate": exc.challenge} if isinstance(exc, Unauthorized) else {}
+    if isinstance(exc, TooManyRequests | Unavailable):
+        headers["Retry-After"] = str(exc.retry_after)
     page = render_template(
         "console/error.html", status=exc.status_code, code=exc.code, detail=exc.detail or ""
     )
@@ -187,11 +196,10 @@ _FILTER_FIELDS = ("source", "type", "status", "contractor", "since", "until")
 @bp.get("/replays")
 def replays_page() -> str:
     args = {k: request.args[k] for k in _FILTER_FIELDS if request.args.get(k)}
-    preview = (
-        replays.dry_run(runtime(), events.parse_filter(args))
-        if request.args.get("preview")
-        else None
-    )
+    preview = None
+    if request.args.get("preview"):  # a scan, though bounded: an operator's, not any viewer's
+        require_operator()
+        preview = replays.dry_run(runtime(), events.parse_filter(args))
     return _page(
         "replays",
         filter=args,

@@ -34,7 +34,9 @@ _HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Robots-Tag": "noindex",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    # frame-ancestors: no other site may frame the page to trick a click or a read
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "frame-ancestors 'none'",
     "Content-Type": "text/html; charset=utf-8",
 }
 _WITHDRAWN = {"cancelled", "inactive"}

@@ -77,6 +77,11 @@ SCHEMAS: dict[str, Any] = {
         {
             "dry_run": {"const": True},
             "count": _INT,
+            "more": {
+                "type": "boolean",
+                "description": "the preview stopped at its budget of stored events looked at: "
+                "count is a lower bound",
+            },
             "capped": {"type": "boolean"},
             "cap": _INT,
             "sample": {

@@ -10,19 +10,30 @@ through the app's own Redis client, never a URL of its own (`mount`).
 Its pages get a bar back to the console at the top, and its queue list's intro paragraph (a
 fixed 5em high, overlapping the table below it at phone width) its natural height
 (`_way_back`: the dashboard's templates themselves are not changed).
+
+Its pages get the console's headers (`_secure`): its templates insert job descriptions and
+tracebacks into the page unescaped, so the Content-Security-Policy allows its own script
+files and, by hash, the inline script blocks its templates rendered for this very page, and
+nothing else (no inline event handler, no script from elsewhere; `eval` of strings, which its
+template library needs). A job it cannot find is a
+404, not a 500.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, request, url_for
+from flask import Flask, Response, abort, jsonify, request, url_for
 from markupsafe import escape
 from redis import Redis
+from rq.exceptions import NoSuchJobError
 from rq.serializers import JSONSerializer
 
 from ..config import Config
-from ..errors import Forbidden
+from ..errors import Forbidden, NotFound
 from .console_auth import authenticate, require_operator
 
 PREFIX = "/admin/rq"
@@ -68,6 +79,41 @@ def _way_back(response: Response) -> Response:
     return response
 
 
+_INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex",
+    "X-Frame-Options": "DENY",
+}
+# 'unsafe-eval': underscore compiles the dashboard's own <script type="text/template"> blocks
+# with `new Function`; the data it fills them with is interpolated, never evaluated.
+_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-eval'{hashes}; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
+    "font-src 'self'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def _secure(response: Response) -> Response:
+    """The console's headers on every dashboard answer (see the module docstring)."""
+    response.headers.update(HEADERS)
+    hashes = ""
+    if response.mimetype == "text/html" and not response.direct_passthrough:
+        page = response.get_data(as_text=True)
+        for block in _INLINE_SCRIPT.findall(page):
+            digest = base64.b64encode(hashlib.sha256(block.encode()).digest()).decode()
+            hashes += f" 'sha256-{digest}'"
+    response.headers["Content-Security-Policy"] = _CSP.format(hashes=hashes)
+    return response
+
+
+def _no_such_job(exc: NoSuchJobError) -> tuple[Response, int]:
+    missing = NotFound("no such job")
+    return jsonify(missing.body()), missing.status_code
+
+
 def label(cfg: Config) -> str:
     """What the dashboard's instance selector shows: where Redis is, without a password or the
     URL's query (the selector is disabled with one instance, but the page holds it)."""
@@ -97,7 +143,12 @@ def mount(app: Flask, redis: Redis, cfg: Config) -> None:
     # and before the dashboard's own hooks, which registering the blueprint appends after it.
     app.before_request_funcs.setdefault(rq_dashboard.blueprint.name, []).insert(0, _guard)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=PREFIX)
-    app.after_request_funcs.setdefault(rq_dashboard.blueprint.name, []).append(_way_back)
+    app.after_request_funcs.setdefault(rq_dashboard.blueprint.name, []).extend(
+        (_secure, _way_back)  # Flask runs them last first: the bar, then the headers
+    )
+    app.error_handler_spec.setdefault(rq_dashboard.blueprint.name, {}).setdefault(None, {})[
+        NoSuchJobError
+    ] = _no_such_job
     hooks = app.before_request_funcs[rq_dashboard.blueprint.name]
     if push_rq_connection not in hooks:  # a new rq-dashboard: see how it connects now
         raise RuntimeError("rq-dashboard's push_rq_connection hook is gone; see rq_view.py")
