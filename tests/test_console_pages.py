@@ -244,7 +244,7 @@ def test_bulk_replay_preview_lists_each_event_and_warns_of_one_shared_error(
     client: Any, rt: Any, send: Any
 ) -> None:
     ids = [failed_event(rt, send, f"in_f{n}") for n in range(3)]
-    page = client.get("/admin/replays?preview=1&status=failed", headers=basic("vic"))
+    page = client.get("/admin/replays?preview=1&status=failed", headers=basic("olga"))
     html = page.get_data(as_text=True)
     assert "All 3 failed the same way: PayloadError." in html
     for event_id in ids:
