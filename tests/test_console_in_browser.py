@@ -14,10 +14,12 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.browser import DESKTOP, PHONE
+from tests.bursts import repriced_after_charge, send_due
 from tests.console_users import PASSWORDS, enable
 from tests.coverage_events import assignment, session
 from tests.events import MAYA, assignment_created, charge_succeeded, platform_event
 from tests.failures import failed_event
+from tests.records import records
 
 
 @pytest.fixture(autouse=True)
@@ -250,3 +252,20 @@ def test_the_contractor_summary_and_name_search_in_the_browser(
     browser.open(_signed_in(live_server, "vic") + "/admin/contractors/cn_1")
     assert "Covered now" in browser.text() and "Open bills" in browser.text()
     _both_widths(browser, "contractor-summary")
+
+
+def test_a_change_notice_and_its_burst_in_the_browser(
+    browser: Any, live_server: str, rt: Any, send: Any, drain: Any, clock: Any
+) -> None:
+    prices = {"msg_u1": 6000, "msg_u2#x?y%": 5500, "msg_u3": 6500}
+    repriced_after_charge(send, drain, clock, prices)
+    clock.now += 400
+    send_due(rt.redis, clock)
+    [rep] = records(rt.redis, "premium_increase_rep")
+    browser.open(_signed_in(live_server, "vic") + f"/admin/notices/{rep['id']}")
+    seen = browser.text()
+    assert "3 re-prices of invoice in_1: from $50.00 to $65.00" in seen
+    assert "msg_u2#x?y%" in seen and "Sent" in seen
+    _both_widths(browser, "notice-burst")
+    _click(browser.driver, By.LINK_TEXT, "msg_u2#x?y%")  # the quoted link opens its event
+    assert "invoice.updated" in browser.text() and '"premium_due": 5500' in browser.text()

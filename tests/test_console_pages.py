@@ -3,15 +3,18 @@ with a CSRF token, and personal data masked in lists but whole in detail views."
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from tests.bursts import repriced_after_charge, send_due
 from tests.console_users import basic, enable
 from tests.events import MAYA, charge_succeeded, platform_event
 from tests.failures import failed_event
+from tests.records import records
 
 
 @pytest.fixture(autouse=True)
@@ -306,3 +309,75 @@ def test_search_finds_a_contractor_by_name(client: Any, send: Any, drain: Any) -
         as_text=True
     )
     assert "No contractor we know of has that name." in none
+
+
+# An event id that must be quoted in a link ('#', '?' and '%' are allowed in a webhook-id).
+ODD_ID = "msg_u2#x?y%"
+
+
+def _coalesced(client: Any, rid: str) -> str:
+    html = client.get(f"/admin/notices/{rid}", headers=basic("vic")).get_data(as_text=True)
+    assert "<h2>What it coalesced</h2>" in html, "the page has the burst's section"
+    return html.split("<h2>What it coalesced</h2>")[1].split("<h2>SendGrid's reports</h2>")[0]
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def test_a_change_notice_shows_the_events_amounts_and_window_of_its_burst(
+    client: Any, rt: Any, send: Any, drain: Any, clock: Any
+) -> None:
+    t0 = int(clock.now)
+    repriced_after_charge(send, drain, clock, {"msg_u1": 6000, ODD_ID: 5500, "msg_u3": 6500})
+    [rep] = records(rt.redis, "premium_increase_rep")
+    part = _coalesced(client, rep["id"])
+    assert "3 re-prices of invoice <strong>in_1</strong>: from $50.00 to $65.00." in part
+    links = re.findall(r'<a href="([^"]+)">([^<]+)</a> <span class="muted">platform', part)
+    assert links == [
+        ("/admin/events/platform/msg_u1", "msg_u1"),
+        ("/admin/events/platform/msg_u2%23x%3Fy%25", "msg_u2#x?y%"),
+        ("/admin/events/platform/msg_u3", "msg_u3"),
+    ]
+    for href, _ in links:  # each link opens its event's page
+        assert client.get(href, headers=basic("vic")).status_code == 200, href
+    amounts = re.findall(
+        r'data-label="Before">([^<]*)</td>\s*<td data-label="After">([^<]*)</td>', part
+    )
+    assert amounts == [("$50.00", "$60.00"), ("$60.00", "$55.00"), ("$55.00", "$65.00")]
+    assert f"<dt>First re-price</dt><dd>{_when(t0 + 1)}</dd>" in part
+    assert f"<dt>Last re-price</dt><dd>{_when(t0 + 3)}</dd>" in part
+    assert f"<dt>Burst ends</dt><dd>{_when(t0 + 1 + 300)}</dd>" in part
+    assert f"not yet: a re-price before {_when(t0 + 301)} joins it" in part
+    assert "<dt>Sent</dt>" not in part
+
+    clock.now = t0 + 400
+    send_due(rt.redis, clock)
+    for notice in ("premium_increase_rep", "premium_increase_contractor"):
+        [rec] = records(rt.redis, notice)
+        assert rec["state"] == "accepted"
+        sent = _coalesced(client, rec["id"])
+        assert "from $50.00 to $65.00" in sent and sent.count('data-label="Before"') == 3
+        assert f"<dt>Decided</dt><dd>{_when(t0 + 400)} " in sent
+        assert f"<dt>Sent</dt><dd>{_when(t0 + 400)}</dd>" in sent
+
+
+def test_a_change_notice_leaves_out_what_was_not_kept(
+    client: Any, rt: Any, send: Any, drain: Any, clock: Any
+) -> None:
+    repriced_after_charge(send, drain, clock, {"msg_u1": 6000})
+    [rep] = records(rt.redis, "premium_increase_rep")
+    [key] = rt.redis.keys("reprices:*")
+    [(field, raw)] = rt.redis.hgetall(key).items()
+    rt.redis.hset(key, field, json.dumps({**json.loads(raw), "before": None}))
+    part = _coalesced(client, rep["id"])
+    assert '<td data-label="Before"></td>' in part and "$0.00" not in part
+    assert '<td data-label="After">$60.00</td>' in part
+    assert "1 re-price of invoice <strong>in_1</strong>." in part  # no "from ... to"
+    rt.redis.delete(key)  # a notice planned before the re-prices were kept
+    part = _coalesced(client, rep["id"])
+    assert "were not kept" in part and "data-label" not in part
+    # A notice of another cause has no such section.
+    [confirmation] = records(rt.redis, "payment_confirmation")
+    html = client.get(f"/admin/notices/{confirmation['id']}", headers=basic("vic"))
+    assert "What it coalesced" not in html.get_data(as_text=True)

@@ -15,7 +15,7 @@ import pytest
 from receiver.notices.contacts import Contact
 from receiver.pipeline.sweeper import sweep
 from receiver.pipeline.tasks import send_notice
-from receiver.store.keys import NOTICES_PENDING
+from tests.bursts import charged_invoice, reprices, send_due
 from tests.events import (
     MAYA,
     assignment_created,
@@ -352,14 +352,6 @@ def test_an_older_event_arriving_late_does_not_redirect_rep_notices(
 # --- money messages follow the money: one bill, its charge, bursts of re-prices -------------
 
 
-def send_due(redis, clock):
-    """Run the send task of every notice due by the test's clock, as RQ's scheduler would."""
-    out = []
-    for key in redis.zrangebyscore(NOTICES_PENDING, "-inf", clock.now):
-        out.append(send_notice(redis.hget(key, "id").decode()))
-    return out
-
-
 def mails(sendgrid, to):
     """(notice, subject, text) of every mail accepted for one address, in order."""
     return [
@@ -367,13 +359,6 @@ def mails(sendgrid, to):
         for m in sendgrid.accepted
         if m["body"]["personalizations"][0]["to"][0]["email"] == to
     ]
-
-
-def reprices(send, clock, amounts, start=1, **extra):
-    """`invoice.updated` of in_1, one a second apart, each at the test clock's time."""
-    for n, premium in enumerate(amounts, start=start):
-        clock.now += 1
-        send.platform(invoice("invoice.updated", premium, int(clock.now), **extra), f"msg_u{n}")
 
 
 @pytest.mark.parametrize("order", ["worker_between", "backlog"])
@@ -423,13 +408,6 @@ def test_one_invoice_repriced_twice_within_seconds_before_the_charge(
     drain()
     send_due(redis, clock)
     assert len(sendgrid.accepted) == len(first) + 2
-
-
-def charged_invoice(send, drain, clock, premium=5000):
-    """A card payer's invoice that 1099Policy charged (payment_confirmation sent)."""
-    send.platform(invoice("invoice.created", premium, int(clock.now)), "msg_i1")
-    send.ten99({**charge_succeeded("in_1", premium_due=premium), "created": int(clock.now)})
-    drain()
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,11 @@ from receiver.errors import PayloadError
 from receiver.pipeline.processing import process
 from receiver.pipeline.tasks import send_notice
 from tests import openapi_exchange
+from tests.bursts import repriced_after_charge, send_due
 from tests.console_users import basic, enable
 from tests.coverage_events import assignment, policy, session
 from tests.events import MAYA, assignment_created, charge_succeeded, platform_event
+from tests.records import records
 
 RID_PATTERN = "nt_"
 
@@ -435,3 +437,49 @@ def test_a_notice_shows_each_sendgrid_event_in_time_order(
         ("delivered", 1_800_000_060),
     ]
     assert found["state"] == "delivered"
+
+
+def test_a_change_notices_detail_has_the_burst_it_coalesced(
+    ops: Any, send: Any, drain: Any, rt: Any, clock: Any
+) -> None:
+    t0 = int(clock.now)
+    repriced_after_charge(send, drain, clock, {"msg_u1": 6000, "msg_u2": 6500})
+    [rep] = records(rt.redis, "premium_increase_rep")
+    burst = ops("GET", f"/api/ops/notices/{rep['id']}").json()["burst"]
+    assert burst == {
+        "invoice": "in_1",
+        "id": "msg_u1",
+        "count": 2,
+        "events": [
+            {
+                "source": "platform",
+                "id": "msg_u1",
+                "before_cents": 5000,
+                "after_cents": 6000,
+                "at": t0 + 1,
+                "created": t0 + 1,
+            },
+            {
+                "source": "platform",
+                "id": "msg_u2",
+                "before_cents": 6000,
+                "after_cents": 6500,
+                "at": t0 + 2,
+                "created": t0 + 2,
+            },
+        ],
+        "from_cents": 5000,
+        "to_cents": 6500,
+        "first_at": t0 + 1,
+        "last_at": t0 + 2,
+        "ends_at": t0 + 301,
+        "decided_at": None,
+        "sent_at": None,
+    }
+    clock.now = t0 + 400
+    send_due(rt.redis, clock)
+    sent = ops("GET", f"/api/ops/notices/{rep['id']}").json()
+    assert sent["state"] == "accepted" and sent["burst"]["count"] == 2
+    assert sent["burst"]["decided_at"] == sent["burst"]["sent_at"] == t0 + 400
+    [confirmation] = records(rt.redis, "payment_confirmation")
+    assert ops("GET", f"/api/ops/notices/{confirmation['id']}").json()["burst"] is None

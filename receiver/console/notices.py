@@ -20,10 +20,12 @@ from ..delivery.emails import NOTICES
 from ..delivery.sending import Sender
 from ..delivery.suppressions import Suppressions
 from ..errors import BadRequest, NotFound
+from ..notices.ledger import Ledger
 from ..pipeline.runtime import Runtime
 from ..store import keys
 from ..store.connection import text
 from . import events
+from .bursts import coalesced
 from .events import parse_filter
 from .masking import mask_email, mask_recipient
 from .paging import Page, newest_first
@@ -158,13 +160,15 @@ def detail(
     redis: Redis,
     sender: Sender,
     suppressions: Suppressions,
+    ledger: Ledger,
     rid: str,
     now: float,
     lookups: bool = False,
 ) -> dict[str, Any] | None:
     """One record in full: state, attempts, SendGrid's message id and errors, what SendGrid
-    reported, whether its address is suppressed, and its email rendered (subject, HTML,
-    text) as a send now would render it."""
+    reported, whether its address is suppressed, what a change notice coalesced (its burst of
+    re-prices, console/bursts.py), and its email rendered (subject, HTML, text) as a send now
+    would render it."""
     raw = redis.hgetall(keys.notice(rid))
     if not raw:
         return None
@@ -188,6 +192,7 @@ def detail(
     out["waiting"] = (
         _waiting(redis, rec, lookups) if rec.get("state") == "awaiting_contact" else None
     )
+    out["burst"] = coalesced(ledger, rec)
     listed = suppressions.get(rec.get("to_email", "")) if rec.get("to_email") else None
     out["suppression"] = None if listed is None else {"reason": listed.reason, "at": listed.at}
     try:
@@ -227,7 +232,7 @@ def record_or_404(rt: Runtime, rid: str) -> dict[str, Any]:
     """A record's detail (see `detail`), or NotFound."""
     lookups = bool(rt.cfg.TEN99POLICY_API_KEY)
     found = (
-        detail(rt.redis, rt.sender, rt.suppressions, rid, rt.clock(), lookups)
+        detail(rt.redis, rt.sender, rt.suppressions, rt.ledger, rid, rt.clock(), lookups)
         if valid_id(rid)
         else None
     )

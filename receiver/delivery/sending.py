@@ -193,11 +193,14 @@ class Sender:
             return "scheduled"
         guard = json.loads(rec["guard"]) if rec.get("guard") else None
         reason, resolved = self.guards.check(guard, now) if guard else (None, {})
+        # A burst's notice is decided now (its burst closed, its amounts read): the console
+        # shows when, beside the re-prices it coalesced.
+        decided = {"decided_at": now} if guard and guard.get("burst") else {}
         if reason:
-            self.records.finish_pending(rid, "cancelled", last_error=reason)
+            self.records.finish_pending(rid, "cancelled", last_error=reason, **decided)
             return "cancelled"
         if resolved and guard:
-            self._freeze(rid, rec, guard, resolved)
+            self._freeze(rid, rec, guard, resolved, decided)
         if rec["recipient"].startswith("contractor:"):
             current = self.contacts.stored(rec["recipient"].removeprefix("contractor:"))
             if rec.get("send_at"):
@@ -241,20 +244,26 @@ class Sender:
             report.answer = f"{failure.status // 100}xx" if failure.status else "none"
             return self._after_failure(rid, report.attempts, failure)
         report.answer = "2xx"
-        self.records.finish(rid, "accepted", message_id=message_id)
+        self.records.finish(rid, "accepted", message_id=message_id, sent_at=self.clock())
         report.due = float(rec.get("send_at") or rec.get("created_at") or now)
         if rec.get("received_at") and not rec.get("send_at"):
             report.received = float(rec["received_at"])
         return "accepted"
 
     def _freeze(
-        self, rid: str, rec: dict[str, str], guard: dict[str, Any], resolved: dict[str, Any]
+        self,
+        rid: str,
+        rec: dict[str, str],
+        guard: dict[str, Any],
+        resolved: dict[str, Any],
+        decided: dict[str, float],
     ) -> None:
-        """Keep what a burst's notice says once worked out, so a retry sends the same email
-        even if the invoice was re-priced again meanwhile."""
+        """Keep what a burst's notice says once worked out (and when), so a retry sends the
+        same email even if the invoice was re-priced again meanwhile."""
         fields = {
             "context": json.dumps({**json.loads(rec["context"]), **resolved}),
             "guard": json.dumps({k: v for k, v in guard.items() if k != "burst"}),
+            **{k: str(v) for k, v in decided.items()},
         }
         self.records.update(rid, fields)
         rec.update(fields)

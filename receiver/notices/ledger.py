@@ -11,6 +11,10 @@ the burst closed in the same step as it reads the final amount. Closing changes 
 version, so a re-price decided from the open burst fails its compare-and-set and decides again
 (starting the next burst): no re-price is left out of both the sent notice and the next one.
 
+The re-prices each burst coalesced are kept beside the entry (`remember_reprice`, after the
+entry is written): the console shows a change notice's events, amounts and window from them.
+They are not in the entry itself, which every invoice event reads and the scripts re-encode.
+
 Also kept here: each invoice's current premium (the amount a confirmation that names only the
 invoice reports, and what a scheduled reminder compares its own amount with).
 """
@@ -18,6 +22,7 @@ invoice reports, and what a scheduled reminder compares its own amount with).
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from redis import Redis
 
@@ -87,9 +92,50 @@ class Ledger:
         raw = self._close(keys=[keys.ledger(invoice_id)], args=[burst_id])
         return Premium.from_json(json.loads(raw)) if raw else None
 
+    def remember_reprice(self, entry: Premium, source: str, now: int) -> None:
+        """Note the entry's event among its burst's re-prices, if it is a re-price (another
+        amount than the one before). The first write wins, so a re-run changes nothing."""
+        burst = entry.burst
+        if burst is None or entry.previous is None or entry.previous == entry.cents:
+            return
+        key = keys.reprices(entry.invoice_id, burst.id)
+        doc = {
+            "source": source,
+            "id": entry.event_id,
+            "before": entry.previous,
+            "after": entry.cents,
+            "at": now,
+            "created": entry.created,
+        }
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hsetnx(key, f"{source}:{entry.event_id}", json.dumps(doc))
+        pipe.expire(key, self.ttl)
+        pipe.execute()
+
+    def reprices(self, invoice_id: str, burst_id: str) -> list[dict[str, Any]]:
+        """The re-prices of a burst as `remember_reprice` kept them, in the ledger's order
+        (by `created`, ties broken by event id: the order they were applied in)."""
+        out = []
+        for raw in self.redis.hvals(keys.reprices(invoice_id, burst_id)):
+            try:
+                doc = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(doc, dict):
+                out.append(doc)
+        return sorted(out, key=_applied_order)
+
     def remember_invoice(self, invoice_id: str, cents: int) -> None:
         self.redis.set(keys.invoice_premium(invoice_id), cents, ex=self.ttl)
 
     def invoice_premium(self, invoice_id: str) -> int | None:
         raw = self.redis.get(keys.invoice_premium(invoice_id))
         return int(raw) if raw else None
+
+
+def _applied_order(doc: dict[str, Any]) -> tuple[float, str]:
+    """A kept re-price's place in the ledger's order (`Premium.order`)."""
+    created = doc.get("created")
+    if isinstance(created, bool) or not isinstance(created, int | float):
+        created = 0
+    return (float(created), str(doc.get("id", "")))

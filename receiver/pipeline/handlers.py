@@ -115,6 +115,7 @@ def notify(event: Event, rt: Runtime) -> None:
         # Only the invoice event that won the ledger sets the invoice's current premium,
         # which scheduled reminders compare with to notice a re-pricing.
         rt.ledger.remember_invoice(decision.ledger.invoice_id, decision.ledger.cents)
+        rt.ledger.remember_reprice(decision.ledger, event.source, now)  # for the console
     common = {
         "contractor": {
             "id": contractor_id,

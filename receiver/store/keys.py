@@ -76,6 +76,12 @@ def ledger(invoice_id: str) -> str:
     return f"ledger:invoice:{invoice_id}"
 
 
+def reprices(invoice_id: str, burst_id: str) -> str:
+    """The re-prices a burst of an invoice coalesced (hash: `<source>:<event id>` -> JSON of
+    the amount before and after and when it was processed); `burst_id` is its first event's."""
+    return f"reprices:{invoice_id}@{burst_id}"
+
+
 def invoice_premium(invoice_id: str) -> str:
     """An invoice's current premium (cents)."""
     return f"invoice_premium:{invoice_id}"

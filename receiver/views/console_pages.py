@@ -23,7 +23,7 @@ from ..console import actions, events, notices, replays
 from ..console.health import health
 from ..console.paging import parse_limit
 from ..console.timeline import find_by_email, find_by_name, summary, timeline
-from ..delivery.emails import NOTICES
+from ..delivery.emails import NOTICES, money
 from ..delivery.samples import SAMPLE_CONTEXTS
 from ..errors import (
     BadRequest,
@@ -101,6 +101,10 @@ def _when(value: float | None) -> str:
     if not value:
         return "—"
     return datetime.fromtimestamp(float(value), tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# Amounts as the emails state them ($1,234.50); templates leave out an unknown one.
+bp.add_app_template_filter(money, "dollars")
 
 
 @bp.app_template_filter("breakable")

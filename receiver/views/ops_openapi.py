@@ -183,7 +183,56 @@ SCHEMAS["OpsNoticeDetail"] = {
             "for, whether 1099Policy's API is asked (an API key is set), and when next",
         },
     },
-    "required": [*SCHEMAS["OpsNotice"]["required"], "email", "delivery_events", "suppression"],
+    "required": [
+        *SCHEMAS["OpsNotice"]["required"],
+        "email",
+        "delivery_events",
+        "suppression",
+        "burst",
+    ],
+}
+_NCENTS = {"type": ["integer", "null"], "description": "Cents; null when not known"}
+SCHEMAS["OpsNoticeDetail"]["properties"]["burst"] = {
+    "oneOf": [
+        _closed(
+            {
+                "invoice": _STR,
+                "id": {"type": "string", "description": "The burst's first event's id"},
+                "count": {"type": "integer", "description": "Re-prices the burst coalesced"},
+                "events": {
+                    "type": "array",
+                    "description": "Its re-prices (the latest 100), in the order applied",
+                    "items": _closed(
+                        {
+                            "source": _STR,
+                            "id": _STR,
+                            "before_cents": _NCENTS,
+                            "after_cents": _NCENTS,
+                            "at": {**_NNUM, "description": "When it was processed"},
+                            "created": {**_NNUM, "description": "The event's own time"},
+                        }
+                    ),
+                },
+                "from_cents": {**_NCENTS, "description": "The premium before the burst"},
+                "to_cents": {**_NCENTS, "description": "Where its latest re-price left it"},
+                "first_at": _NNUM,
+                "last_at": _NNUM,
+                "ends_at": {
+                    **_NNUM,
+                    "description": "When the burst ends (its notices are due); null once the "
+                    "ledger no longer holds it",
+                },
+                "decided_at": {
+                    **_NNUM,
+                    "description": "When the send closed the burst and read its amounts",
+                },
+                "sent_at": {**_NNUM, "description": "When SendGrid accepted the notice"},
+            }
+        ),
+        {"type": "null"},
+    ],
+    "description": "A notice of a burst of re-prices (cause reprice:<invoice>@<burst>): "
+    "the events it coalesced, their amounts and its window; null for other notices",
 }
 SCHEMAS["OpsTimelineItem"] = _closed(
     {
