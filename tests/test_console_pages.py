@@ -217,6 +217,12 @@ def test_health_counts_retrying_events_apart_from_the_backlog(
     assert "1 event</a> failed a try and waits for the next" in html
 
 
+def test_health_counts_failures_in_words(client: Any, rt: Any, send: Any) -> None:
+    failed_event(rt, send, "in_failed_once")
+    html = client.get("/admin/health", headers=basic("vic")).get_data(as_text=True)
+    assert "<dd>1 event, 0 notices</dd>" in html
+
+
 @pytest.fixture
 def awaiting(rt: Any, send: Any, drain: Any) -> str:
     """A confirmation for a contractor nobody has told us the email of."""
