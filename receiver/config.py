@@ -15,9 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from .console.signin_limits import parse_limits
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from limits import RateLimitItem, parse_many
+
 from .errors import ConfigError
-from .ingest.verify import sendgrid_public_key
 
 SENDGRID_DEFAULT_HOST = "https://api.sendgrid.com"
 
@@ -242,6 +245,34 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("METRICS_TOKEN", "must be at least 16 characters")
     _validate_coverage(cfg)
     _validate_console(cfg)
+
+
+def parse_limits(text: str) -> list[RateLimitItem]:
+    """`limits` notation (`10 per minute; 50 per hour`); ValueError when it is not."""
+    found = parse_many(text)
+    if not found:
+        raise ValueError("no limit given")
+    return found
+
+
+def sendgrid_public_key(value: str) -> str:
+    """Check a SendGrid Event Webhook verification key; return it without outer whitespace.
+
+    The key is what SendGrid's UI shows: base64 of a DER SubjectPublicKeyInfo for P-256.
+    Raises ValueError saying what is wrong (never echoing the value).
+    """
+    key = value.strip()
+    try:
+        der = base64.b64decode(key, validate=True)
+    except (ValueError, binascii.Error):
+        raise ValueError("must be the base64 public key SendGrid shows (no PEM lines)") from None
+    try:
+        public = serialization.load_der_public_key(der)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ValueError("is not a DER-encoded public key") from None
+    if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != "secp256r1":
+        raise ValueError("must be an ECDSA P-256 public key")
+    return key
 
 
 def sentinel_addresses(cfg: Config) -> list[tuple[str, int]]:

@@ -17,20 +17,12 @@ import hashlib
 import math
 import time
 
-from limits import RateLimitItem, parse_many
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 from redis import Redis
 
+from ..config import parse_limits
 from ..store import keys
-
-
-def parse_limits(text: str) -> list[RateLimitItem]:
-    """`limits` notation (`10 per minute; 50 per hour`); ValueError when it is not."""
-    found = parse_many(text)
-    if not found:
-        raise ValueError("no limit given")
-    return found
 
 
 def _digest(value: str) -> str:

@@ -16,20 +16,16 @@ the future is as suspect as one too old.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from sendgrid.helpers.eventwebhook import EventWebhook, EventWebhookHeader
 from standardwebhooks import Webhook
 
+from ..config import sendgrid_public_key
 from ..errors import SignatureError
 
 _DIGITS = re.compile(r"[0-9]{1,12}")
@@ -147,26 +143,6 @@ class StandardWebhooksVerifier:
 _B64_DER_SIGNATURE = re.compile(
     r"(?:[A-Za-z0-9+/]{4}){1,24}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
 )
-
-
-def sendgrid_public_key(value: str) -> str:
-    """Check a SendGrid Event Webhook verification key; return it without outer whitespace.
-
-    The key is what SendGrid's UI shows: base64 of a DER SubjectPublicKeyInfo for P-256.
-    Raises ValueError saying what is wrong (never echoing the value).
-    """
-    key = value.strip()
-    try:
-        der = base64.b64decode(key, validate=True)
-    except (ValueError, binascii.Error):
-        raise ValueError("must be the base64 public key SendGrid shows (no PEM lines)") from None
-    try:
-        public = serialization.load_der_public_key(der)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        raise ValueError("is not a DER-encoded public key") from None
-    if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != "secp256r1":
-        raise ValueError("must be an ECDSA P-256 public key")
-    return key
 
 
 class SendGridEventVerifier:
