@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import redis as redis_lib
@@ -157,3 +158,17 @@ def test_forked_child_uses_its_own_connection(script: DirectScript) -> None:
 def test_several_keys_come_first(redis: redis_lib.Redis) -> None:
     script = DirectScript(redis, "return {KEYS[1], KEYS[2], ARGV[1]}", numkeys=2)
     assert script("a", "b", "c") == [b"a", b"b", b"c"]
+
+
+def test_a_port_another_redis_server_holds_is_refused_not_shared(
+    redis_server: RedisServer, redis: redis_lib.Redis, tmp_path: Path
+) -> None:
+    """A free port can be taken between picking and binding (xdist workers and other test
+    runs pick theirs at the same time): the new server must not settle for the one answering
+    there, whose data the tests would flush."""
+    redis.set("theirs", "1")
+    second = RedisServer(tmp_path / "second", port=redis_server.port)
+    with pytest.raises(RuntimeError, match=f"port {redis_server.port} is another redis-server's"):
+        second.start()
+    assert second.proc is None  # its own process is stopped
+    assert redis.get("theirs") == b"1"  # and the other one untouched

@@ -49,7 +49,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
-        """A client of this server (start() pings it to know the server is up)."""
+        """A client of this server (start() asks it which process answers)."""
         return redis.Redis(port=self.port)
 
     def start(self) -> RedisServer:
@@ -79,8 +79,13 @@ class RedisServer:
         deadline = time.monotonic() + 10
         while True:
             try:
-                client.ping()
-                return self
+                client.ping()  # up, and done loading its AOF
+                if client.info("server")["process_id"] == self.proc.pid:
+                    return self
+                # Another redis-server holds the port (a free port is only free when picked;
+                # parallel test runs pick theirs too): never use it, never flush it.
+                self.stop()
+                raise RuntimeError(f"port {self.port} is another redis-server's")
             except redis.ConnectionError:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
                     raise RuntimeError("redis-server did not start") from None
