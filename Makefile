@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 
 LINTED := receiver worker.py tests bench scripts
 
-.PHONY: install install-dev run test alerts-check bench lint lock dist docs clean
+.PHONY: install install-dev run check test alerts-check bench lint lock dist docs clean
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -38,8 +38,20 @@ install-dev: $(VENV)/.installed-dev
 run: install  ## web + worker with embedded defaults (own Redis under ./var, emails to ./var/outbox)
 	$(PY) scripts/run_local.py
 
-test: install-dev  ## the whole suite; starts its own redis-server on a free port
-	$(PY) -m pytest -q
+# The tiers (markers in pyproject.toml, `browser` and `processes` found by tests/conftest.py).
+# Each pytest-xdist worker starts its own redis-server on a free port; TEST_WORKERS=1 for one.
+TEST_WORKERS ?= auto
+FAST := not processes and not browser and not slow and not install
+
+check: install-dev  ## the fast loop: every in-process test (no processes, no browser), both cores
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "$(FAST)"
+
+# Everything: on both cores what can share the machine (the install tests on one worker, one
+# after the other), then what must run alone (`alone`: timing-sensitive process tests).
+test: install-dev  ## the whole suite: in parallel, then the `alone` tests by themselves
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not alone"; parallel=$$?; \
+	$(PY) -m pytest -q -m alone; alone=$$?; \
+	test $$parallel -eq 0 -a $$alone -eq 0
 
 alerts-check: install-dev  ## the alert rules: promtool check and unit tests, runbook sections, series /metrics exposes
 	$(PY) -m pytest -q tests/test_alerts.py
@@ -47,12 +59,12 @@ alerts-check: install-dev  ## the alert rules: promtool check and unit tests, ru
 bench: install-dev  ## receive-path and notice throughput, each as a ratio to a baseline in the same run
 	$(PY) bench/run.py
 
-lint: install-dev  ## style, formatting, strict types, no import circles in receiver/, lock current
+lint: install-dev  ## style, formatting, strict types, receiver/'s layers and no circles, lock current
 	$(UV) lock --check
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy --strict receiver worker.py
-	$(PY) scripts/import_cycles.py receiver
+	$(VENV)/bin/lint-imports
 
 docs: install-dev  ## the handbook (docs/, mkdocs.yml) built into site/; a broken link or anchor fails it
 	$(VENV)/bin/mkdocs build --strict

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+import subprocess
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,113 @@ from tests.callback_server import SECRET as CALLBACK_SECRET
 from tests.callback_server import CallbackServer
 from tests.clocks import TestClock
 from tests.signing import PLATFORM_SECRET, TEN99_SECRET, body_of, sw_headers, tv1_header
+
+# The tiers. `make check` runs the tests marked with none of these; `make test` runs them all,
+# on every core, then the `alone` ones (timing-sensitive, and `slow`) with nothing beside them.
+# `browser` and `processes` are found here from what a test uses, not tagged by hand:
+# - browser: the test uses the session's Chromium (the `chromium` fixture).
+# - processes: the test, a fixture it uses, or a helper of tests/ either calls, reaches
+#   `subprocess` or starts a RedisServer: the web and worker processes (tests/processes.py),
+#   worker.py, the flask command, redis-servers and sentinels beyond the session's one.
+# The session's shared redis-server and SendGrid stand-in (session fixtures of this file) are
+# the fast tier's too. `_no_undeclared_programs` keeps the finding honest: a test found
+# in-process that starts a program fails, naming it.
+_STARTERS: tuple[object, ...] = (subprocess, subprocess.Popen, subprocess.run, RedisServer)
+
+
+def _code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _code_objects(const)  # lambdas, nested functions, comprehensions
+
+
+def _starts_programs(obj: object, seen: set[int]) -> bool:
+    """Whether a function or class of tests/ reaches a program starter, following the
+    functions, classes and modules of tests/ it names."""
+    if id(obj) in seen:
+        return False
+    seen.add(id(obj))
+    if isinstance(obj, type):
+        return any(_starts_programs(member, seen) for member in vars(obj).values())
+    if isinstance(obj, staticmethod | classmethod | property):
+        return any(
+            _starts_programs(getattr(obj, part), seen)
+            for part in ("__func__", "fget", "fset")
+            if getattr(obj, part, None) is not None
+        )
+    func = inspect.unwrap(obj) if callable(obj) else None
+    if not isinstance(func, types.FunctionType):
+        return False
+    names = {name for code in _code_objects(func.__code__) for name in code.co_names}
+    scopes = [func.__globals__]
+    scopes += [vars(value) for value in func.__globals__.values() if _ours(value, module=True)]
+    for name in names:
+        for scope in scopes:
+            value = scope.get(name)
+            if any(value is starter for starter in _STARTERS):
+                return True
+            if _ours(value) and _starts_programs(value, seen):
+                return True
+    return False
+
+
+def _ours(value: object, module: bool = False) -> bool:
+    """A module of tests/ (module=True), or a function or class defined in one."""
+    if module:
+        return isinstance(value, types.ModuleType) and value.__name__.startswith("tests.")
+    return isinstance(value, type | types.FunctionType) and getattr(
+        value, "__module__", ""
+    ).startswith("tests.")
+
+
+def _shared(fixturedef: Any) -> bool:
+    """A session fixture of this file (started once, shared by every tier), or the check."""
+    if fixturedef.argname == "_no_undeclared_programs":
+        return True
+    here = Path(inspect.unwrap(fixturedef.func).__code__.co_filename) == Path(__file__)
+    return here and fixturedef.scope == "session"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if not isinstance(item, pytest.Function):
+            continue
+        fixtures = item._fixtureinfo.name2fixturedefs
+        if "chromium" in fixtures:
+            item.add_marker(pytest.mark.browser)
+        seen: set[int] = set()
+        funcs = [item.function] + [
+            fixturedef.func
+            for defs in fixtures.values()
+            for fixturedef in defs
+            if not _shared(fixturedef)
+        ]
+        if any(_starts_programs(func, seen) for func in funcs):
+            item.add_marker(pytest.mark.processes)
+        if item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.alone)
+        if item.get_closest_marker("install"):  # one build and clone at a time, one worker
+            item.add_marker(pytest.mark.xdist_group("install"))
+
+
+@pytest.fixture(autouse=True)
+def _no_undeclared_programs(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test of the fast tier (no `processes` or `browser` mark) that starts a program fails:
+    the finding above missed how it does, and `make check` would run it."""
+    if any(request.node.iter_markers(name) for name in ("processes", "browser")):
+        return
+
+    def refuse(self: subprocess.Popen[Any], args: Any, *rest: Any, **kw: Any) -> None:
+        pytest.fail(
+            f"{request.node.nodeid} starts {args!r} but was found in-process: "
+            "name what starts it in tests/conftest.py's _STARTERS",
+            pytrace=False,
+        )
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,9 @@ from tests.events import charge_succeeded, payer
 from tests.processes import deliver_body, start_web, start_worker, stop, wait_until
 from tests.signing import body_of
 
+# Five processes on two cores: nothing else runs beside them (`make test`).
+pytestmark = pytest.mark.alone
+
 EVENTS_QUEUE = "events"
 NOTICES_QUEUE = "events-notices"
 DRAINED = 180  # bound on the backlog's drain: a loaded 2-core box, the whole suite around it

@@ -32,6 +32,9 @@ from receiver.store.embedded import RedisServer, free_port
 from tests.events import charge_succeeded
 from tests.processes import deliver, start_web, start_worker, stop, wait_until
 
+# Seconds are asserted here: nothing else runs beside it (`make test`).
+pytestmark = pytest.mark.alone
+
 NOTICES = notice_queue_name("events")
 # Due within seconds of its cause, whatever the outage: what "within seconds" is held to.
 SOON = LOCK_SECONDS + 10

@@ -24,6 +24,9 @@ import pytest
 from receiver.store.embedded import free_port
 from tests.processes import deliver, start_web, stop
 
+# Seconds are asserted here: nothing else runs beside it (`make test`).
+pytestmark = pytest.mark.alone
+
 HEADER_TRICKLERS = 64
 BODY_TRICKLERS = 16
 SILENT = 20
