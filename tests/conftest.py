@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import subprocess
+import sys
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,6 +63,12 @@ def _starts_programs(obj: object, seen: set[int]) -> bool:
     names = {name for code in _code_objects(func.__code__) for name in code.co_names}
     scopes = [func.__globals__]
     scopes += [vars(value) for value in func.__globals__.values() if _ours(value, module=True)]
+    # An import inside the function names its module (`import subprocess`, `from
+    # tests.processes import start_web`): its names count too.
+    modules = [sys.modules[name] for name in names if name in sys.modules]
+    if subprocess in modules:
+        return True
+    scopes += [vars(module) for module in modules]
     for name in names:
         for scope in scopes:
             value = scope.get(name)
@@ -117,7 +124,7 @@ def _no_undeclared_programs(
 ) -> None:
     """A test of the fast tier (no `processes` or `browser` mark) that starts a program fails:
     the finding above missed how it does, and `make check` would run it."""
-    if any(request.node.iter_markers(name) for name in ("processes", "browser")):
+    if any(request.node.get_closest_marker(name) for name in ("processes", "browser")):
         return
 
     def refuse(self: subprocess.Popen[Any], args: Any, *rest: Any, **kw: Any) -> None:
@@ -209,7 +216,8 @@ def live_server(app: Any) -> Iterator[str]:
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the loop's next poll: at the default 0.5 s, half a second a test.
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
