@@ -34,12 +34,12 @@ from .views import (
     coverage_page,
     creatoriq_api,
     headers,
-    health,
-    metrics,
     ops_api,
+    probes,
+    prometheus,
     proxies,
     rq_view,
-    sendgrid_events,
+    sendgrid_webhook,
     webhooks,
 )
 
@@ -105,18 +105,18 @@ def create_app(test_config: Mapping[str, Any] | None = None, clock: Clock = syst
         rq_view.mount(app, redis, cfg)
     views = (
         webhooks,
-        sendgrid_events,
-        health,
+        sendgrid_webhook,
+        probes,
         coverage_api,
         creatoriq_api,
         coverage_page,
-        metrics,
+        prometheus,
         ops_api,
         console_pages,
     )
     for view in views:
         app.register_blueprint(view.bp)
-    register_error_handlers(app, metrics.refusal_counter(app.extensions["metrics"]))
+    register_error_handlers(app, prometheus.refusal_counter(app.extensions["metrics"]))
     headers.install(app, cfg)
     app.extensions["trusted_proxies"] = proxies.networks(cfg.CONSOLE_TRUSTED_PROXIES)
     app.extensions["csrf_key"] = console_auth.csrf_key(cfg.SECRET_KEY, cfg.CONSOLE_USERS)

@@ -26,7 +26,7 @@ from .console.users import user_line
 from .delivery.emails import EMAIL_TEMPLATES, NOTICES, EmailRenderer
 from .delivery.samples import SAMPLE_CONTEXTS
 from .errors import ConfigError, PayloadError
-from .ingest.events import KNOWN_TYPES, to_unix
+from .ingest.envelopes import KNOWN_TYPES, to_unix
 from .ingest.examples import DEFAULT_CONTRACTOR, example, source_of, with_overrides
 from .ingest.signing import standard_webhooks_headers, tv1_header
 from .pipeline.erasure import forget_contractor

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from receiver.ingest import events
+from receiver.ingest import envelopes
 
 T0 = 1_700_000_000
 DAY = 86400
@@ -30,9 +30,9 @@ def envelope(
 
 def event(
     etype: str, obj: dict[str, Any], created: int, event_id: str | None = None, shape: str = "A"
-) -> events.Event:
+) -> envelopes.Event:
     env = envelope(etype, obj, created, event_id or f"ev_{etype}_{created}", shape)
-    return events.parse(json.dumps(env).encode(), "1099policy")
+    return envelopes.parse(json.dumps(env).encode(), "1099policy")
 
 
 def session(
@@ -151,5 +151,5 @@ def story() -> list[dict[str, Any]]:
     ]
 
 
-def parse(env: dict[str, Any]) -> events.Event:
-    return events.parse(json.dumps(env).encode(), "1099policy")
+def parse(env: dict[str, Any]) -> envelopes.Event:
+    return envelopes.parse(json.dumps(env).encode(), "1099policy")

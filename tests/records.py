@@ -26,12 +26,12 @@ def process_without_sending(rt, key: str) -> list[str]:
     """Process the stored event at `key` as its task does, but stop before the task sends the
     emails it decided: a task that died right after recording its event `done`. Returns the
     ids of the records it left pending, with no send task."""
-    from receiver.ingest import events
+    from receiver.ingest import envelopes
     from receiver.pipeline.handlers import handler_for
 
     source, event_id, body = rt.redis.hmget(key, "source", "event_id", "body")
     assert rt.leases.claim(key) == "claimed"
-    parsed = events.parse(body, source.decode(), event_id.decode())
+    parsed = envelopes.parse(body, source.decode(), event_id.decode())
     with rt.records.holding() as held:
         handler_for(parsed.type)(parsed, rt)
     rt.leases.finish(key, "done", last_error="")

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from receiver.coverage import document as coverage
-from receiver.ingest.events import Event
+from receiver.ingest.envelopes import Event
 from tests.coverage_events import (
     DAY,
     T0,

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from receiver.ingest.events import Event
+from receiver.ingest.envelopes import Event
 from receiver.notices.bills import burst_outcome
 from receiver.notices.plans import DAY, Burst, Decision, Facts, Premium, Timing
 from receiver.notices.rules import decide

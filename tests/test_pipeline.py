@@ -210,7 +210,7 @@ def test_inbox_job_timestamps_are_rqs_own_format_across_seconds(rt, redis):
 
     from rq.utils import utcformat
 
-    from receiver.ingest.events import parse
+    from receiver.ingest.envelopes import parse
     from receiver.ingest.inbox import task_id_for
 
     for i, now in enumerate((1700000000.25, 1700000000.5, 1700000001.75, 1699999999.5)):

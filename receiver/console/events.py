@@ -19,7 +19,7 @@ from redis import Redis
 
 from ..coverage.store import load
 from ..errors import BadRequest, PayloadError
-from ..ingest.events import SOURCES, to_unix
+from ..ingest.envelopes import SOURCES, to_unix
 from ..store import keys
 from ..store.connection import text
 from .paging import Page, newest_first

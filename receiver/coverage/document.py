@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import PayloadError
-from ..ingest.events import Event, to_unix
+from ..ingest.envelopes import Event, to_unix
 
 KINDS = {
     "application": "applications",

@@ -22,7 +22,7 @@ from typing import Any
 
 from redis import Redis
 
-from ..ingest.events import Event
+from ..ingest.envelopes import Event
 from ..notices.plans import cents, invoice_paid, invoice_void
 from ..store import keys
 from ..store.connection import text

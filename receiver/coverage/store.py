@@ -42,7 +42,7 @@ from redis.exceptions import WatchError
 from rq import Queue, Retry
 
 from ..clock import Clock
-from ..ingest.events import Event
+from ..ingest.envelopes import Event
 from ..store import keys
 from ..store.connection import text
 from . import document as coverage

@@ -24,7 +24,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..ingest.events import Event
+from ..ingest.envelopes import Event
 from ..notices.plans import Plan, ahead
 from .checks import check_creator
 

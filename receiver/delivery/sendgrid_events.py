@@ -47,7 +47,7 @@ from redis.exceptions import RedisError
 from rq import Queue
 
 from ..errors import PayloadError, Unavailable
-from ..ingest.events import is_text, load_json
+from ..ingest.envelopes import is_text, load_json
 from ..store import keys
 from ..store.connection import text
 from .suppressions import queue_alert, suppresses, suppression_key

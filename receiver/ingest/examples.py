@@ -15,7 +15,7 @@ import json
 import secrets
 from typing import Any
 
-from .events import KNOWN_TYPES
+from .envelopes import KNOWN_TYPES
 
 DAY = 86400
 CONTACT = {

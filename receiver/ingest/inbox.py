@@ -35,7 +35,7 @@ from ..config import Config
 from ..errors import Unavailable
 from ..store import keys, metrics
 from ..store.scripts import DirectScript, NotReplicated
-from .events import Event
+from .envelopes import Event
 
 PROCESS_TASK = "receiver.pipeline.tasks.process_event"
 TASK_TIMEOUT = 60

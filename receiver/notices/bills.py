@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ..ingest.events import Event
+from ..ingest.envelopes import Event
 from .plans import (
     CHARGE_DELAY_SECONDS,
     CHARGE_MARGIN,

@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..ingest.events import Event
+from ..ingest.envelopes import Event
 from .bills import invoice_rule
 from .plans import (
     CHARGE_DELAY_SECONDS,

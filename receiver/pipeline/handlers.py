@@ -15,7 +15,7 @@ from ..coverage.document import COVERAGE_TYPES
 from ..coverage.payments import PAYMENT_TYPES
 from ..creatoriq.sync import decide_creator, email_digest
 from ..delivery.records import record_id
-from ..ingest.events import CREATOR_TYPES, KNOWN_TYPES, Event
+from ..ingest.envelopes import CREATOR_TYPES, KNOWN_TYPES, Event
 from ..notices.contacts import Contact, contact_from
 from ..notices.jobs import reps_of
 from ..notices.plans import Facts, Plan, invoice_paid, invoice_void, ref

@@ -15,8 +15,8 @@ import time
 from dataclasses import replace
 
 from ..coverage.document import attribute
-from ..ingest import events
-from ..ingest.events import Event
+from ..ingest import envelopes
+from ..ingest.envelopes import Event
 from ..ingest.inbox import TASK_TIMEOUT
 from ..logs import record, where
 from ..notices.plans import ref
@@ -50,7 +50,7 @@ def process(rt: Runtime, key: str, retries_left: bool, next_try_in: int | None =
     try:
         raw = body if isinstance(body, bytes) else text(body).encode()
         event = replace(
-            events.parse(raw, text(source), text(event_id)),
+            envelopes.parse(raw, text(source), text(event_id)),
             received_at=float(received) if received else None,
         )
         with rt.records.holding() as held:

@@ -27,7 +27,7 @@ from typing import Any
 import ten99policy
 
 from ..errors import PayloadError
-from ..ingest import events
+from ..ingest import envelopes
 from ..logs import record
 from ..store import keys
 from .runtime import Runtime
@@ -68,7 +68,7 @@ def reconcile(rt: Runtime, since: int | None = None, page_size: int = PAGE_SIZE)
     api_key = rt.cfg.TEN99POLICY_API_KEY
     if not api_key:
         raise ReconcileFailed("TEN99POLICY_API_KEY is not set")
-    missing: list[tuple[events.Event, bytes]] = []
+    missing: list[tuple[envelopes.Event, bytes]] = []
     after: str | None = None
     first_ids: set[str] = set()
     pages, complete = 0, False
@@ -82,7 +82,7 @@ def reconcile(rt: Runtime, since: int | None = None, page_size: int = PAGE_SIZE)
         for raw in data:
             body = json.dumps(raw).encode()
             try:
-                event = events.parse(body, "1099policy")
+                event = envelopes.parse(body, "1099policy")
             except PayloadError:
                 continue  # not an event we could have accepted by webhook either
             stored = rt.redis.exists(keys.event("1099policy", event.id))

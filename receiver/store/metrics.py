@@ -3,7 +3,7 @@
 One hash per metric family (`metrics:<family>`, built in store/keys.py). A field is the family's
 label values joined by `|` (label values are short codes: sources, outcomes, event types, notice
 ids, never ids of things or addresses); a histogram adds `|<upper bound>` per bucket (counts
-per bucket, not cumulative: one HINCRBY per observation) and `|sum`. views/metrics.py reads the
+per bucket, not cumulative: one HINCRBY per observation) and `|sum`. views/prometheus.py reads the
 hashes at scrape time and hands them to prometheus-client's exposition.
 
 The receive path does not come here: its counter and last-received time are written by the

@@ -33,7 +33,7 @@ from ..errors import (
     Unauthorized,
     Unavailable,
 )
-from ..ingest.events import SOURCES
+from ..ingest.envelopes import SOURCES
 from ..resources import template_root
 from .console_auth import (
     CSRF_COOKIE,

@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 from ..coverage import document as coverage
 from ..coverage.store import load
 from ..errors import BadRequest, NotFound, PayloadError, Unavailable
-from ..ingest.events import to_unix
+from ..ingest.envelopes import to_unix
 from .auth import authorize
 from .openapi import ID_PATTERN, document
 

@@ -12,7 +12,7 @@ from ..console.health import health
 from ..console.paging import parse_limit
 from ..console.timeline import find_by_email, timeline
 from ..errors import BadRequest, NotFound
-from ..ingest.events import SOURCES
+from ..ingest.envelopes import SOURCES
 from .console_auth import (
     audit_log,
     authenticate,

@@ -8,7 +8,7 @@ import time
 
 from flask import Blueprint, Flask, Request, Response, current_app, request
 
-from ..ingest import events
+from ..ingest import envelopes
 from ..ingest.body import read_body
 from ..logs import record
 
@@ -27,7 +27,7 @@ def _receive(source: str) -> Response:
     now = app.extensions["clock"]()
     headers = req.headers
     message_id = app.extensions["verifiers"][source].verify(body, headers, now=now)
-    event = events.parse(body, source, message_id)
+    event = envelopes.parse(body, source, message_id)
     result = app.extensions["inbox"].accept(event, body, headers, now=now)
     status = 200 if result.status == "duplicate" else 202
     if log.isEnabledFor(logging.DEBUG):  # usually off: then its fields are not even built
