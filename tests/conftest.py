@@ -97,20 +97,23 @@ def _shared(fixturedef: Any) -> bool:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    found: dict[tuple[object, ...], bool] = {}  # the cases of one parametrized test share it
     for item in items:
         if not isinstance(item, pytest.Function):
             continue
         fixtures = item._fixtureinfo.name2fixturedefs
         if "chromium" in fixtures:
             item.add_marker(pytest.mark.browser)
-        seen: set[int] = set()
-        funcs = [item.function] + [
+        funcs = (item.function,) + tuple(
             fixturedef.func
             for defs in fixtures.values()
             for fixturedef in defs
             if not _shared(fixturedef)
-        ]
-        if any(_starts_programs(func, seen) for func in funcs):
+        )
+        if funcs not in found:
+            seen: set[int] = set()
+            found[funcs] = any(_starts_programs(func, seen) for func in funcs)
+        if found[funcs]:
             item.add_marker(pytest.mark.processes)
         if item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.alone)
