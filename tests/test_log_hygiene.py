@@ -16,15 +16,19 @@ from tests.events import charge_succeeded
 
 @pytest.fixture
 def our_logging() -> Iterator[None]:
-    """configure() replaces the root's handlers: put pytest's back afterwards."""
+    """configure() replaces the root's handlers and sets levels: put pytest's back afterwards
+    (a "receiver" logger left at INFO hides the DEBUG lines later tests read)."""
     root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+    handlers = list(root.handlers)
+    loggers = [root, logging.getLogger("receiver"), logging.getLogger("python_http_client")]
+    levels = [logger.level for logger in loggers]
     yield
     for handler in list(root.handlers):
         root.removeHandler(handler)
     for handler in handlers:
         root.addHandler(handler)
-    root.setLevel(level)
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
 
 
 def test_a_newline_in_a_field_does_not_make_a_second_line() -> None:
