@@ -146,9 +146,9 @@ def mount(app: Flask, redis: Redis, cfg: Config) -> None:
     app.after_request_funcs.setdefault(rq_dashboard.blueprint.name, []).extend(
         (_secure, _way_back)  # Flask runs them last first: the bar, then the headers
     )
-    app.error_handler_spec.setdefault(rq_dashboard.blueprint.name, {}).setdefault(None, {})[
-        NoSuchJobError
-    ] = _no_such_job
+    # Flask's spec is a defaultdict of defaultdicts: indexing makes the blueprint's entries as
+    # Flask's own lookups (by status code, then None) expect them.
+    app.error_handler_spec[rq_dashboard.blueprint.name][None][NoSuchJobError] = _no_such_job
     hooks = app.before_request_funcs[rq_dashboard.blueprint.name]
     if push_rq_connection not in hooks:  # a new rq-dashboard: see how it connects now
         raise RuntimeError("rq-dashboard's push_rq_connection hook is gone; see rq_view.py")
