@@ -55,6 +55,9 @@ class Config:
     SENDGRID_RETRY_BASE_SECONDS: float = 10.0
     SENDGRID_TRANSPORT: str = "session"
     SENDGRID_WEBHOOK_PUBLIC_KEY: str | None = None
+    # With the Event Webhook configured: how long an interrupted send waits for SendGrid's
+    # events before it is sent again, once (delivery/records.py).
+    INTERRUPTED_SEND_WAIT_MINUTES: int = 15
     EMAIL_FROM: str = "notifications@example.com"
     OUTBOX_DIR: str = "var/outbox"
     BRAND_NAME: str = "Coverage Notices"
@@ -101,6 +104,7 @@ _INT = {
     "CONTRACTOR_RETENTION_DAYS",
     "RECONCILE_INTERVAL_MINUTES",
     "SWEEP_AFTER_SECONDS",
+    "INTERRUPTED_SEND_WAIT_MINUTES",
     "PORT",
     "COVERAGE_LINK_MAX_AGE_DAYS",
     "REMINDER_LEAD_HOURS",
@@ -191,6 +195,9 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("CONTRACTOR_RETENTION_DAYS", "must be positive")
     if cfg.RECONCILE_INTERVAL_MINUTES < 0:
         raise ConfigError("RECONCILE_INTERVAL_MINUTES", "must not be negative (0: off)")
+    if cfg.INTERRUPTED_SEND_WAIT_MINUTES <= 0:
+        # 0 would send again before SendGrid's events had any time to say it took the mail.
+        raise ConfigError("INTERRUPTED_SEND_WAIT_MINUTES", "must be a positive number of minutes")
     if cfg.SENDGRID_TIMEOUT_SECONDS <= 0:
         raise ConfigError("SENDGRID_TIMEOUT_SECONDS", "must be positive")
     if not cfg.REDIS_URL.startswith(("redis://", "rediss://", "unix://")):

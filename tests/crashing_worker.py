@@ -3,6 +3,8 @@
 Crash injection, not mocking: the worker is `worker.main()` itself; one method is wrapped so the
 process dies exactly there, as it would on an OOM kill or a lost host.
     python tests/crashing_worker.py render   -> dies while rendering, before any send
+    python tests/crashing_worker.py unsent   -> dies inside the send, claimed, before the request
+                                                reaches SendGrid
     python tests/crashing_worker.py sent     -> dies right after SendGrid accepted the mail
 """
 
@@ -12,7 +14,7 @@ import os
 import signal
 import sys
 
-from receiver.delivery import emails, records
+from receiver.delivery import emails, mailer, records
 
 
 def _die() -> None:
@@ -23,6 +25,8 @@ def main() -> None:
     point = sys.argv.pop(1)
     if point == "render":
         emails.EmailRenderer.render = lambda self, notice, context: _die()  # type: ignore
+    elif point == "unsent":
+        mailer.SendGridMailer.send = lambda self, message: _die()  # type: ignore
     elif point == "sent":
         original = records.NoticeRecords.finish
 

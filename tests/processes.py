@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -75,6 +76,26 @@ def start_worker(config: Mapping[str, Any], log: Path, *args: str) -> subprocess
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+def crash_worker(config: Mapping[str, Any], log: Path, point: str) -> None:
+    """Run tests/crashing_worker.py (one RQ worker, no supervisor) until it takes a task and
+    kills itself at `point`; its log lines appended to `log`."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-u", "tests/crashing_worker.py", point, "--processes", "1"],
+            cwd=ROOT,
+            env=environment(config),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        code = proc.wait(60)  # only bounds a broken test
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+        raise AssertionError("the worker never reached its crash point") from None
+    assert code == -signal.SIGKILL, log.read_text()[-3000:]
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

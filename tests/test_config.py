@@ -107,6 +107,8 @@ def test_sendgrid_host_is_normalised():
         ("REDIS_MIN_REPLICA_ACKS", "one"),
         ("REDIS_REPLICA_ACK_TIMEOUT_MS", "0"),
         ("REDIS_REPLICA_ACK_TIMEOUT_MS", "5000"),
+        ("INTERRUPTED_SEND_WAIT_MINUTES", "0"),
+        ("INTERRUPTED_SEND_WAIT_MINUTES", "15m"),
     ],
 )
 def test_bad_setting_names_itself(name, value):

@@ -24,7 +24,7 @@ from receiver.delivery.sendgrid_events import REASON_CHARS, mask_addresses
 from receiver.delivery.suppressions import Suppressions, address_hash
 from receiver.errors import ConfigError
 from tests.events import assignment_created, charge_succeeded, sg_event
-from tests.signing import SIGNATURE, TIMESTAMP, public_b64, sign
+from tests.signing import SIGNATURE, TIMESTAMP, SendGridPoster, public_b64, sign
 
 MAYA = "maya@example.com"
 T0 = int(time.time())
@@ -39,30 +39,6 @@ def sg_key() -> Any:
 def _webhook_key(config: dict[str, Any], sg_key: Any) -> None:
     """Configure the public key before any app in this module is built."""
     config["SENDGRID_WEBHOOK_PUBLIC_KEY"] = public_b64(sg_key)
-
-
-class SendGridPoster:
-    """Posts Event Webhook batches to the app the way SendGrid does."""
-
-    def __init__(self, client: Any, key: Any) -> None:
-        self.client = client
-        self.key = key
-
-    def __call__(
-        self,
-        events: list[Any] | bytes,
-        *,
-        t: int | None = None,
-        key: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> Any:
-        body = events if isinstance(events, bytes) else json.dumps(events).encode()
-        timestamp = str(int(time.time()) if t is None else t)
-        signed = {SIGNATURE: sign(key or self.key, body, timestamp), TIMESTAMP: timestamp}
-        signed.update(headers or {})
-        return self.client.post(
-            "/webhooks/sendgrid", data=body, headers=signed, content_type="application/json"
-        )
 
 
 @pytest.fixture

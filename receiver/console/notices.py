@@ -180,6 +180,8 @@ def detail(
         errors=json.loads(rec["errors"]) if rec.get("errors") else [],
         retried_by=rec.get("retried_by") or None,
         accepted_by=rec.get("accepted_by") or None,
+        resend_at=float(rec["resend_at"]) if rec.get("resend_at") else None,
+        resent_at=float(rec["resent_at"]) if rec.get("resent_at") else None,
         delivery_events={
             "count": int(rec.get("delivery_events") or 0),
             "latest": rec.get("delivery") or None,

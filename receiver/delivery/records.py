@@ -11,11 +11,22 @@ event describing the same cause finds the existing record and sends nothing. Sta
     awaiting_contact -> pending               (the contractor's email became known)
     pending | awaiting_contact -> cancelled   (an operator cancels it in the console)
     failed -> pending                         (an operator retries it, interrupted ones too)
+    sending (lease run out) -> failed ("interrupted") | accepted (SendGrid already reported it)
+    failed ("interrupted") -> accepted        (a SendGrid event for it arrived)
+                           -> pending         (no event within the wait: sent again, once)
 
 `sending` is claimed with a lease before the provider is called. A record found in `sending`
 with its lease run out means a worker died during the provider call: SendGrid may already
 have queued that mail and has no idempotency key, so the record is marked `failed`
-("interrupted") for an operator rather than risking a second email.
+("interrupted") rather than sent again at once. Without SendGrid's Event Webhook
+(SENDGRID_WEBHOOK_PUBLIC_KEY) it stays so, for an operator. With it, the record also gets a
+`resend_at` (now + INTERRUPTED_SEND_WAIT_MINUTES) in notices:interrupted: any event SendGrid
+sends for it meanwhile proves the mail was taken and makes it `accepted`; if none came, the
+sweeper sends it again (`resend_interrupted`), once: the move is allowed only from `failed`
+("interrupted") with no `resent_at`, in one script, so several workers' sweeps (or a sweep
+beside an operator's retry) queue one send. A resend interrupted in turn stays `failed` for
+an operator. The cost of the wait: a mail SendGrid took but reports only after the wait is
+sent twice; SendGrid reports `processed` within seconds.
 
 What SendGrid did with an accepted mail is kept apart, in the record's `delivery` fields that
 delivery/sendgrid_events.py maintains; its events are also the evidence that turns an
@@ -55,8 +66,10 @@ _held: ContextVar[list[str] | None] = ContextVar("held_sends", default=None)
 _CLAIM = """
 -- Claim a pending record for sending, unless its address is on the suppression list: then it
 -- ends `suppressed` in the same step. A `sending` record whose lease ran out was interrupted.
--- KEYS[1]: notice record, KEYS[2]: notices:pending, KEYS[3]: the address's suppression entry
--- ARGV[1]: now, ARGV[2]: lease seconds
+-- KEYS[1]: notice record, KEYS[2]: notices:pending, KEYS[3]: the address's suppression entry,
+-- KEYS[4]: notices:interrupted
+-- ARGV[1]: now, ARGV[2]: lease seconds, ARGV[3]: seconds an interrupted send waits for
+-- SendGrid's events before it is sent again ('': no Event Webhook, never sent again)
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'pending' and redis.call('EXISTS', KEYS[3]) == 1 then
   local reason = redis.call('HGET', KEYS[3], 'reason') or ''
@@ -80,9 +93,17 @@ if state == 'sending' and lease < tonumber(ARGV[1]) then
     redis.call('ZREM', KEYS[2], KEYS[1])
     return 'accepted'
   end
-  redis.call('HSET', KEYS[1], 'state', 'failed', 'updated_at', ARGV[1], 'last_error',
-             'interrupted: the worker stopped during the provider call; not resent')
   redis.call('ZREM', KEYS[2], KEYS[1])
+  if ARGV[3] ~= '' and (redis.call('HGET', KEYS[1], 'resent_at') or '') == '' then
+    local at = tonumber(ARGV[1]) + tonumber(ARGV[3])
+    redis.call('HSET', KEYS[1], 'state', 'failed', 'updated_at', ARGV[1], 'resend_at', at,
+               'last_error', 'interrupted: the worker stopped during the provider call; ' ..
+               'waiting for SendGrid to report it, else sent again once')
+    redis.call('ZADD', KEYS[4], at, KEYS[1])
+    return 'interrupted'
+  end
+  redis.call('HSET', KEYS[1], 'state', 'failed', 'updated_at', ARGV[1], 'resend_at', '',
+             'last_error', 'interrupted: the worker stopped during the provider call; not resent')
   return 'interrupted'
 end
 return state or 'missing'
@@ -154,8 +175,27 @@ _OPERATOR_RETRY = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'failed' then return state or 'missing' end
 if (redis.call('HGET', KEYS[1], 'to_email') or '') == '' then return 'no_address' end
+-- An automatic resend still waiting (resend_at) is this retry now; the sweep skips it.
 redis.call('HSET', KEYS[1], 'state', 'pending', 'updated_at', ARGV[1], 'send_at', '',
-           'retried_by', ARGV[2], 'last_error', '')
+           'retried_by', ARGV[2], 'last_error', '', 'resend_at', '')
+redis.call('ZADD', KEYS[2], ARGV[1], KEYS[1])
+return 'moved'
+"""
+
+_RESEND_INTERRUPTED = """
+-- An interrupted send that SendGrid never reported, sent again: failed -> pending, once.
+-- Only a record still `failed` as interrupted, with its wait scheduled and never resent, so
+-- two workers' sweeps, or a sweep after an operator's retry or an event, queue one send.
+-- KEYS[1]: notice record, KEYS[2]: notices:pending, KEYS[3]: notices:interrupted
+-- ARGV[1]: now, ARGV[2]: why (retried_by)
+redis.call('ZREM', KEYS[3], KEYS[1])
+local r = redis.call('HMGET', KEYS[1], 'state', 'last_error', 'resend_at', 'resent_at')
+if r[1] ~= 'failed' or string.sub(r[2] or '', 1, 11) ~= 'interrupted'
+    or (r[3] or '') == '' or (r[4] or '') ~= '' then
+  return r[1] or 'missing'
+end
+redis.call('HSET', KEYS[1], 'state', 'pending', 'updated_at', ARGV[1], 'send_at', '',
+           'resend_at', '', 'resent_at', ARGV[1], 'retried_by', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[1], KEYS[1])
 return 'moved'
 """
@@ -186,15 +226,19 @@ class NoticeRecords:
         clock: Clock,
         replicas: int = 0,
         replica_timeout_ms: int = 500,
+        interrupted_wait: float | None = None,
     ) -> None:
         """`replicas` (REDIS_MIN_REPLICA_ACKS): a claim counts only once that many replicas
-        have it (see `claim`)."""
+        have it (see `claim`). `interrupted_wait`: seconds an interrupted send waits for
+        SendGrid's events before it is sent again once; None (no Event Webhook): never."""
         self.redis = redis
         self.queue = queue
         self.retention = retention_days * 86400
         self.clock = clock
+        self.interrupted_wait = interrupted_wait
         self._create = CreateIfAbsent(redis)
-        self._claim = DirectScript(redis, _CLAIM, 3, replicas, replica_timeout_ms)
+        self._claim = DirectScript(redis, _CLAIM, 4, replicas, replica_timeout_ms)
+        self._resend_interrupted = redis.register_script(_RESEND_INTERRUPTED)
         self._read = DirectScript(redis, _READ)
         self._finish = DirectScript(redis, _FINISH, numkeys=2)
         self._release = redis.register_script(_RELEASE)
@@ -423,12 +467,40 @@ class NoticeRecords:
         puts the record back (`unclaim`).
         """
         listed = suppression_key(email) if email else keys.NO_ADDRESS
+        wait = "" if self.interrupted_wait is None else self.interrupted_wait
         try:
-            reply = self._claim(keys.notice(rid), keys.NOTICES_PENDING, listed, self.clock(), lease)
+            reply = self._claim(
+                keys.notice(rid),
+                keys.NOTICES_PENDING,
+                listed,
+                keys.NOTICES_INTERRUPTED,
+                self.clock(),
+                lease,
+                wait,
+            )
         except NotReplicated as exc:
             # Only a new claim leads to a send; the other outcomes end or leave the record.
             return "unreplicated" if text(exc.reply) == "claimed" else text(exc.reply)
         return text(reply)
+
+    def interrupted_due(self, now: float, limit: int = 100) -> list[str]:
+        """Ids of interrupted sends whose wait for SendGrid's events is over."""
+        raw = self.redis.zrangebyscore(keys.NOTICES_INTERRUPTED, "-inf", now, start=0, num=limit)
+        return [text(r).removeprefix("notice:") for r in raw]
+
+    def resend_interrupted(self, rid: str, why: str) -> str:
+        """failed ("interrupted", never reported, never resent) -> pending with a send task
+        queued (`moved`), once; else the state that forbids it."""
+        moved = text(
+            self._resend_interrupted(
+                keys=[keys.notice(rid), keys.NOTICES_PENDING, keys.NOTICES_INTERRUPTED],
+                args=[self.clock(), why],
+            )
+        )
+        if moved == "moved":
+            # A lost enqueue is no lost send: the record is in notices:pending.
+            self.enqueue(rid, task_id=f"{rid}-resent")
+        return moved
 
     def unclaim(self, rid: str, at: float) -> None:
         """An `unreplicated` claim undone: sending -> pending, the attempt not counted, the

@@ -13,12 +13,14 @@ Each delivery event moves the record's *delivery* field, kept apart from its sen
 A record only moves to a higher rank, so order does not matter: `delivered` then a late
 `processed` ends `delivered`; `deferred` after `delivered` is ignored; `delivered` after
 `deferred` moves on; a bounce after `delivered` (an asynchronous bounce) wins; nothing moves a
-terminal record. Engagement events (open, click, unsubscribe, ...) are acknowledged and ignored.
+terminal record. Engagement events (open, click, unsubscribe, ...) are acknowledged and change
+no rank.
 
-Any delivery event is also evidence that SendGrid took the request. A record left `failed`
-("interrupted": the worker died during the SendGrid call) or `pending` for a retry after an
-ambiguous 5xx/timeout becomes `accepted`, with `accepted_by` saying so; the scheduled retry
-then finds nothing to send, which closes the double-send window of an ambiguous failure.
+Any event naming a record of ours, delivery or engagement, is also evidence that SendGrid took
+the request. A record left `failed` ("interrupted": the worker died during the SendGrid call)
+or `pending` for a retry after an ambiguous 5xx/timeout becomes `accepted`, with `accepted_by`
+saying so; the scheduled retry, or the interrupted send's automatic resend
+(delivery/records.py), then finds nothing to send, which closes the double-send window.
 
 Duplicates: an event is applied once per `sg_event_id` *and* once per content fingerprint
 (message id, record, event, timestamp, reason, type, attempt, address), both kept
@@ -55,6 +57,8 @@ from .suppressions import queue_alert, suppresses, suppression_key
 log = logging.getLogger(__name__)
 
 RANKS = {"processed": 1, "deferred": 2, "delivered": 3, "bounce": 4, "dropped": 4, "spamreport": 4}
+# Engagement events change no rank; one naming a record of ours is still evidence (rank 0).
+ENGAGEMENT = frozenset({"open", "click", "unsubscribe", "group_unsubscribe", "group_resubscribe"})
 DELIVERY_STATES = {"bounce": "bounced"}  # SendGrid's event name -> ours, where they differ
 DEDUPE_SECONDS = 3 * 86400
 REASON_CHARS = 300
@@ -69,10 +73,30 @@ _ADDRESS = re.compile(r"<?[^\s<>()\[\]\",;:@]{1,64}@[^\s<>()\[\]\"',;:@]{1,255}>
 _APPLY = """
 -- One SendGrid event: de-duplicate, suppress the address, move the record (all or nothing).
 -- KEYS[1]: id dedupe key, KEYS[2]: fingerprint dedupe key, KEYS[3]: notice record,
--- KEYS[4]: the address's suppression entry, KEYS[5]: notices:pending
+-- KEYS[4]: the address's suppression entry, KEYS[5]: notices:pending,
+-- KEYS[6]: notices:interrupted
 -- ARGV[1]: rank, ARGV[2]: delivery state, ARGV[3]: event time, ARGV[4]: reason,
 -- ARGV[5]: bounce type, ARGV[6]: now, ARGV[7]: dedupe TTL, ARGV[8]: suppress (1/0),
 -- ARGV[9]: record id, ARGV[10]: SendGrid's event name
+local function evidence()
+  -- Any event of ours proves SendGrid took the mail: an interrupted send, or one waiting to
+  -- be retried after an ambiguous failure, is accepted (and not sent again).
+  local r = redis.call('HMGET', KEYS[3], 'state', 'last_error', 'attempts')
+  if (r[1] == 'failed' and string.sub(r[2] or '', 1, 11) == 'interrupted')
+      or (r[1] == 'pending' and (tonumber(r[3] or '0') or 0) > 0) then
+    redis.call('HSET', KEYS[3], 'state', 'accepted', 'updated_at', ARGV[6], 'resend_at', '',
+               'accepted_by', 'evidence: SendGrid reported it ' .. ARGV[10])
+    redis.call('ZREM', KEYS[5], KEYS[3])
+    redis.call('ZREM', KEYS[6], KEYS[3])
+    return true
+  end
+  return false
+end
+if ARGV[1] == '0' then
+  -- Engagement (open, click, ...): no rank, no log, not de-duplicated; only evidence.
+  if redis.call('EXISTS', KEYS[3]) == 1 and evidence() then return {'applied', 0, ''} end
+  return {'ignored', 0, ''}
+end
 local seen = not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[7])
 if KEYS[2] ~= KEYS[1] and not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[7]) then
   seen = true
@@ -99,15 +123,7 @@ if tonumber(ARGV[1]) > rank then
              'delivery_updated_at', ARGV[6])
   outcome = 'applied'
 end
-local state = redis.call('HGET', KEYS[3], 'state')
-local err = redis.call('HGET', KEYS[3], 'last_error') or ''
-local attempts = tonumber(redis.call('HGET', KEYS[3], 'attempts') or '0') or 0
-if (state == 'failed' and string.sub(err, 1, 11) == 'interrupted')
-    or (state == 'pending' and attempts > 0) then
-  redis.call('HSET', KEYS[3], 'state', 'accepted', 'updated_at', ARGV[6],
-             'accepted_by', 'evidence: SendGrid reported it ' .. ARGV[10])
-  redis.call('ZREM', KEYS[5], KEYS[3])
-end
+evidence()
 return {outcome, newly, recipient}
 """
 
@@ -152,10 +168,24 @@ def _digest(value: str) -> str:
 
 
 def sendgrid_event(raw: Any) -> SendGridEvent | None:
-    """Read one array item; None for what we do not track (engagement events, junk)."""
-    if not isinstance(raw, dict) or _string(raw, "event") not in RANKS:
+    """Read one array item; None for what we do not track (junk, engagement events that name
+    no record of ours)."""
+    if not isinstance(raw, dict) or not is_text(raw):  # a lone surrogate: unusable
         return None
-    if not is_text(raw):  # a lone surrogate: the event can be neither hashed nor stored
+    name = _string(raw, "event")
+    if name in ENGAGEMENT and _RECORD_ID.fullmatch(_string(raw, "notice_record")):
+        # Only ever evidence (see _APPLY): nothing of it is stored or de-duplicated.
+        return SendGridEvent(
+            event=name,
+            record_id=raw["notice_record"],
+            timestamp=None,
+            email="",
+            reason="",
+            kind="",
+            id_key="",
+            fingerprint_key="",
+        )
+    if name not in RANKS:
         return None
     timestamp = raw.get("timestamp")
     if isinstance(timestamp, bool) or not isinstance(timestamp, int):
@@ -254,12 +284,13 @@ class SendGridEvents:
             keys.notice(event.record_id),
             suppression_key(event.email),
             keys.NOTICES_PENDING,
+            keys.NOTICES_INTERRUPTED,
         ]
 
     def _args(self, event: SendGridEvent, now: float) -> list[Any]:
         at = event.timestamp if event.timestamp is not None else int(now)
         return [
-            RANKS[event.event],
+            RANKS.get(event.event, 0),
             event.state,
             at,
             event.reason,

@@ -89,6 +89,10 @@ def build(cfg: Config, clock: Clock = system_clock, patient: bool = False) -> Ru
         clock,
         cfg.REDIS_MIN_REPLICA_ACKS,
         cfg.REDIS_REPLICA_ACK_TIMEOUT_MS,
+        # Only SendGrid's events can tell whether an interrupted send went out.
+        interrupted_wait=(
+            cfg.INTERRUPTED_SEND_WAIT_MINUTES * 60 if cfg.SENDGRID_WEBHOOK_PUBLIC_KEY else None
+        ),
     )
     suppressions = Suppressions(redis, notice_queue)
     contacts = Contacts(

@@ -5,7 +5,8 @@ Redis failover that drops the queue list, an operator clearing a queue. The even
 records are the truth; RQ is only the wake-up call. Every pending record sits in a sorted set
 scored by when it was last (re)queued or is due; the sweeper re-queues what is older than
 SWEEP_AFTER_SECONDS and still unfinished. Re-queueing is safe because the tasks claim their
-record first.
+record first. It also sends again, once, an interrupted send that SendGrid's events did not
+account for within INTERRUPTED_SEND_WAIT_MINUTES (with the Event Webhook configured).
 
 One worker sweeps at a time, and a sweep starts at most once an interval across workers: the
 sweeper lock is taken for the sweep, renewed as it goes and left to live one interval after
@@ -15,6 +16,7 @@ it. A sweep that outlasts the interval (200 stale events took over a second on a
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -22,9 +24,12 @@ from redis.exceptions import LockError
 from rq import Queue
 from rq.job import Job, JobStatus
 
+from ..logs import record
 from ..store import keys
 from ..store.connection import text
 from .runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 # A sweep's longest step beyond Redis round trips: a contact lookup (connect and read, each
 # up to the API's timeout). The lock outlives a step by this much.
@@ -101,6 +106,35 @@ def sweep_notices(rt: Runtime, now: float, held: Callable[[], bool] = _always) -
     return requeued
 
 
+def resend_interrupted(rt: Runtime, now: float, held: Callable[[], bool] = _always) -> int:
+    """Send again, once, each interrupted send whose wait for SendGrid's events is over;
+    return how many. The record's script decides (delivery/records.py): a record reported,
+    retried or resent meanwhile, by this sweep or another worker's, is left as it is."""
+    if rt.records.interrupted_wait is None:
+        return 0
+    why = (
+        f"automatically: SendGrid reported nothing within {rt.cfg.INTERRUPTED_SEND_WAIT_MINUTES}"
+        " minutes of the interrupted send"
+    )
+    resent = 0
+    for rid in rt.records.interrupted_due(now):
+        if not held():
+            break
+        outcome = rt.records.resend_interrupted(rid, why)
+        if outcome == "moved":
+            resent += 1
+            record(
+                log,
+                "interrupted notice sent again",
+                logging.WARNING,
+                record_id=rid,
+                outcome="resent",
+            )
+        else:
+            record(log, "interrupted notice not sent again", record_id=rid, outcome=outcome)
+    return resent
+
+
 def retry_contacts(rt: Runtime, now: float, held: Callable[[], bool] = _always) -> int:
     """Look up contractors whose notices await a contact (1099Policy's API, if configured);
     release what can now be sent, and try the rest again after SWEEP_AFTER_SECONDS."""
@@ -162,7 +196,7 @@ def sweep(rt: Runtime, now: float | None = None, interval: float = 60) -> tuple[
     """One sweep of events and notices, if no other worker is sweeping or swept less than
     an interval ago.
 
-    Returns (events re-queued, notices re-queued or released).
+    Returns (events re-queued, notices re-queued, sent again or released).
     """
     now = rt.clock() if now is None else now
     rest = max(1, int(interval))
@@ -175,6 +209,7 @@ def sweep(rt: Runtime, now: float | None = None, interval: float = 60) -> tuple[
     try:
         trim_indexes(rt, now)
         events = sweep_events(rt, now, held)
-        return events, sweep_notices(rt, now, held) + retry_contacts(rt, now, held)
+        notices = sweep_notices(rt, now, held) + resend_interrupted(rt, now, held)
+        return events, notices + retry_contacts(rt, now, held)
     finally:
         held.rest(rest)

@@ -11,6 +11,8 @@ from __future__ import annotations
 EVENTS_PENDING = "events:pending"
 NOTICES_PENDING = "notices:pending"
 NOTICES_AWAITING = "notices:awaiting"  # contractor ids with notices waiting for a contact
+# Interrupted sends waiting for SendGrid's events, scored by when they are sent again.
+NOTICES_INTERRUPTED = "notices:interrupted"
 SWEEPER_LOCK = "sweeper:lock"
 RECONCILE_LOCK = "reconcile:lock"  # one scheduled reconcile run per interval, across workers
 # The operator's console (receiver/console/): indexes newest-first listings page through,

@@ -152,6 +152,12 @@ SCHEMAS["OpsNoticeDetail"] = {
         "errors": {"type": "array", "description": "SendGrid's errors[] of a refused send"},
         "retried_by": _NSTR,
         "accepted_by": _NSTR,
+        "resend_at": {
+            **_NNUM,
+            "description": "An interrupted send waiting for SendGrid's events: when it is "
+            "sent again, once, if none came (only with the Event Webhook configured)",
+        },
+        "resent_at": {**_NNUM, "description": "When an interrupted send was sent again"},
         "delivery_events": _closed(
             {
                 "count": _INT,
