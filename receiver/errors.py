@@ -159,7 +159,7 @@ WEBHOOK_PATH = "/webhooks/"  # /webhooks/<source>: 1099policy, platform, sendgri
 
 def register_error_handlers(app: Any, on_refusal: Callable[[str, str], None] | None = None) -> None:
     """Answer every error, ours or Flask's (404, 405, 413), with a JSON body; `on_refusal`
-    hears (path, error code) of each of ours (the metrics)."""
+    hears (source, error code) of each of ours that a webhook endpoint gave (the metrics)."""
     from flask import jsonify, request
     from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -167,9 +167,9 @@ def register_error_handlers(app: Any, on_refusal: Callable[[str, str], None] | N
         # The code and status only: details may name a header, never hold data. A webhook's
         # refusal names its sender (`source=1099policy`) and, for a signature, which problem;
         # another endpoint's names its path. Ids of the sender are not known yet.
-        where: dict[str, str] = {"path": request.path}
-        if request.path.startswith(WEBHOOK_PATH):
-            where = {"source": request.path.removeprefix(WEBHOOK_PATH)}
+        webhook = request.path.startswith(WEBHOOK_PATH)
+        source = request.path.removeprefix(WEBHOOK_PATH)
+        where: dict[str, str] = {"source": source} if webhook else {"path": request.path}
         if isinstance(exc, SignatureError):
             where["problem"] = exc.problem
         record(
@@ -180,8 +180,8 @@ def register_error_handlers(app: Any, on_refusal: Callable[[str, str], None] | N
             http_status=exc.status_code,
             **where,
         )
-        if on_refusal is not None:
-            on_refusal(request.path, exc.code)
+        if webhook and on_refusal is not None:
+            on_refusal(source, exc.code)
         response = jsonify(exc.body())
         response.status_code = exc.status_code
         if isinstance(exc, Unavailable | TooManyRequests):

@@ -31,16 +31,15 @@ from ..store import metrics as m
 bp = Blueprint("metrics", __name__)
 
 PREFIX = "ten99_receiver_"
-_SOURCES = {"/webhooks/1099policy": "1099policy", "/webhooks/platform": "platform"}
-_SOURCES["/webhooks/sendgrid"] = "sendgrid"
+# The senders whose refusals are counted: a label value per sender, never a stranger's path.
+_SOURCES = frozenset({"1099policy", "platform", "sendgrid"})
 
 
 def refusal_counter(metrics: m.Metrics) -> Any:
     """The error handler's hook: count a refused webhook by source and error code."""
 
-    def refused(path: str, code: str) -> None:
-        source = _SOURCES.get(path)
-        if source is not None:
+    def refused(source: str, code: str) -> None:
+        if source in _SOURCES:
             g.refusal_counted = True  # one count (one Redis call) per refusal, not two
             metrics.webhook_refused(source, code)
 
