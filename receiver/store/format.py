@@ -75,12 +75,12 @@ def ensure(redis: Redis) -> int:
     from ..version import VERSION
 
     stored = redis.get(keys.DATA_FORMAT)
+    if stored is None and not redis.exists(*_DATA_MARKERS):
+        # An empty Redis: this release's format, unless another process got there first.
+        redis.set(keys.DATA_FORMAT, FORMAT, nx=True)
+        stored = redis.get(keys.DATA_FORMAT)
     if stored is None:
-        if not redis.exists(*_DATA_MARKERS):
-            # An empty Redis: this release's format, unless another process got there first.
-            redis.set(keys.DATA_FORMAT, FORMAT, nx=True)
-            return ensure(redis) if redis.get(keys.DATA_FORMAT) != str(FORMAT).encode() else FORMAT
-        current = 1
+        current = 1  # data written before formats were recorded
     else:
         try:
             current = int(stored)
